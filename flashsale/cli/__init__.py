@@ -1,0 +1,20 @@
+"""The `flashsale` command line: one group, subcommands registered from their own modules."""
+
+from __future__ import annotations
+
+import click
+
+from flashsale import __version__
+
+from .demo import demo
+from .stack import db, stack, topics
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="flashsale")
+def main() -> None:
+    """flashsale — timed drops of SIM cards, plans and handsets."""
+
+
+for command in (stack, db, topics, demo):
+    main.add_command(command)

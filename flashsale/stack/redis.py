@@ -1,0 +1,53 @@
+"""Redis 7 from Debian's redis-server, its own process, AOF on (appendfsync everysec)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from . import _packages
+from ._process import spawn, wait_until
+from ._service import Service
+
+
+class RedisService(Service):
+    name = "redis"
+    start_timeout = 30.0
+
+    def __init__(self, url: str, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.url = url
+
+    async def ready(self) -> bool:
+        client = aioredis.Redis(host=self.address.host, port=self.address.port,
+                                socket_connect_timeout=1, socket_timeout=2)
+        try:
+            return bool(await client.ping())
+        except (RedisError, OSError):
+            return False
+        finally:
+            await client.aclose()
+
+    def config(self) -> str:
+        return "\n".join([
+            f"bind {self.address.host}",
+            f"port {self.address.port}",
+            f"dir {self.dir}",
+            "daemonize no",
+            "protected-mode yes",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            "maxclients 10000",
+            "tcp-backlog 4096",
+            "",
+        ])
+
+    async def start(self) -> None:
+        binary = _packages.ensure("redis-server", "redis-server")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        conf = self.dir / "redis.conf"
+        conf.write_text(self.config())
+        spawn([binary, str(conf)], self.log, self.pidfile)
+        await wait_until(self.ready, self.start_timeout, "redis",
+                         alive=lambda: self.owned_pid() is not None, log=self.log)
