@@ -1,0 +1,98 @@
+"""Order events: the contract between the Lua scripts (which XADD them to a round's outbox
+stream), the relay (outbox → Kafka, key = order id) and the writers (Kafka → PostgreSQL).
+
+A stream entry / Kafka message carries these fields:
+
+=============  =================================================================================
+``event_id``   unique, ``<order_id>:<seq>``; the writer's idempotency key
+``type``       one of :data:`EVENT_TYPES`
+``order_id``   ``<round_id>-<n>``, unique
+``round_id``   the round
+``seq``        per-order sequence, 1 for ``order.reserved``, +1 per later event of that order;
+               writers apply an event only when its seq is above the stored one, so arrival
+               order does not matter
+``status``     the order's status after this event
+``at``         milliseconds since the epoch (Redis TIME inside the script)
+``data``       JSON object with the event's details (see below)
+=============  =================================================================================
+
+``order.reserved`` data: buyer_id, id_hash, quantity, number (or null), channel,
+agreement_version, offer (the offer snapshot), pay_before (ms), plus the PII block the front
+passes in (real name, address, masked and encrypted national ID) — never the raw ID number.
+``order.paid``: payment_id, amount, late (bool: paid after expiry and re-reserved).
+``order.expired`` / ``order.cancelled``: reason. ``order.refund_required``: payment_id, reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+EVENT_TYPES = (
+    "order.reserved",
+    "order.paid",
+    "order.expired",
+    "order.cancelled",
+    "order.refund_required",
+)
+STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required", "shipped", "delivered")
+
+
+class EventFormatError(ValueError):
+    """A stream entry or Kafka message that is not a valid order event."""
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    event_id: str
+    type: str
+    order_id: str
+    round_id: str
+    seq: int
+    status: str
+    at: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes, bytes] | dict[str, str]) -> OrderEvent:
+        """Parse a Redis stream entry (bytes or str keys/values)."""
+        f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+             for k, v in fields.items()}
+        try:
+            event = cls(
+                event_id=f["event_id"], type=f["type"], order_id=f["order_id"],
+                round_id=f["round_id"], seq=int(f["seq"]), status=f["status"], at=int(f["at"]),
+                data=orjson.loads(f.get("data") or "{}"),
+            )
+        except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
+            raise EventFormatError(f"malformed order event {f!r}: {exc}") from exc
+        event.validate()
+        return event
+
+    def validate(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise EventFormatError(f"unknown event type {self.type!r}")
+        if self.status not in STATUSES:
+            raise EventFormatError(f"unknown status {self.status!r}")
+        if self.seq < 1:
+            raise EventFormatError(f"seq must be >= 1, got {self.seq}")
+
+    def to_json(self) -> bytes:
+        """The Kafka message value."""
+        return orjson.dumps({
+            "event_id": self.event_id, "type": self.type, "order_id": self.order_id,
+            "round_id": self.round_id, "seq": self.seq, "status": self.status, "at": self.at,
+            "data": self.data,
+        })
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> OrderEvent:
+        try:
+            obj = orjson.loads(raw)
+            event = cls(**obj)
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            raise EventFormatError(f"malformed order event message: {exc}") from exc
+        event.validate()
+        return event
