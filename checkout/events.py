@@ -58,12 +58,19 @@ class OrderEvent:
     @classmethod
     def from_fields(cls, fields: dict[bytes, bytes] | dict[str, str]) -> OrderEvent:
         """Parse a Redis stream entry (bytes or str keys/values)."""
-        f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-             for k, v in fields.items()}
+        f = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()
+        }
         try:
             event = cls(
-                event_id=f["event_id"], type=f["type"], order_id=f["order_id"],
-                round_id=f["round_id"], seq=int(f["seq"]), status=f["status"], at=int(f["at"]),
+                event_id=f["event_id"],
+                type=f["type"],
+                order_id=f["order_id"],
+                round_id=f["round_id"],
+                seq=int(f["seq"]),
+                status=f["status"],
+                at=int(f["at"]),
                 data=orjson.loads(f.get("data") or "{}"),
             )
         except (KeyError, ValueError, orjson.JSONDecodeError) as exc:
@@ -81,11 +88,18 @@ class OrderEvent:
 
     def to_json(self) -> bytes:
         """The Kafka message value."""
-        return orjson.dumps({
-            "event_id": self.event_id, "type": self.type, "order_id": self.order_id,
-            "round_id": self.round_id, "seq": self.seq, "status": self.status, "at": self.at,
-            "data": self.data,
-        })
+        return orjson.dumps(
+            {
+                "event_id": self.event_id,
+                "type": self.type,
+                "order_id": self.order_id,
+                "round_id": self.round_id,
+                "seq": self.seq,
+                "status": self.status,
+                "at": self.at,
+                "data": self.data,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: bytes) -> OrderEvent:

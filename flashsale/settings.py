@@ -82,14 +82,14 @@ class Settings:
         if mode not in ("dev", "production"):
             raise SettingsError(f"FLASHSALE_ENV must be dev or production, got {mode!r}")
         data_dir = Path(env.get("FLASHSALE_DATA_DIR") or _project_root() / ".flashsale")
-        values = {
-            name: env.get(f"FLASHSALE_{name.upper()}", "") for name in SECRET_NAMES
-        }
+        values = {name: env.get(f"FLASHSALE_{name.upper()}", "") for name in SECRET_NAMES}
         missing = [name for name, value in values.items() if not value]
         if missing:
             if mode == "production":
                 names = ", ".join(f"FLASHSALE_{n.upper()}" for n in missing)
-                raise SettingsError(f"production mode needs these secrets in the environment: {names}")
+                raise SettingsError(
+                    f"production mode needs these secrets in the environment: {names}"
+                )
             stored = _dev_secrets(data_dir)
             for name in missing:
                 values[name] = stored[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -33,8 +34,9 @@ class Topics:
         return [self.orders, self.shipments, self.dead_letter]
 
 
-async def ensure_topics(settings: Settings, partitions: int | None = None,
-                        topics: Topics | None = None) -> dict[str, int]:
+async def ensure_topics(
+    settings: Settings, partitions: int | None = None, topics: Topics | None = None
+) -> dict[str, int]:
     """Create missing topics; grow any with fewer partitions. Returns name → partition count."""
     topics = topics or Topics(settings.topic_prefix)
     partitions = partitions or settings.kafka_partitions
@@ -44,14 +46,14 @@ async def ensure_topics(settings: Settings, partitions: int | None = None,
         existing = await _partition_counts(admin, topics.all())
         missing = [name for name in topics.all() if name not in existing]
         if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(name, partitions, 1) for name in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another process: that is the outcome we want
-        grow = {name: NewPartitions(partitions) for name, count in existing.items()
-                if count < partitions}
+            # A topic created concurrently by another process is the outcome we want.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
+        grow = {
+            name: NewPartitions(partitions)
+            for name, count in existing.items()
+            if count < partitions
+        }
         if grow:
             await admin.create_partitions(grow)
         return await _partition_counts(admin, topics.all())

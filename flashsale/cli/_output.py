@@ -28,8 +28,11 @@ def print_json(data: object) -> None:
     click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
 
 
-def print_table(rows: Sequence[Mapping[str, object]], columns: Iterable[str] | None = None,
-                title: str | None = None) -> None:
+def print_table(
+    rows: Sequence[Mapping[str, object]],
+    columns: Iterable[str] | None = None,
+    title: str | None = None,
+) -> None:
     columns = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title)
     for column in columns:
@@ -39,8 +42,13 @@ def print_table(rows: Sequence[Mapping[str, object]], columns: Iterable[str] | N
     console.print(table)
 
 
-def emit(data: object, as_json: bool, rows: Sequence[Mapping[str, object]] | None = None,
-         columns: Iterable[str] | None = None, title: str | None = None) -> None:
+def emit(
+    data: object,
+    as_json: bool,
+    rows: Sequence[Mapping[str, object]] | None = None,
+    columns: Iterable[str] | None = None,
+    title: str | None = None,
+) -> None:
     """Print ``data`` as JSON, or ``rows`` (default: ``data`` itself) as a table."""
     if as_json:
         print_json(data)

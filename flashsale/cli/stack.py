@@ -60,8 +60,12 @@ def status(as_json: bool) -> None:
 
 
 def _show(rows: list[dict[str, object]], as_json: bool) -> None:
-    emit({"services": rows}, as_json, rows=rows,
-         columns=["name", "address", "state", "managed", "pid", "detail"])
+    emit(
+        {"services": rows},
+        as_json,
+        rows=rows,
+        columns=["name", "address", "state", "managed", "pid", "detail"],
+    )
 
 
 async def _migrate(dsn: str) -> list[str]:
@@ -85,8 +89,11 @@ def db_migrate(as_json: bool) -> None:
         applied = run(_migrate(Settings.from_env().database_url))
     except (MigrationError, OSError) as exc:
         raise CliError(str(exc)) from exc
-    emit({"applied": applied}, as_json, rows=[{"applied": name} for name in applied] or
-         [{"applied": "(up to date)"}])
+    emit(
+        {"applied": applied},
+        as_json,
+        rows=[{"applied": name} for name in applied] or [{"applied": "(up to date)"}],
+    )
 
 
 @click.group()
@@ -95,8 +102,12 @@ def topics() -> None:
 
 
 @topics.command("ensure")
-@click.option("--partitions", type=click.IntRange(1, 1024), default=None,
-              help="Partition count (default FLASHSALE_KAFKA_PARTITIONS or 4).")
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Partition count (default FLASHSALE_KAFKA_PARTITIONS or 4).",
+)
 @json_option
 def topics_ensure(partitions: int | None, as_json: bool) -> None:
     """Create the order/shipment/dead-letter topics if missing (idempotent)."""

@@ -62,30 +62,37 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
                    checksum text NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
-        applied = {r["version"]: r["checksum"]
-                   for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        applied = {
+            r["version"]: r["checksum"]
+            for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        }
         done = []
         for migration in available():
             if migration.version in applied:
                 if applied[migration.version] != migration.checksum:
                     raise MigrationError(
                         f"migration {migration.version:04d}_{migration.name} changed after it "
-                        "was applied; add a new migration instead")
+                        "was applied; add a new migration instead"
+                    )
                 continue
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    migration.version, migration.name, migration.checksum)
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
             done.append(migration)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
-                      attempts: int = 5) -> asyncpg.Pool:
-    """Connect with a bounded number of retries (arq's create_pool), then fail with a clear error."""
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, attempts: int = 5
+) -> asyncpg.Pool:
+    """Connect with bounded retries (arq's create_pool), then fail with a clear error."""
     for attempt in range(1, attempts + 1):
         try:
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
@@ -93,7 +100,9 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
             return pool
         except (OSError, asyncpg.CannotConnectNowError) as exc:
             if attempt == attempts:
-                raise ConnectionError(f"PostgreSQL unreachable after {attempts} attempts: {exc}") from exc
+                raise ConnectionError(
+                    f"PostgreSQL unreachable after {attempts} attempts: {exc}"
+                ) from exc
             log.warning("PostgreSQL connect attempt %d/%d failed: %s", attempt, attempts, exc)
             await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 5))
     raise AssertionError("unreachable")

@@ -25,10 +25,12 @@ class Stack:
         data = settings.data_dir
         self.services: list[Service] = [
             RedisService(settings.redis_url, Address.from_url(settings.redis_url, 6379), data),
-            PostgresService(settings.database_url,
-                            Address.from_url(settings.database_url, 5432), data),
-            KafkaService(settings.kafka_version,
-                         Address.from_url(settings.kafka_bootstrap, 9092), data),
+            PostgresService(
+                settings.database_url, Address.from_url(settings.database_url, 5432), data
+            ),
+            KafkaService(
+                settings.kafka_version, Address.from_url(settings.kafka_bootstrap, 9092), data
+            ),
         ]
 
     async def up(self, report: Callable[[str], None] = print) -> list[Status]:
@@ -39,13 +41,19 @@ class Stack:
                 continue
             if service.owned_pid() is not None:
                 report(f"{service.name}: waiting for the process we started")
-                await wait_until(service.ready, service.start_timeout, service.name,
-                                 alive=lambda s=service: s.owned_pid() is not None,  # type: ignore[misc]
-                                 log=service.log)
+                await wait_until(
+                    service.ready,
+                    service.start_timeout,
+                    service.name,
+                    alive=lambda s=service: s.owned_pid() is not None,  # type: ignore[misc]
+                    log=service.log,
+                )
                 continue
             if not service.address.local:
-                raise StackError(f"{service.name} at {service.address} is not reachable and is "
-                                 "not on this machine, so it cannot be started here")
+                raise StackError(
+                    f"{service.name} at {service.address} is not reachable and is "
+                    "not on this machine, so it cannot be started here"
+                )
             report(f"{service.name}: starting on {service.address}")
             began = time.monotonic()
             await service.start()

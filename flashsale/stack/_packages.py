@@ -22,7 +22,8 @@ def ensure(executable: str, package: str, search: tuple[str, ...] = ()) -> str:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise StackError(
             f"{executable} is missing: install the Debian package {package!r} "
-            f"(apt-get install {package}) or point the matching FLASHSALE_* URL at a running service"
+            f"(apt-get install {package}) or point the matching FLASHSALE_* URL at a "
+            "running service"
         )
     _apt_install(package)
     found = _find(executable, search)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -53,14 +54,24 @@ class PidFile:
         self.path.unlink(missing_ok=True)
 
 
-def spawn(argv: Sequence[str], log: Path, pidfile: PidFile, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> int:
+def spawn(
+    argv: Sequence[str],
+    log: Path,
+    pidfile: PidFile,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
     """Start ``argv`` detached from our session, output appended to ``log``; record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env, cwd=cwd,
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
         )
     pidfile.write(proc.pid)
     return proc.pid
@@ -85,23 +96,26 @@ def terminate(pid: int, timeout: float = 30.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str,
-                     alive: Callable[[], bool] | None = None, log: Path | None = None) -> float:
-    """Poll ``check`` until it is true; return the seconds it took or raise after ``timeout``."""
+async def wait_until(
+    check: Callable[[], Awaitable[bool]],
+    limit: float,
+    what: str,
+    alive: Callable[[], bool] | None = None,
+    log: Path | None = None,
+) -> float:
+    """Poll ``check`` until it is true; return the seconds it took or raise after ``limit`` s."""
     start = time.monotonic()
     while True:
         if await check():
             return time.monotonic() - start
         if alive is not None and not alive():
             raise StackError(f"{what} exited while starting{_log_hint(log)}")
-        if time.monotonic() - start > timeout:
-            raise StackError(f"{what} not ready after {timeout:.0f}s{_log_hint(log)}")
+        if time.monotonic() - start > limit:
+            raise StackError(f"{what} not ready after {limit:.0f}s{_log_hint(log)}")
         await asyncio.sleep(0.25)
 
 

@@ -41,8 +41,12 @@ class Status:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "name": self.name, "address": self.address, "state": self.state,
-            "managed": self.managed, "pid": self.pid, "detail": self.detail,
+            "name": self.name,
+            "address": self.address,
+            "state": self.state,
+            "managed": self.managed,
+            "pid": self.pid,
+            "detail": self.detail,
         }
 
 
@@ -79,6 +83,11 @@ class Service(abc.ABC):
     async def status(self) -> Status:
         pid = self.owned_pid()
         up = await self.ready()
-        return Status(self.name, str(self.address), "running" if up else "stopped",
-                      managed=pid is not None, pid=pid,
-                      detail="" if up or pid is None else "process alive but not answering")
+        return Status(
+            self.name,
+            str(self.address),
+            "running" if up else "stopped",
+            managed=pid is not None,
+            pid=pid,
+            detail="" if up or pid is None else "process alive but not answering",
+        )

@@ -1,8 +1,7 @@
-"""PostgreSQL 15 from Debian: our own cluster under the data dir, run as the postgres user when root."""
+"""PostgreSQL 15 from Debian: our own cluster under the data dir (run as postgres when root)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pwd
 import subprocess
@@ -34,7 +33,7 @@ class PostgresService(Service):
     async def ready(self) -> bool:
         try:
             conn = await asyncpg.connect(self.url, timeout=2)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             return False
         try:
             return await conn.fetchval("SELECT 1") == 1
@@ -44,9 +43,14 @@ class PostgresService(Service):
     async def _server_ready(self) -> bool:
         """The server accepts a query as the bootstrap superuser (before our role exists)."""
         try:
-            conn = await asyncpg.connect(host=self.address.host, port=self.address.port,
-                                         user="postgres", database="postgres", timeout=2)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            conn = await asyncpg.connect(
+                host=self.address.host,
+                port=self.address.port,
+                user="postgres",
+                database="postgres",
+                timeout=2,
+            )
+        except (TimeoutError, OSError, asyncpg.PostgresError):
             return False
         await conn.close()
         return True
@@ -57,7 +61,9 @@ class PostgresService(Service):
             argv = ["runuser", "-u", "postgres", "--", *argv]
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise StackError(f"{' '.join(argv)} failed:\n{(result.stderr or result.stdout)[-2000:]}")
+            raise StackError(
+                f"{' '.join(argv)} failed:\n{(result.stderr or result.stdout)[-2000:]}"
+            )
 
     def _prepare_dirs(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -76,12 +82,39 @@ class PostgresService(Service):
         bindir = str(Path(postgres).parent)
         self._prepare_dirs()
         if not (self.pgdata / "PG_VERSION").exists():
-            self._run([f"{bindir}/initdb", "-D", str(self.pgdata), "-U", "postgres",
-                       "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--no-locale"])
-        options = (f"-c listen_addresses={self.address.host} -p {self.address.port} "
-                   f"-k {self.sockets} -c max_connections=300 -c shared_buffers=256MB")
-        self._run([f"{bindir}/pg_ctl", "-D", str(self.pgdata), "-l", str(self.log),
-                   "-o", options, "-w", "-t", str(int(self.start_timeout)), "start"])
+            self._run(
+                [
+                    f"{bindir}/initdb",
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ]
+            )
+        options = (
+            f"-c listen_addresses={self.address.host} -p {self.address.port} "
+            f"-k {self.sockets} -c max_connections=300 -c shared_buffers=256MB"
+        )
+        self._run(
+            [
+                f"{bindir}/pg_ctl",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(int(self.start_timeout)),
+                "start",
+            ]
+        )
         self._record_postmaster_pid()
         await wait_until(self._server_ready, self.start_timeout, "postgres", log=self.log)
         await self._ensure_role_and_database()
@@ -92,13 +125,15 @@ class PostgresService(Service):
         self.pidfile.write(pid)
 
     async def _ensure_role_and_database(self) -> None:
-        conn = await asyncpg.connect(host=self.address.host, port=self.address.port,
-                                     user="postgres", database="postgres")
+        conn = await asyncpg.connect(
+            host=self.address.host, port=self.address.port, user="postgres", database="postgres"
+        )
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self.user):
                 await conn.execute(f'CREATE ROLE "{self.user}" LOGIN CREATEDB')
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1",
-                                       self.database):
+            if not await conn.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", self.database
+            ):
                 await conn.execute(f'CREATE DATABASE "{self.database}" OWNER "{self.user}"')
         finally:
             await conn.close()

@@ -19,8 +19,12 @@ class RedisService(Service):
         self.url = url
 
     async def ready(self) -> bool:
-        client = aioredis.Redis(host=self.address.host, port=self.address.port,
-                                socket_connect_timeout=1, socket_timeout=2)
+        client = aioredis.Redis(
+            host=self.address.host,
+            port=self.address.port,
+            socket_connect_timeout=1,
+            socket_timeout=2,
+        )
         try:
             return bool(await client.ping())
         except (RedisError, OSError):
@@ -29,19 +33,21 @@ class RedisService(Service):
             await client.aclose()
 
     def config(self) -> str:
-        return "\n".join([
-            f"bind {self.address.host}",
-            f"port {self.address.port}",
-            f"dir {self.dir}",
-            "daemonize no",
-            "protected-mode yes",
-            "appendonly yes",
-            "appendfsync everysec",
-            'save ""',
-            "maxclients 10000",
-            "tcp-backlog 4096",
-            "",
-        ])
+        return "\n".join(
+            [
+                f"bind {self.address.host}",
+                f"port {self.address.port}",
+                f"dir {self.dir}",
+                "daemonize no",
+                "protected-mode yes",
+                "appendonly yes",
+                "appendfsync everysec",
+                'save ""',
+                "maxclients 10000",
+                "tcp-backlog 4096",
+                "",
+            ]
+        )
 
     async def start(self) -> None:
         binary = _packages.ensure("redis-server", "redis-server")
@@ -49,5 +55,10 @@ class RedisService(Service):
         conf = self.dir / "redis.conf"
         conf.write_text(self.config())
         spawn([binary, str(conf)], self.log, self.pidfile)
-        await wait_until(self.ready, self.start_timeout, "redis",
-                         alive=lambda: self.owned_pid() is not None, log=self.log)
+        await wait_until(
+            self.ready,
+            self.start_timeout,
+            "redis",
+            alive=lambda: self.owned_pid() is not None,
+            log=self.log,
+        )
