@@ -1,0 +1,121 @@
+"""Applying a batch of order events to PostgreSQL in one transaction.
+
+Events go to ``order_events`` (append-only, ``ON CONFLICT (event_id) DO NOTHING``). The batch is
+folded per order in Python into one row (status and seq of its highest-seq event, reservation
+fields from ``order.reserved``, ``paid_at`` from ``order.paid``) and upserted into ``orders``:
+status/seq/updated_at change only when the incoming seq is above the stored one, reservation
+fields fill in when still NULL. So arrival order and duplicates do not matter. Both tables are
+loaded with COPY into ``ON COMMIT DELETE ROWS`` temp tables, then INSERT … SELECT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from checkout.events import OrderEvent
+
+_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS _w_events (
+    event_id text, order_id text, round_id text, type text, seq integer, status text,
+    at timestamptz, data jsonb) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS _w_orders (
+    id text, round_id text, status text, seq integer, buyer_id text, id_hash text,
+    quantity integer, number text, channel text, agreement_version text, offer jsonb,
+    pii jsonb, pay_before timestamptz, reserved_at timestamptz, paid_at timestamptz,
+    payment_id text, updated_at timestamptz) ON COMMIT DELETE ROWS;
+"""
+_EVENT_COLS = ("event_id", "order_id", "round_id", "type", "seq", "status", "at", "data")
+_ORDER_COLS = ("id", "round_id", "status", "seq", "buyer_id", "id_hash", "quantity", "number",
+               "channel", "agreement_version", "offer", "pii", "pay_before", "reserved_at",
+               "paid_at", "payment_id", "updated_at")
+_INSERT_EVENTS = f"""
+INSERT INTO order_events ({", ".join(_EVENT_COLS)})
+SELECT {", ".join(_EVENT_COLS)} FROM _w_events
+ON CONFLICT (event_id) DO NOTHING"""  # noqa: S608 (constants only)
+_RESERVATION = ("buyer_id", "id_hash", "quantity", "number", "channel", "agreement_version",
+                "offer", "pii", "pay_before", "reserved_at")
+_NEWER = "EXCLUDED.seq > orders.seq"
+_UPSERT_ORDERS = f"""
+INSERT INTO orders ({", ".join(_ORDER_COLS)})
+SELECT {", ".join(_ORDER_COLS)} FROM _w_orders ORDER BY id
+ON CONFLICT (id) DO UPDATE SET
+    status = CASE WHEN {_NEWER} THEN EXCLUDED.status ELSE orders.status END,
+    updated_at = CASE WHEN {_NEWER} THEN EXCLUDED.updated_at ELSE orders.updated_at END,
+    seq = GREATEST(orders.seq, EXCLUDED.seq),
+    {", ".join(f"{c} = COALESCE(orders.{c}, EXCLUDED.{c})" for c in _RESERVATION)},
+    paid_at = COALESCE(orders.paid_at, EXCLUDED.paid_at),
+    payment_id = COALESCE(orders.payment_id, EXCLUDED.payment_id)
+WHERE {_NEWER} OR (orders.reserved_at IS NULL AND EXCLUDED.reserved_at IS NOT NULL)
+   OR (orders.paid_at IS NULL AND EXCLUDED.paid_at IS NOT NULL)"""  # noqa: S608 (constants)
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+@dataclass
+class _Fold:
+    top: OrderEvent
+    reserved: OrderEvent | None = None
+    paid: OrderEvent | None = None
+
+    def add(self, e: OrderEvent) -> None:
+        if e.seq > self.top.seq:
+            self.top = e
+        if e.type == "order.reserved" and self.reserved is None:
+            self.reserved = e
+        if e.type == "order.paid" and (self.paid is None or e.seq < self.paid.seq):
+            self.paid = e
+
+    def row(self) -> tuple[Any, ...]:
+        r = self.reserved.data if self.reserved else {}
+        top = self.top
+        return (
+            top.order_id, top.round_id, top.status, top.seq,
+            r.get("buyer_id"), r.get("id_hash"), r.get("quantity"), r.get("number"),
+            r.get("channel"), r.get("agreement_version"), _json(r.get("offer")),
+            _json(r.get("pii")), _ts(r.get("pay_before")),
+            _ts(self.reserved.at) if self.reserved else None,
+            _ts(self.paid.at) if self.paid else None,
+            self.paid.data.get("payment_id") if self.paid else None,
+            _ts(top.at),
+        )
+
+
+def fold(events: Iterable[OrderEvent]) -> list[tuple[Any, ...]]:
+    """One ``orders`` row per order of the batch, sorted by id (stable lock order)."""
+    folds: dict[str, _Fold] = {}
+    for e in events:
+        f = folds.get(e.order_id)
+        if f is None:
+            folds[e.order_id] = f = _Fold(top=e)
+        f.add(e)
+    return [folds[k].row() for k in sorted(folds)]
+
+
+async def _ensure_temp(conn: asyncpg.Connection) -> None:
+    await conn.execute(_TEMP)
+
+
+async def apply_batch(conn: asyncpg.Connection, events: list[OrderEvent]) -> int:
+    """Write ``events`` in one transaction; returns the number of new ``order_events`` rows."""
+    unique = list({e.event_id: e for e in events}.values())
+    event_rows = [(e.event_id, e.order_id, e.round_id, e.type, e.seq, e.status, _ts(e.at),
+                   orjson.dumps(e.data).decode()) for e in unique]
+    async with conn.transaction():
+        await _ensure_temp(conn)
+        await conn.copy_records_to_table("_w_events", records=event_rows, columns=_EVENT_COLS)
+        await conn.copy_records_to_table("_w_orders", records=fold(unique), columns=_ORDER_COLS)
+        status = await conn.execute(_INSERT_EVENTS)
+        await conn.execute(_UPSERT_ORDERS)
+    return int(status.rsplit(" ", 1)[-1])

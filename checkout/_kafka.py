@@ -1,0 +1,43 @@
+"""Kafka clients configured the way the pipeline needs them (no clients at import time)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from flashsale.settings import Settings
+
+WRITER_GROUP = "flashsale-writer"
+
+
+def make_producer(settings: Settings, *, linger_ms: int = 5,
+                  request_timeout_ms: int = 10_000) -> AIOKafkaProducer:
+    """Idempotent producer: acks=all, broker-side dedupe of internal retries, batched."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="flashsale-relay",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=linger_ms,
+        max_batch_size=256 * 1024,
+        compression_type=None,
+        request_timeout_ms=request_timeout_ms,
+        retry_backoff_ms=200,
+    )
+
+
+def make_consumer(settings: Settings, topic: str, *, group: str = WRITER_GROUP,
+                  request_timeout_ms: int = 10_000) -> AIOKafkaConsumer:
+    """Group member with manual commits: offsets are committed after the sink commits."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="flashsale-writer",
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        request_timeout_ms=request_timeout_ms,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+    )

@@ -1,0 +1,38 @@
+"""Bounded retry with exponential backoff for the pipeline's long-running loops.
+
+The loops never spin forever on a dead dependency: after ``attempts`` consecutive failures the
+error propagates and the process exits with a clear message (a supervisor restarts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Backoff:
+    attempts: int = 30  # consecutive failures before giving up
+    first: float = 0.2  # seconds
+    cap: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.first * 2 ** (attempt - 1), self.cap)
+
+
+async def pause(backoff: Backoff, attempt: int, stop: asyncio.Event, log: logging.Logger,
+                what: str, exc: BaseException) -> None:
+    """Log one failed attempt (class name only: driver messages can echo payloads) and wait.
+
+    Raises the original error once the attempts are used up; returns early if ``stop`` is set.
+    """
+    if attempt >= backoff.attempts:
+        log.error("%s failed %d times, giving up: %s", what, attempt, type(exc).__name__)
+        raise exc
+    delay = backoff.delay(attempt)
+    log.warning("%s failed (attempt %d/%d, %s); retrying in %.1fs",
+                what, attempt, backoff.attempts, type(exc).__name__, delay)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
