@@ -41,8 +41,10 @@ async def test_out_of_order_ends_correct(pg_pool: asyncpg.Pool, unique: str) -> 
     assert rows[a.order_id]["buyer_id"] == "buyer-1"
     assert rows[a.order_id]["paid_at"] is not None
     assert rows[a.order_id]["payment_id"] == f"pay-{a.order_id}"
-    assert rows[b.order_id]["seq"] == 3 and rows[b.order_id]["paid_at"] is not None
-    assert rows[d.order_id]["offer"] is not None and rows[d.order_id]["pii"] is not None
+    assert rows[b.order_id]["seq"] == 3
+    assert rows[b.order_id]["paid_at"] is not None
+    assert rows[d.order_id]["offer"] is not None
+    assert rows[d.order_id]["pii"] is not None
     assert all(v["reserved_at"] is not None for v in rows.values())
     assert events == 1 + 1 + 3 + 2 + 1  # a: 2, b: 3, c: 2, d: 1
 
@@ -56,7 +58,8 @@ async def test_offer_snapshot_and_protected_id(pg_pool: asyncpg.Pool, unique: st
         row = await conn.fetchrow("SELECT * FROM orders WHERE id=$1", e.order_id)
     assert orjson.loads(row["offer"]) == e.data["offer"]
     assert row["agreement_version"] == "2026-01"
-    assert row["channel"] == "web" and row["number"] == e.data["number"]
+    assert row["channel"] == "web"
+    assert row["number"] == e.data["number"]
     assert row["id_hash"] == e.data["id_hash"]
     assert "national_id" not in orjson.loads(row["pii"])  # only masked/encrypted arrive
 
