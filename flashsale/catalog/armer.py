@@ -1,0 +1,76 @@
+"""The armer: a bounded background loop that arms rounds shortly before they start.
+
+Each pass arms at most ``batch`` unarmed open rounds starting within ``lead`` (arming is
+idempotent and holds the round's row lock, so several armers never double-load), and marks
+scheduled rounds whose window has opened as live. Failures are logged per round and retried on
+the next pass; the loop ends when ``stop_event`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from flashsale.db import create_pool
+from flashsale.settings import Settings
+
+from . import control
+from ._resources import make_inventory
+from .errors import CatalogError
+
+log = logging.getLogger(__name__)
+
+
+async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelta,
+                  batch: int = 50) -> list[str]:
+    """One pass: arm rounds starting within ``lead``; return the ids armed now."""
+    async with pool.acquire() as conn:
+        due = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM rounds WHERE armed_at IS NULL AND status IN ('scheduled', 'live', "
+            "'paused') AND starts_at <= now() + $1::interval AND ends_at > now() "
+            "ORDER BY starts_at LIMIT $2", lead, batch)]
+        armed = []
+        for round_id in due:
+            try:
+                outcome = await control.arm(conn, inv, round_id)
+            except (CatalogError, RedisError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("arming round %s failed (will retry): %s", round_id, exc)
+                continue
+            if outcome.changed:
+                armed.append(round_id)
+                log.info("armed round %s", round_id)
+        opened = await conn.fetch(
+            "SELECT id FROM rounds WHERE status = 'scheduled' AND starts_at <= now() "
+            "AND ends_at > now() ORDER BY starts_at LIMIT $1", batch)
+        for row in opened:
+            try:
+                await control.go_live(conn, inv, control.ARMER, row["id"])
+            except (CatalogError, RedisError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("opening round %s failed (will retry): %s", row["id"], exc)
+        return armed
+
+
+async def run_armer(settings: Settings, stop_event: asyncio.Event,
+                    lead: timedelta = timedelta(minutes=10), interval: float = 1.0,
+                    batch: int = 50) -> None:
+    """Arm rounds starting within ``lead`` every ``interval`` seconds until ``stop_event``."""
+    pool = await create_pool(settings.database_url, max_size=2)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        inv = make_inventory(client)
+        while not stop_event.is_set():
+            try:
+                await arm_due(pool, inv, lead, batch)
+            except (RedisError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("armer pass failed (will retry): %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), interval)
+    finally:
+        await client.aclose()
+        await pool.close()

@@ -1,0 +1,64 @@
+"""Catalog and round errors: each carries a stable ``code`` and structured ``data``.
+
+::
+
+    CatalogError (code, data, retriable=False)
+    ├── NotFound                code "catalog.not_found"       unknown id or name
+    ├── InvalidInput            code "catalog.invalid"         a value is malformed or out of range
+    │   ├── InvalidWindow       code "round.invalid_window"    end before start, bad zone, bad time
+    │   └── InvalidNumbersFile  code "numbers.invalid_file"    malformed or duplicate numbers
+    ├── Conflict                code "catalog.conflict"        the change clashes with stored state
+    │   ├── RoundOverlap        code "round.overlap"           same offer, overlapping open round
+    │   └── InvalidTransition   code "round.invalid_transition" e.g. resume a closed round
+    └── InventoryUnavailable    code "round.inventory_unavailable" (retriable) Redis side failed
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CatalogError(Exception):
+    code = "catalog.error"
+    retriable = False
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.data}
+
+
+class NotFound(CatalogError):
+    code = "catalog.not_found"
+
+
+class InvalidInput(CatalogError):
+    code = "catalog.invalid"
+
+
+class InvalidWindow(InvalidInput):
+    code = "round.invalid_window"
+
+
+class InvalidNumbersFile(InvalidInput):
+    code = "numbers.invalid_file"
+
+
+class Conflict(CatalogError):
+    code = "catalog.conflict"
+
+
+class RoundOverlap(Conflict):
+    code = "round.overlap"
+
+
+class InvalidTransition(Conflict):
+    code = "round.invalid_transition"
+
+
+class InventoryUnavailable(CatalogError):
+    code = "round.inventory_unavailable"
+    retriable = True
