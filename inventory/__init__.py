@@ -1,1 +1,42 @@
-"""inventory package."""
+"""Round state in Redis: the atomic buy path (reserve, confirm, release, sweep) as Lua scripts.
+
+Public surface: :class:`Inventory`, its request/answer types, :func:`run_sweeper`, the key
+layout (:class:`RoundKeys`, :data:`ARMED_ROUNDS`) and the error tree of :mod:`inventory.errors`.
+"""
+
+from inventory.errors import (
+    CONFIRM_CODES,
+    REFUSAL_CODES,
+    InvalidRequest,
+    InventoryError,
+    InventoryUnavailable,
+    Refused,
+    RoundNotArmed,
+    ScriptFailed,
+)
+from inventory.keys import ARMED_ROUNDS, RoundKeys
+from inventory.models import ConfirmResult, ReserveRequest, ReserveResult
+from inventory.service import Inventory
+from inventory.spec import RoundSpec, RoundStats
+from inventory.sweeper import run_sweeper, sweep_all
+
+__all__ = [
+    "ARMED_ROUNDS",
+    "CONFIRM_CODES",
+    "REFUSAL_CODES",
+    "ConfirmResult",
+    "InvalidRequest",
+    "Inventory",
+    "InventoryError",
+    "InventoryUnavailable",
+    "Refused",
+    "ReserveRequest",
+    "ReserveResult",
+    "RoundKeys",
+    "RoundNotArmed",
+    "RoundSpec",
+    "RoundStats",
+    "ScriptFailed",
+    "run_sweeper",
+    "sweep_all",
+]

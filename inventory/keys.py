@@ -25,3 +25,78 @@ class RoundKeys:
     def outbox(self) -> str:
         """Stream of order events (order.reserved, order.paid, ...) awaiting the Kafka relay."""
         return self.key("outbox")
+
+    # Every other key of the round. All share ``tag`` so one script touches one slot.
+
+    @property
+    def meta(self) -> str:
+        """Hash: status, window (ms), limits, hold ms, number_choice, channels, agreement, offer."""
+        return self.key("meta")
+
+    @property
+    def stock(self) -> str:
+        """Integer: units left (not held, not sold)."""
+        return self.key("stock")
+
+    @property
+    def counters(self) -> str:
+        """Hash: stocked, held, paid, released, refund_required, orders (seq), sold_out_at_ms."""
+        return self.key("counters")
+
+    @property
+    def accounts(self) -> str:
+        """Hash buyer_id → units held or paid by that account."""
+        return self.key("acct")
+
+    @property
+    def ids(self) -> str:
+        """Hash id_hash → units held or paid under that national ID."""
+        return self.key("idn")
+
+    @property
+    def numbers(self) -> str:
+        """Set of phone numbers still available for choice."""
+        return self.key("numbers")
+
+    @property
+    def number_owner(self) -> str:
+        """Hash number → order id holding it."""
+        return self.key("numowner")
+
+    @property
+    def orders(self) -> str:
+        """Hash order_id → order record (JSON)."""
+        return self.key("orders")
+
+    @property
+    def holds(self) -> str:
+        """Sorted set order_id → pay-before deadline (ms) of each unpaid hold."""
+        return self.key("holds")
+
+    @property
+    def idempotency(self) -> str:
+        """Hash ``<len(buyer)>:<buyer>:<idempotency key>`` → stored outcome (JSON)."""
+        return self.key("idem")
+
+    @property
+    def offers(self) -> str:
+        """Hash offer version → offer snapshot JSON (orders keep the version they bought)."""
+        return self.key("offers")
+
+    @property
+    def restocks(self) -> str:
+        """Set of restock ids already applied."""
+        return self.key("restocks")
+
+    @property
+    def number_fees(self) -> str:
+        """Hash number → surcharge (minor units) for choosing it."""
+        return self.key("numfee")
+
+    def script_keys(self) -> list[str]:
+        """KEYS for every inventory script, in the order ``inventory/lua/_lib.lua`` expects."""
+        return [
+            self.meta, self.stock, self.counters, self.accounts, self.ids, self.numbers,
+            self.number_owner, self.orders, self.holds, self.idempotency, self.outbox,
+            self.offers, self.restocks, self.number_fees,
+        ]  # fmt: skip

@@ -1,0 +1,260 @@
+"""The Python face of the round state in Redis: every call is one atomic script."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from inventory._batcher import Batcher, BatchStats
+from inventory._scripts import ARG, NAMES, script
+from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
+from inventory.keys import ARMED_ROUNDS, RoundKeys
+from inventory.models import ConfirmResult, ReserveRequest, ReserveResult
+from inventory.spec import CHANNELS, ROUND_STATUSES, RoundSpec, RoundStats
+
+_NUMBERS_PER_CALL = 1000
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(at: datetime) -> int:
+    if at.tzinfo is None:
+        raise InvalidRequest("datetimes must be timezone-aware", value=str(at))
+    return int(at.timestamp() * 1000)
+
+
+def _invalid(req: ReserveRequest) -> bool:
+    return (
+        not isinstance(req.quantity, int)
+        or isinstance(req.quantity, bool)
+        or req.quantity < 1
+        or not req.buyer_id
+        or not req.idempotency_key
+        or not isinstance(req.pii, dict)
+        or (req.number is not None and (not req.number or req.quantity != 1))
+    )
+
+
+class Inventory:
+    """Round state in Redis: arm, reserve (batched), confirm, release, sweep, stats.
+
+    ``reserve`` calls of one event loop are coalesced per round (see ``inventory._batcher``);
+    after a round answers ``sold_out`` with nothing left, reserves for it are answered
+    ``sold_out`` locally for ``sold_out_ttl`` seconds, then Redis is asked again.
+    """
+
+    def __init__(
+        self, redis: aioredis.Redis, *, max_batch: int = 256, sold_out_ttl: float = 0.5
+    ) -> None:
+        self._redis = redis
+        self._batcher = Batcher(self._reserve_batch, max_batch)
+        self._sold_out_ttl = sold_out_ttl
+        self._sold_out_until: dict[str, float] = {}
+        self._closed = False
+
+    @property
+    def batch_stats(self) -> BatchStats:
+        return self._batcher.stats
+
+    async def load_scripts(self) -> None:
+        """Optional warm-up; scripts also load themselves on first use and after NOSCRIPT."""
+        try:
+            for name in NAMES:
+                await script(name).load(self._redis)
+        except RedisError as exc:
+            raise InventoryUnavailable(f"cannot load scripts: {exc}") from exc
+
+    async def aclose(self, drain_seconds: float = 5.0) -> None:
+        """Stop taking reservations and let in-flight batches finish (bounded). Idempotent."""
+        self._closed = True
+        await self._batcher.aclose(drain_seconds)
+
+    async def __aenter__(self) -> Inventory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, name: str, round_id: str, args: Sequence[ARG]) -> Any:
+        try:
+            return await script(name)(
+                self._redis, RoundKeys(round_id).script_keys(), [round_id, *args]
+            )
+        except ResponseError as exc:
+            raise ScriptFailed(f"{name} script failed: {exc}", round_id=round_id) from exc
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
+
+    # -- arming (marketers) ------------------------------------------------------------------
+
+    async def arm(self, spec: RoundSpec) -> bool:
+        """Load the round into Redis; True if newly armed. Re-arming updates meta, never stock."""
+        if spec.status not in ROUND_STATUSES:
+            raise InvalidRequest(f"unknown status {spec.status!r}", status=spec.status)
+        if not spec.channels or any(ch not in CHANNELS for ch in spec.channels):
+            raise InvalidRequest(f"bad channels {spec.channels!r}", channels=list(spec.channels))
+        if spec.stock < 0 or spec.hold_seconds < 0:
+            raise InvalidRequest("stock and hold_seconds must be >= 0")
+        offer = orjson.dumps(spec.offer, option=orjson.OPT_SORT_KEYS)
+        version = hashlib.sha1(offer, usedforsecurity=False).hexdigest()[:16]
+        new = await self._call("arm", spec.round_id, [
+            spec.stock, spec.status, _ms(spec.starts_at), _ms(spec.ends_at),
+            spec.per_account_limit, spec.per_id_limit, spec.hold_seconds * 1000,
+            int(spec.number_choice), ",".join(spec.channels), spec.agreement_version,
+            spec.offer_id, version, offer,
+        ])  # fmt: skip
+        try:
+            await self._redis.sadd(ARMED_ROUNDS, spec.round_id)  # type: ignore[misc]
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}") from exc
+        self._sold_out_until.pop(spec.round_id, None)
+        return bool(new)
+
+    async def set_status(self, round_id: str, status: str) -> None:
+        if status not in ROUND_STATUSES:
+            raise InvalidRequest(f"unknown status {status!r}", status=status)
+        if await self._call("set_status", round_id, [status]) == -1:
+            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+        self._sold_out_until.pop(round_id, None)
+
+    async def extend(self, round_id: str, ends_at: datetime) -> None:
+        if await self._call("extend", round_id, [_ms(ends_at)]) == -1:
+            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+
+    async def restock(self, round_id: str, units: int, restock_id: str) -> int:
+        """Add units once per restock_id; returns units left."""
+        if units < 1 or not restock_id:
+            raise InvalidRequest("restock needs units >= 1 and a restock_id", units=units)
+        applied, left = await self._call("restock", round_id, [units, restock_id])
+        if applied == -1:
+            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+        self._sold_out_until.pop(round_id, None)
+        return int(left)
+
+    async def load_numbers(
+        self, round_id: str, numbers: Sequence[str], surcharges: Mapping[str, int] | None = None
+    ) -> int:
+        """Add phone numbers to the round's choice pool; returns how many were new."""
+        fees = surcharges or {}
+        added = 0
+        for start in range(0, len(numbers), _NUMBERS_PER_CALL):
+            args: list[ARG] = []
+            for number in numbers[start : start + _NUMBERS_PER_CALL]:
+                args += [number, str(fees[number]) if number in fees else ""]
+            n = await self._call("load_numbers", round_id, args)
+            if n == -1:
+                raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+            added += int(n)
+        return added
+
+    # -- buying (fronts) ---------------------------------------------------------------------
+
+    async def reserve(self, req: ReserveRequest) -> ReserveResult:
+        if self._closed:
+            raise InventoryUnavailable("inventory closed")
+        if _invalid(req):
+            return ReserveResult(ok=False, code="invalid_request")
+        now = asyncio.get_running_loop().time()
+        until = self._sold_out_until.get(req.round_id)
+        if until is not None:
+            if now < until:
+                return ReserveResult(ok=False, code="sold_out", left=0)
+            del self._sold_out_until[req.round_id]
+        result = await self._batcher.submit(req)
+        if result.code == "sold_out" and result.left == 0 and self._sold_out_ttl > 0:
+            self._sold_out_until[req.round_id] = now + self._sold_out_ttl
+        return result
+
+    async def _reserve_batch(
+        self, round_id: str, reqs: list[ReserveRequest]
+    ) -> list[ReserveResult]:
+        args: list[ARG] = []
+        for r in reqs:
+            args += [
+                r.buyer_id, r.id_hash, r.quantity, r.idempotency_key, r.fingerprint(), r.channel,
+                r.agreement_version, r.number or "", orjson.dumps(r.pii),
+            ]  # fmt: skip
+        rows, flat_offers = await self._call("reserve", round_id, args)
+        offers = {_s(flat_offers[i]): flat_offers[i + 1] for i in range(0, len(flat_offers), 2)}
+        results = []
+        for code, order_id, pay_before, left, replay, version in rows:
+            ok = _s(code) == ""
+            ver = _s(version)
+            results.append(ReserveResult(
+                ok=ok, code=None if ok else _s(code), order_id=_s(order_id) or None,
+                pay_before_ms=int(pay_before) or None,
+                offer=orjson.loads(offers[ver]) if ver in offers else None,
+                replay=bool(replay), left=int(left),
+            ))  # fmt: skip
+        return results
+
+    async def confirm(
+        self, round_id: str, order_id: str, payment_id: str, amount: int
+    ) -> ConfirmResult:
+        """Record a payment (amount in minor units). Idempotent per payment_id."""
+        if not payment_id or not isinstance(amount, int) or amount < 0:
+            raise InvalidRequest("confirm needs a payment_id and an integer amount >= 0")
+        code, status, late, replay = await self._call(
+            "confirm", round_id, [order_id, payment_id, amount]
+        )
+        code_s = _s(code)
+        return ConfirmResult(
+            ok=code_s == "" or code_s == "already_paid", code=code_s or None, order_id=order_id,
+            status=_s(status) or None, late=bool(late), replay=bool(replay),
+        )  # fmt: skip
+
+    async def release(
+        self, round_id: str, order_id: str, reason: Literal["expired", "cancelled"] = "expired"
+    ) -> bool:
+        """Return a reserved order's units; False if it was not reserved (or is unknown)."""
+        if reason not in ("expired", "cancelled"):
+            raise InvalidRequest(f"unknown release reason {reason!r}")
+        return await self._call("release", round_id, [order_id, reason]) == 1
+
+    async def sweep(self, round_id: str, limit: int = 500) -> int:
+        """Release up to ``limit`` holds whose deadline has passed; returns how many."""
+        return int(await self._call("sweep", round_id, [max(1, limit)]))
+
+    # -- reading (operators, order pages, reconciliation) ------------------------------------
+
+    async def stats(self, round_id: str) -> RoundStats:
+        row = await self._call("stats", round_id, [])
+        if not row[0]:
+            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+        _, stocked, left, held, paid, released, refunds, orders, sold_out_at, status = row
+        return RoundStats(
+            round_id=round_id, stocked=int(stocked), left=int(left), held=int(held),
+            paid=int(paid), released=int(released), refund_required=int(refunds),
+            orders=int(orders), sold_out_at_ms=None if int(sold_out_at) < 0 else int(sold_out_at),
+            status=_s(status),
+        )  # fmt: skip
+
+    async def order(self, round_id: str, order_id: str) -> dict[str, Any] | None:
+        row = await self._call("order", round_id, [order_id])
+        if not row:
+            return None
+        o = orjson.loads(row[0])
+        return {
+            "order_id": order_id, "round_id": round_id, "status": o["status"], "seq": o["seq"],
+            "buyer_id": o["buyer"], "id_hash": o["idh"], "quantity": o["q"],
+            "number": o["num"] or None, "channel": o["ch"], "agreement_version": o["av"],
+            "reserved_at_ms": o["at"], "pay_before_ms": o["dl"], "payment_id": o["pay"] or None,
+            "amount": o["amt"] if o["pay"] else None, "late": bool(o["late"]),
+            "offer": orjson.loads(row[1]),
+        }  # fmt: skip
+
+    async def order_ids(self, round_id: str) -> set[str]:
+        try:
+            keys = await self._redis.hkeys(RoundKeys(round_id).orders)  # type: ignore[misc]
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}") from exc
+        return {_s(k) for k in keys}
