@@ -63,6 +63,7 @@ class RelayConfig:
     idle_sleep: float = 0.05
     min_idle_ms: int = 30_000
     claim_every: float = 5.0
+    round_prefix: str = ""  # relay only armed rounds whose id starts with this (tests, sharding)
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -113,7 +114,9 @@ class Relay:
     # -- one pass ----------------------------------------------------------------------------
     async def step(self) -> int:
         """One pass over every armed round; returns the number of entries moved."""
-        rounds = sorted(m.decode() for m in await self.redis.smembers(ARMED_ROUNDS))  # type: ignore[misc]
+        members = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
+        rounds = sorted(r for r in (m.decode() for m in members)
+                        if r.startswith(self.config.round_prefix))
         claim = time.monotonic() - self._last_claim >= self.config.claim_every
         if claim:
             self._last_claim = time.monotonic()

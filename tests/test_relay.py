@@ -43,7 +43,8 @@ async def test_relay_publishes_acks_trims_and_parks(settings: Settings, redis: R
     await xadd(redis, events)
     outbox = RoundKeys(round_id).outbox
     await redis.xadd(outbox, {"type": "order.reserved", "order_id": "x"})  # malformed
-    relay = Relay(settings, redis, RelayConfig(consumer=f"t-{unique}", batch=64))
+    relay = Relay(settings, redis,
+                  RelayConfig(consumer=f"t-{unique}", batch=64, round_prefix=round_id))
     task = asyncio.create_task(relay.run())
     try:
         async def drained() -> bool:
@@ -78,8 +79,9 @@ async def test_relay_reclaims_pending_of_dead_consumer(settings: Settings, redis
         await redis.xgroup_create(outbox, GROUP, id="0", mkstream=True)
     # a consumer that read the entries and died before acking
     await redis.xreadgroup(GROUP, f"dead-{unique}", {outbox: ">"}, count=100)
-    relay = Relay(settings, redis, RelayConfig(consumer=f"live-{unique}", min_idle_ms=200,
-                                               claim_every=0.1))
+    config = RelayConfig(consumer=f"live-{unique}", min_idle_ms=200, round_prefix=round_id,
+                         claim_every=0.1)
+    relay = Relay(settings, redis, config)
     task = asyncio.create_task(relay.run())
     try:
         for _ in range(200):
@@ -106,7 +108,7 @@ async def test_relay_kafka_unreachable_retries_bounded_then_gives_up(
     round_id = f"down-{unique}"
     outbox = RoundKeys(round_id).outbox
     await xadd(redis, [reserved(round_id, n) for n in range(1, 6)])
-    relay = Relay(dead, redis, RelayConfig(consumer=f"d-{unique}",
+    relay = Relay(dead, redis, RelayConfig(consumer=f"d-{unique}", round_prefix=round_id,
                                            backoff=Backoff(attempts=3, first=0.05)))
     try:
         with pytest.raises(KafkaError) as info:
