@@ -31,6 +31,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -173,6 +174,11 @@ def _key(secret: Secret | str | bytes, label: bytes) -> bytes:
     raw = secret.encode() if isinstance(secret, str) else secret
     if not raw:
         raise ValueError("OTP key is empty")
+    return _subkey(raw, label)
+
+
+@lru_cache(maxsize=16)
+def _subkey(raw: bytes, label: bytes) -> bytes:
     return hmac.digest(raw, label, hashlib.sha256)
 
 
@@ -249,11 +255,15 @@ async def read_outbox(redis: aioredis.Redis, count: int = 20,
     """Newest simulated SMS messages first (dev page), optionally for one phone."""
     wanted = normalize_phone(phone) if phone else None
     rows = await redis.xrevrange(SMS_OUTBOX, count=count if wanted is None else 1000)
-    messages = []
-    for entry_id, fields in rows:
-        message = {k.decode(): v.decode() for k, v in fields.items()}
+    messages: list[dict[str, str]] = []
+    for entry_id, fields in rows or ():
+        message = {_text(k): _text(v) for k, v in (fields or {}).items()}
         if wanted is None or message.get("phone") == wanted:
-            messages.append({"id": entry_id.decode(), **message})
+            messages.append({"id": _text(entry_id), **message})
             if len(messages) >= count:
                 break
     return messages
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -6,8 +6,12 @@ import hmac
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
-from flashsale.settings import Secret
+from checkout import idnumber
+from flashsale.cli import main
+from flashsale.otp import buyer_id_for, normalize_phone
+from flashsale.settings import Secret, Settings
 from flashsale.tokens import Claims, TokenError, issue, verify
 
 SECRET = Secret("token-secret-for-tests")
@@ -141,3 +145,78 @@ def test_issue_rejects_bad_arguments() -> None:
         issue(SECRET, "", 60)
     with pytest.raises(ValueError, match="empty"):
         issue(Secret(""), "b_1", 60)
+
+
+# `flashsale tokens mint`
+
+@pytest.fixture
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {
+        "FLASHSALE_ENV": "dev",
+        "FLASHSALE_DATA_DIR": str(tmp_path_factory.mktemp("mint-data")),
+        "FLASHSALE_TOKEN_SECRET": "mint-test-token-secret",
+        "FLASHSALE_PII_KEY": "mint-test-pii-key",
+        "FLASHSALE_ADMIN_TOKEN": "x",
+        "FLASHSALE_PAYMENT_SECRET": "y",
+    }
+
+
+def _mint(cli_env: dict[str, str], *args: str) -> list[dict[str, str]]:
+    result = CliRunner().invoke(main, ["tokens", "mint", *args, "--out", "-"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    return [orjson.loads(line) for line in result.stdout_bytes.splitlines()]
+
+
+def test_mint_writes_valid_distinct_buyers(cli_env: dict[str, str]) -> None:
+    settings = Settings.from_env(cli_env)
+    rows = _mint(cli_env, "--count", "500", "--ttl", "600")
+    assert len(rows) == 500
+    for row in rows:
+        assert {"token", "buyer_id", "id_number", "real_name", "phone", "address"} <= row.keys()
+        claims = verify(settings.token_secret, row["token"])
+        assert claims.sub == row["buyer_id"]
+        assert claims.exp - claims.iat == 600
+        assert idnumber.validate(row["id_number"]) == row["id_number"]
+        assert normalize_phone(row["phone"]) == row["phone"]
+        assert row["buyer_id"] == buyer_id_for(row["phone"], settings.pii_key)
+        region = idnumber.region_of(row["id_number"])
+        assert region is not None
+        assert row["address"].startswith(region.province)
+        assert 2 <= len(row["real_name"]) <= 3
+    for field in ("buyer_id", "id_number", "phone", "token"):
+        assert len({row[field] for row in rows}) == 500, field
+    with pytest.raises(TokenError):
+        verify("another-secret", rows[0]["token"])
+
+
+def test_mint_round_binding_and_seed(cli_env: dict[str, str]) -> None:
+    settings = Settings.from_env(cli_env)
+    rows = _mint(cli_env, "-n", "20", "--round", "r42", "--seed", "7")
+    again = _mint(cli_env, "-n", "20", "--round", "r42", "--seed", "7")
+    assert [r["id_number"] for r in rows] == [r["id_number"] for r in again]
+    for row in rows:
+        assert verify(settings.token_secret, row["token"], round_id="r42").rid == "r42"
+        with pytest.raises(TokenError) as caught:
+            verify(settings.token_secret, row["token"], round_id="r43")
+        assert caught.value.reason == "wrong_round"
+
+
+def test_mint_to_file_with_summary(cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+                                   ) -> None:
+    out = tmp_path_factory.mktemp("mint-out") / "buyers.jsonl"
+    result = CliRunner().invoke(
+        main, ["tokens", "mint", "--count", "3", "--out", str(out), "--json"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["count"] == 3
+    assert len(out.read_bytes().splitlines()) == 3
+
+
+def test_mint_refuses_bad_arguments(cli_env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["tokens", "mint", "--count", "0", "--out", "-"],
+                         env=cli_env).exit_code == 2
+    assert runner.invoke(main, ["tokens", "mint", "--count", "1"], env=cli_env).exit_code == 2
+    result = runner.invoke(main, ["tokens", "mint", "-n", "1", "-o", "/nonexistent/dir/x"],
+                           env=cli_env)
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
