@@ -19,12 +19,14 @@ from redis.exceptions import RedisError
 
 from flashsale.db import create_pool
 from flashsale.settings import Settings
+from inventory.errors import InventoryError
 
 from . import control
 from ._resources import make_inventory
 from .errors import CatalogError
 
 log = logging.getLogger(__name__)
+_RETRIED = (CatalogError, InventoryError, RedisError, OSError, asyncpg.PostgresError)
 
 
 async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelta,
@@ -39,7 +41,7 @@ async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelt
         for round_id in due:
             try:
                 outcome = await control.arm(conn, inv, round_id)
-            except (CatalogError, RedisError, OSError, asyncpg.PostgresError) as exc:
+            except _RETRIED as exc:
                 log.warning("arming round %s failed (will retry): %s", round_id, exc)
                 continue
             if outcome.changed:
@@ -51,7 +53,7 @@ async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelt
         for row in opened:
             try:
                 await control.go_live(conn, inv, control.ARMER, row["id"])
-            except (CatalogError, RedisError, OSError, asyncpg.PostgresError) as exc:
+            except _RETRIED as exc:
                 log.warning("opening round %s failed (will retry): %s", row["id"], exc)
         return armed
 

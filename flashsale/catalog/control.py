@@ -10,7 +10,7 @@ arming re-applies every recorded restock, so one that failed half-way is finishe
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from flashsale.admin import Operator, audit
+from inventory.errors import InventoryError
 from inventory.spec import RoundSpec, RoundStats
 
 from .errors import InvalidInput, InvalidTransition, InventoryUnavailable, RoundOverlap
@@ -34,7 +35,8 @@ class InventoryPort(Protocol):
     async def set_status(self, round_id: str, status: str) -> Any: ...
     async def extend(self, round_id: str, ends_at: datetime) -> Any: ...
     async def restock(self, round_id: str, units: int, restock_id: str) -> int: ...
-    async def load_numbers(self, round_id: str, numbers: Sequence[str]) -> int: ...
+    async def load_numbers(self, round_id: str, numbers: Sequence[str],
+                           surcharges: Mapping[str, int] | None = None) -> int: ...
     async def stats(self, round_id: str) -> RoundStats: ...
 
 
@@ -51,8 +53,11 @@ class Outcome:
 async def _redis(coro: Any) -> Any:
     try:
         return await coro
+    except InventoryError as exc:
+        raise InventoryUnavailable(f"Redis refused the change: {exc.message}",
+                                   inventory_code=exc.code) from exc
     except (RedisError, OSError) as exc:
-        raise InventoryUnavailable(f"Redis refused the change: {exc}") from exc
+        raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
 
 
 async def arm(conn: asyncpg.Connection, inv: InventoryPort, round_id: str,
@@ -68,10 +73,12 @@ async def arm(conn: asyncpg.Connection, inv: InventoryPort, round_id: str,
             await _redis(inv.set_status(round_id, rnd["status"]))
         numbers = 0
         if rnd["number_pool"] is not None and rnd["number_choice"]:
-            listed = [r["number"] for r in await conn.fetch(
-                "SELECT p.number FROM pool_numbers p JOIN number_pools n ON n.id = p.pool_id "
-                "WHERE n.name = $1 ORDER BY p.number", rnd["number_pool"])]
-            numbers = int(await _redis(inv.load_numbers(round_id, listed)))
+            rows = await conn.fetch(
+                "SELECT p.number, p.surcharge_fen FROM pool_numbers p JOIN number_pools n "
+                "ON n.id = p.pool_id WHERE n.name = $1 ORDER BY p.number", rnd["number_pool"])
+            fees = {r["number"]: r["surcharge_fen"] for r in rows if r["surcharge_fen"]}
+            numbers = int(await _redis(inv.load_numbers(round_id, [r["number"] for r in rows],
+                                                        fees)))
         restocks = await conn.fetch(
             "SELECT id, units FROM round_restocks WHERE round_id = $1 ORDER BY created_at",
             round_id)
@@ -199,10 +206,10 @@ async def restock(conn: asyncpg.Connection, inv: InventoryPort, operator: Operat
                                        "another open round of its offer") from None
             await audit(conn, operator, "round.restock", f"round:{round_id}",
                         {"units": units, "restock_id": restock_id})
-    stocked = None
+    left = None
     if rnd["armed_at"] is not None:
-        stocked = int(await _redis(inv.restock(round_id, units, restock_id)))
+        left = int(await _redis(inv.restock(round_id, units, restock_id)))
         await conn.execute("UPDATE round_restocks SET applied_at = now() WHERE id = $1 "
                            "AND applied_at IS NULL", restock_id)
     return Outcome(await get_round(conn, round_id), changed,
-                   {"restock_id": restock_id, "units": units, "redis_stocked": stocked})
+                   {"restock_id": restock_id, "units": units, "left": left})

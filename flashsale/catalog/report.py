@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from redis.exceptions import RedisError
 
+from inventory.errors import InventoryError
 from inventory.spec import CHANNELS
 
 from .control import InventoryPort
@@ -49,6 +50,8 @@ async def round_report(conn: asyncpg.Connection, inv: InventoryPort | None, roun
     if inv is not None and rnd["armed"]:
         try:
             stats = await inv.stats(round_id)
+        except InventoryError as exc:
+            raise InventoryUnavailable(f"Redis: {exc.message}") from exc
         except (RedisError, OSError) as exc:
             raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
         source = "redis"

@@ -19,4 +19,5 @@ def main() -> None:
 for command in (stack, db, topics, demo):
     main.add_command(command)
 main.add_command(__import__("flashsale.cli.tokens", fromlist=["tokens"]).tokens)  # tokens group
+__import__("flashsale.cli.rounds")  # registers the catalog, numbers and round groups
 from . import pipeline  # noqa: E402, F401  (registers relay, writer, reconcile)

@@ -1,0 +1,294 @@
+"""`flashsale catalog add-product|add-offer|add-variant|list|show` and `flashsale numbers load`.
+
+Also the pieces every marketer command shares: the operator credential (``--token-file`` or
+``FLASHSALE_ADMIN_TOKEN``), the display zone (``--tz`` / ``FLASHSALE_TZ``) and turning catalog
+errors into one-line refusals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from flashsale import catalog
+from flashsale.admin import AdminAuthError, Operator, cli_operator
+from flashsale.catalog import money, times
+from flashsale.catalog._resources import pg
+from flashsale.settings import Settings, SettingsError
+
+from ._output import CliError, emit, json_option, run
+
+T = TypeVar("T")
+
+token_file_option = click.option(
+    "--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="File holding the operator credential (default: $FLASHSALE_ADMIN_TOKEN).")
+tz_option = click.option(
+    "--tz", "tz_name", default=None, metavar="ZONE",
+    help="IANA zone for times shown and for times typed without an offset "
+         "(default $FLASHSALE_TZ or Asia/Shanghai).")
+
+
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def operator(token_file: Path | None) -> Operator:
+    """The authenticated operator, or a refusal before anything is touched."""
+    try:
+        return cli_operator(token_file)
+    except AdminAuthError as exc:
+        raise CliError(f"refused: {exc}") from None
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return times.zone(name)
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message) from None
+
+
+def execute(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; a catalog error or an unreachable service becomes a one-line refusal."""
+    try:
+        return run(coro)
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message) from None
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from None
+
+
+def localize(value: Any, tz: ZoneInfo) -> Any:
+    """Every datetime in ``value`` as ISO 8601 in ``tz``."""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, Mapping):
+        return {k: localize(v, tz) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [localize(v, tz) for v in value]
+    return value
+
+
+def _gifts(data: dict[str, Any]) -> str:
+    return ", ".join(f"{g['kind']} {g['amount']}{' ' + g['unit'] if 'unit' in g else ''}"
+                     for g in data.get("gifts") or [])
+
+
+OFFER_COLUMNS = ["id", "product_id", "name", "price", "monthly_fee", "data_mb", "voice_minutes",
+                 "gifts", "agreement_version"]
+
+
+@click.group("catalog")
+def catalog_group() -> None:
+    """Products, offers (price, plan terms, gifts, agreement) and handset variants."""
+
+
+@catalog_group.command("add-product")
+@click.option("--kind", required=True, type=click.Choice(catalog.products.PRODUCT_KINDS))
+@click.option("--name", required=True)
+@click.option("--description", default="")
+@token_file_option
+@tz_option
+@json_option
+def add_product(kind: str, name: str, description: str, token_file: Path | None,
+                tz_name: str | None, as_json: bool) -> None:
+    """Add a product (sim_card, plan or handset).
+
+    \b
+    Examples:
+      flashsale catalog add-product --kind sim_card --name "20-yuan 3G prepaid card"
+      flashsale catalog add-product --kind handset --name "Special-price phone" --json
+    """
+    op, tz = operator(token_file), zone(tz_name)
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            return await catalog.add_product(conn, op, kind, name, description)
+
+    product = localize(execute(go()), tz)
+    emit(product, as_json, columns=["id", "kind", "name", "description", "created_at"])
+
+
+@catalog_group.command("add-offer")
+@click.option("--product", "product_id", required=True, type=int, help="Product id.")
+@click.option("--name", required=True)
+@click.option("--price", required=True, help="Price in yuan, e.g. 20 or 19.90.")
+@click.option("--monthly-fee", default="0", help="Monthly fee in yuan (plans).")
+@click.option("--data", "data", default=None, help="Monthly data allowance, e.g. 500MB, 1GB.")
+@click.option("--voice", "voice", type=int, default=None, help="Monthly voice minutes.")
+@click.option("--gift", "gifts", multiple=True,
+              help="A bundled gift: data=1 GB, credit=1000 (yuan), voice=100, item=NAME. Repeat.")
+@click.option("--gifts-json", default=None, help='Gifts as JSON: [{"kind":"data","amount":"1 GB"}]')
+@click.option("--agreement-version", required=True, help="Version of the service agreement.")
+@click.option("--agreement", "agreement_text", default="", help="Agreement text.")
+@click.option("--agreement-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              default=None, help="Read the agreement text from a file.")
+@token_file_option
+@tz_option
+@json_option
+def add_offer(product_id: int, name: str, price: str, monthly_fee: str, data: str | None,
+              voice: int | None, gifts: tuple[str, ...], gifts_json: str | None,
+              agreement_version: str, agreement_text: str, agreement_file: Path | None,
+              token_file: Path | None, tz_name: str | None, as_json: bool) -> None:
+    """Add an offer of a product: the exact terms a shopper accepts.
+
+    \b
+    Examples:
+      flashsale catalog add-offer --product 1 --name "Fei Young card" --price 20 \\
+          --data 1GB --gift "data=1 GB" --gift credit=1000 --agreement-version v3
+      flashsale catalog add-offer --product 2 --name "Plan 96" --price 0 --monthly-fee 96 \\
+          --voice 300 --agreement-file plan96.txt --agreement-version 2026-05 --json
+    """
+    op, tz = operator(token_file), zone(tz_name)
+    try:
+        parsed_gifts = [money.parse_gift(g) for g in gifts]
+        if gifts_json is not None:
+            parsed_gifts += money.parse_gifts_json(gifts_json)
+        terms = catalog.OfferTerms(
+            product_id=product_id, name=name, price_fen=money.parse_yuan(price),
+            monthly_fee_fen=money.parse_yuan(monthly_fee, "monthly fee"),
+            data_mb=None if data is None else money.parse_data(data),
+            voice_minutes=voice, gifts=parsed_gifts,
+            agreement_text=agreement_file.read_text() if agreement_file else agreement_text,
+            agreement_version=agreement_version)
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message) from None
+    if voice is not None and voice < 0:
+        raise CliError("voice minutes must not be negative")
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            return await catalog.add_offer(conn, op, terms)
+
+    offer = localize(execute(go()), tz)
+    emit(offer, as_json, rows=[offer | {"gifts": _gifts(offer)}], columns=OFFER_COLUMNS)
+
+
+@catalog_group.command("add-variant")
+@click.option("--product", "product_id", required=True, type=int, help="Handset product id.")
+@click.option("--sku", required=True)
+@click.option("--colour", default="")
+@click.option("--storage", default="", help="e.g. 128GB")
+@click.option("--offer", "offer_id", type=int, default=None, help="Tie to one offer only.")
+@token_file_option
+@tz_option
+@json_option
+def add_variant(product_id: int, sku: str, colour: str, storage: str, offer_id: int | None,
+                token_file: Path | None, tz_name: str | None, as_json: bool) -> None:
+    """Add a handset variant (colour/storage, SKU).
+
+    \b
+    Examples:
+      flashsale catalog add-variant --product 3 --sku X1-BLK-128 --colour black --storage 128GB
+    """
+    op, tz = operator(token_file), zone(tz_name)
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            return await catalog.add_variant(conn, op, product_id, sku, colour, storage, offer_id)
+
+    emit(localize(execute(go()), tz), as_json,
+         columns=["id", "product_id", "offer_id", "sku", "colour", "storage"])
+
+
+@catalog_group.command("list")
+@click.option("--kind", type=click.Choice(catalog.products.PRODUCT_KINDS), default=None)
+@json_option
+def list_(kind: str | None, as_json: bool) -> None:
+    """Products and their offers.
+
+    \b
+    Examples:
+      flashsale catalog list
+      flashsale catalog list --kind handset --json
+    """
+    async def go() -> list[dict[str, Any]]:
+        async with pg(settings()) as conn:
+            return await catalog.list_catalog(conn, kind)
+
+    rows = execute(go())
+    emit(rows, as_json, columns=["product_id", "kind", "product", "offer_id", "offer", "price",
+                                 "monthly_fee", "agreement_version", "variants"],
+         title="catalog")
+
+
+@catalog_group.command("show")
+@click.argument("what", type=click.Choice(["product", "offer"]))
+@click.argument("ident", type=int)
+@tz_option
+@json_option
+def show(what: str, ident: int, tz_name: str | None, as_json: bool) -> None:
+    """Show one product (with offers and variants) or one offer (with its agreement).
+
+    \b
+    Examples:
+      flashsale catalog show product 1
+      flashsale catalog show offer 2 --json
+    """
+    tz = zone(tz_name)
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            if what == "product":
+                return await catalog.products.show_product(conn, ident)
+            return await catalog.get_offer(conn, ident)
+
+    data = localize(execute(go()), tz)
+    if as_json:
+        emit(data, True)
+    elif what == "product":
+        emit(data, False, columns=["id", "kind", "name", "description", "created_at"])
+        if data["offers"]:
+            emit(data["offers"], False, rows=[o | {"gifts": _gifts(o)} for o in data["offers"]],
+                 columns=OFFER_COLUMNS, title="offers")
+        if data["variants"]:
+            emit(data["variants"], False, columns=["id", "sku", "colour", "storage", "offer_id"],
+                 title="variants")
+    else:
+        emit(data, False, rows=[data | {"gifts": _gifts(data)}],
+             columns=[*OFFER_COLUMNS, "product_name"])
+        if data.get("agreement_text"):
+            click.echo(f"\nAgreement {data['agreement_version']}:\n{data['agreement_text']}")
+
+
+@click.group("numbers")
+def numbers_group() -> None:
+    """Phone-number pools for number choice."""
+
+
+@numbers_group.command("load")
+@click.argument("pool")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True,
+                                        allow_dash=False))
+@token_file_option
+@json_option
+def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) -> None:
+    """Load numbers into POOL (created if new) from PATH: one 11-digit mainland mobile number
+    per line, optionally `,SURCHARGE` in yuan for a lucky number. A malformed or duplicate
+    number (in the file or already loaded) refuses the whole file.
+
+    \b
+    Examples:
+      flashsale numbers load may-drop numbers.txt
+      printf '13800138000\\n13888888888,88\\n' > n.txt && flashsale numbers load lucky n.txt --json
+    """
+    op = operator(token_file)
+    try:
+        parsed = catalog.parse_numbers_file(path.read_text(errors="replace"))
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message) from None
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            return await catalog.load_pool(conn, op, pool, parsed)
+
+    result = execute(go())
+    emit(result, as_json, columns=["pool", "added", "lucky", "total"])
