@@ -140,16 +140,17 @@ def sign(secret: SecretLike, body: bytes, timestamp: int) -> str:
 
 
 class PaymentProvider:
-    """The simulated provider. ``instant=True`` (demos, load tests) confirms on start."""
+    """The simulated provider: :meth:`start`, later :meth:`confirm`; :meth:`pay_now` for demos
+    and load tests (confirms at once). ``clock`` sets the callbacks' timestamps."""
 
-    def __init__(self, secret: SecretLike, *, instant: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+    __slots__ = ("_clock", "_key")
+
+    def __init__(self, secret: SecretLike, *, clock: Callable[[], float] = time.time) -> None:
         self._key = _key(secret)
-        self.instant = instant
         self._clock = clock
 
     def __repr__(self) -> str:
-        return f"PaymentProvider(instant={self.instant})"
+        return "PaymentProvider(secret='**********')"
 
     def start(self, order_id: str, amount: int) -> Payment:
         if not isinstance(order_id, str) or not order_id:

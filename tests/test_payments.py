@@ -26,7 +26,7 @@ SECRET = Secret("payment-test-secret")
 
 @pytest.fixture
 def provider() -> PaymentProvider:
-    return PaymentProvider(SECRET, instant=True)
+    return PaymentProvider(SECRET)
 
 
 async def test_valid_callback_accepted_once(redis: aioredis.Redis, provider: PaymentProvider,
@@ -77,7 +77,7 @@ def _parts(callback: Callback) -> tuple[bytes, str]:
 async def test_forged_signature_refused(redis: aioredis.Redis, provider: PaymentProvider,
                                         unique: str) -> None:
     _, callback = provider.pay_now(f"r{unique}-1", 100)
-    forged = PaymentProvider(Secret("attacker"), instant=True).pay_now(f"r{unique}-1", 100)[1]
+    forged = PaymentProvider(Secret("attacker")).pay_now(f"r{unique}-1", 100)[1]
     with pytest.raises(InvalidSignature) as caught:
         await verify_callback(SECRET, forged.body, forged.signature, redis)
     assert caught.value.code == "invalid_signature"
@@ -148,3 +148,4 @@ def test_start_validates_and_repr_hides_secret(provider: PaymentProvider) -> Non
             provider.start(order_id, amount)  # type: ignore[arg-type]
         assert (caught.value.code, caught.value.field) == ("invalid_request", field)
     assert SECRET.reveal() not in repr(provider)
+    assert SECRET.reveal() not in str(provider)
