@@ -76,18 +76,22 @@ async def test_product_offer_round_trip_with_audit(env: dict[str, str], pg_pool:
         "--gift", "data=1 GB", "--gift", "credit=1000", "--agreement", "Terms…",
         "--agreement-version", "v3", "--json")).json()
     assert isinstance(offer, dict)
-    assert offer["price_fen"] == 1990 and offer["currency"] == "CNY"
-    assert offer["data_mb"] == 1024 and offer["voice_minutes"] == 100
+    assert offer["price_fen"] == 1990
+    assert offer["currency"] == "CNY"
+    assert offer["data_mb"] == 1024
+    assert offer["voice_minutes"] == 100
     assert offer["gifts"] == [{"kind": "data", "amount": "1 GB"},
                               {"kind": "credit", "amount": 1000, "unit": "CNY"}]
     shown = (await flashsale(env, "catalog", "show", "offer", str(offer["id"]), "--json")).json()
     assert isinstance(shown, dict)
-    assert shown["agreement_text"] == "Terms…" and shown["agreement_version"] == "v3"
+    assert shown["agreement_text"] == "Terms…"
+    assert shown["agreement_version"] == "v3"
     listed = (await flashsale(env, "catalog", "list", "--json")).json()
     assert isinstance(listed, list)
     assert any(r["offer_id"] == offer["id"] and r["price"] == "19.90" for r in listed)
     table = await flashsale(env, "catalog", "show", "product", str(product["id"]))
-    assert table.code == 0 and "Card 20" in table.out
+    assert table.code == 0
+    assert "Card 20" in table.out
     async with pg_pool.acquire() as conn:
         rows = await conn.fetch("SELECT actor, action, subject FROM audit_log WHERE subject = $1",
                                 f"product:{product['id']}")
@@ -176,7 +180,8 @@ async def test_numbers_load_all_or_nothing(env: dict[str, str], pg_pool: asyncpg
         assert await counts(pg_pool) == before, name
     path.write_text("\n".join(fresh) + "\n")
     again = (await flashsale(env, "numbers", "load", pool, str(path), "--json")).json()
-    assert isinstance(again, dict) and again["total"] == 8
+    assert isinstance(again, dict)
+    assert again["total"] == 8
 
 
 @pytest.mark.parametrize("command", [
@@ -189,4 +194,5 @@ async def test_numbers_load_all_or_nothing(env: dict[str, str], pg_pool: asyncpg
 async def test_every_command_has_help_with_examples(env: dict[str, str],
                                                     command: tuple[str, ...]) -> None:
     result = await flashsale(env, *command, "--help")
-    assert result.code == 0 and "Examples:" in result.out, result.out
+    assert result.code == 0, result.err
+    assert "Examples:" in result.out, result.out
