@@ -47,7 +47,13 @@ class SettingsError(Exception):
 
 
 def _project_root() -> Path:
-    return Path(os.environ.get("FLASHSALE_HOME", Path.cwd()))
+    """FLASHSALE_HOME, else the source checkout this package runs from, else the cwd."""
+    if home := os.environ.get("FLASHSALE_HOME"):
+        return Path(home)
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file():
+        return checkout
+    return Path.cwd()
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
