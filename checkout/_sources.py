@@ -7,6 +7,7 @@ figures. Kafka: the writer group's lag on the orders topic (end offset - committ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 from dataclasses import dataclass
@@ -44,11 +45,33 @@ def _inventory(redis: Redis) -> Any | None:
 
 async def redis_side(redis: Redis, round_id: str) -> RedisSide:
     inventory = _inventory(redis)
+    ledger = await reserved_ids(redis, round_id)
     if inventory is not None:
-        stats = await inventory.stats(round_id)
+        from inventory.errors import RoundNotArmed
+
+        try:
+            stats = await inventory.stats(round_id)
+        except RoundNotArmed:
+            return RedisSide("relay-ledger", None, ledger)
         ids = set(await inventory.order_ids(round_id))
-        return RedisSide("inventory", stats, ids | await reserved_ids(redis, round_id))
-    return RedisSide("relay-ledger", None, await reserved_ids(redis, round_id))
+        return RedisSide("inventory", stats, ids | ledger)
+    return RedisSide("relay-ledger", None, ledger)
+
+
+async def redis_states(redis: Redis, round_id: str,
+                       order_ids: set[str]) -> dict[str, tuple[str, int]] | None:
+    """(status, seq) of each order per the inventory; None when it is not available."""
+    inventory = _inventory(redis)
+    if inventory is None:
+        return None
+    ids = sorted(order_ids)
+    states: dict[str, tuple[str, int]] = {}
+    for i in range(0, len(ids), 32):  # bounded: one Redis connection per call in flight
+        chunk = ids[i:i + 32]
+        rows = await asyncio.gather(*(inventory.order(round_id, oid) for oid in chunk))
+        states.update({oid: (row["status"], int(row["seq"]))
+                       for oid, row in zip(chunk, rows, strict=True) if row})
+    return states
 
 
 async def outbox_backlog(redis: Redis, round_id: str, group: str) -> dict[str, int]:

@@ -6,6 +6,7 @@ Checks, each a named difference when it fails:
 - ``missing_in_pg``: a reservation Redis acknowledged has no complete order row
 - ``partial_in_pg``: an order row whose ``order.reserved`` never arrived
 - ``unknown_in_pg``: an order row Redis does not know
+- ``status``: an order's (status, seq) differs between the inventory and PostgreSQL
 - ``held`` / ``paid``: units by status in PostgreSQL differ from the Redis counters
 
 The outbox backlog and the writer group's Kafka lag are reported alongside: when either is
@@ -27,7 +28,7 @@ from redis.asyncio import Redis
 from checkout import relay
 from checkout._kafka import WRITER_GROUP, make_producer
 from checkout._ledger import reserved_events
-from checkout._sources import kafka_lag, outbox_backlog, redis_side
+from checkout._sources import kafka_lag, outbox_backlog, redis_side, redis_states
 from checkout.events import OrderEvent
 from flashsale.settings import Settings
 from flashsale.topics import Topics
@@ -66,16 +67,17 @@ class Report:
         return data
 
 
-async def _pg_side(pool: asyncpg.Pool, round_id: str) -> tuple[dict[str, Any], set[str], set[str]]:
+async def _pg_side(pool: asyncpg.Pool, round_id: str
+                   ) -> tuple[dict[str, Any], dict[str, tuple[str, int]], set[str]]:
     rows = await pool.fetch(
-        "SELECT id, status, coalesce(quantity, 0) AS quantity, reserved_at IS NOT NULL AS full "
-        "FROM orders WHERE round_id = $1", round_id)
+        "SELECT id, status, seq, coalesce(quantity, 0) AS quantity, "
+        "reserved_at IS NOT NULL AS full FROM orders WHERE round_id = $1", round_id)
     by_status: dict[str, dict[str, int]] = {}
     for r in rows:
         s = by_status.setdefault(r["status"], {"orders": 0, "units": 0})
         s["orders"] += 1
         s["units"] += r["quantity"]
-    complete = {r["id"] for r in rows if r["full"]}
+    complete = {r["id"]: (r["status"], r["seq"]) for r in rows if r["full"]}
     partial = {r["id"] for r in rows if not r["full"]}
     return {"orders": len(rows), "by_status": by_status}, complete, partial
 
@@ -108,7 +110,7 @@ async def reconcile(settings: Settings, redis: Redis, pool: asyncpg.Pool, round_
         if pg_paid != st.paid:
             diffs.append(Difference("paid", f"Redis paid {st.paid} units, PostgreSQL has "
                                     f"{pg_paid} paid"))
-    missing = side.order_ids - complete
+    missing = side.order_ids - set(complete)
     if missing:
         diffs.append(_diff("missing_in_pg",
                            f"{len(missing)} reservation(s) acknowledged in Redis have no order "
@@ -116,10 +118,18 @@ async def reconcile(settings: Settings, redis: Redis, pool: asyncpg.Pool, round_
     if partial:
         diffs.append(_diff("partial_in_pg", f"{len(partial)} order row(s) lack their "
                            "order.reserved event", partial))
-    unknown = complete - side.order_ids
+    unknown = set(complete) - side.order_ids
     if unknown:
         diffs.append(_diff("unknown_in_pg", f"{len(unknown)} order row(s) unknown to Redis",
                            unknown))
+    states = None
+    if side.stats is not None:
+        states = await redis_states(redis, round_id, side.order_ids & set(complete))
+    if states:
+        wrong = {oid for oid, state in states.items() if complete.get(oid) != state}
+        if wrong:
+            diffs.append(_diff("status", f"{len(wrong)} order(s) differ in status/seq between "
+                               "Redis and PostgreSQL", wrong))
     return Report(round_id, side.source, redis_info, pg, backlog, lag, diffs,
                   missing=sorted(missing | partial))
 
