@@ -16,7 +16,7 @@ from test_inventory_reserve import make_spec, req
 
 from checkout.events import OrderEvent
 from flashsale.settings import Settings
-from inventory import Inventory, RoundKeys
+from inventory import ARMED_ROUNDS, Inventory, RoundKeys
 
 NUMBERS = ("n0", "n1", "n2")
 ACCOUNT_LIMIT, ID_LIMIT, STOCK = 2, 3, 3
@@ -203,6 +203,7 @@ async def run_scenario(client: aioredis.Redis, ops: list[tuple[Any, ...]]) -> No
         assert seqs == list(range(1, o.seq + 1))
         assert [e.status for e in events if e.order_id == oid][-1] == o.status
     await client.delete(*keys.script_keys())
+    await client.srem(ARMED_ROUNDS, rid)
 
 
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
