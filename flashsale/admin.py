@@ -57,12 +57,12 @@ def verify_token(presented: str | Secret | None, settings: Settings) -> bool:
     return secrets.compare_digest(value.encode(), expected.encode())
 
 
-def authenticate(presented: str | Secret | None, settings: Settings,
-                 actor: str | None = None) -> Operator:
+def authenticate(
+    presented: str | Secret | None, settings: Settings, actor: str | None = None
+) -> Operator:
     """Return the operator or raise :class:`AdminAuthError` (the HTTP dashboard reuses this)."""
     if presented is None or presented == "":
-        raise AdminAuthError(
-            f"operator credential required: set {TOKEN_ENV} or pass --token-file")
+        raise AdminAuthError(f"operator credential required: set {TOKEN_ENV} or pass --token-file")
     if not verify_token(presented, settings):
         raise AdminAuthError("operator credential rejected")
     return Operator(actor=actor or default_actor())
@@ -117,10 +117,18 @@ def _with_token(token: Secret) -> Settings:
     return Settings(admin_token=token)
 
 
-async def audit(conn: asyncpg.Connection, operator: Operator, action: str,
-                subject: str | None, details: Mapping[str, Any] | None = None) -> None:
+async def audit(
+    conn: asyncpg.Connection,
+    operator: Operator,
+    action: str,
+    subject: str | None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
     """Write one audit row; call it inside the transaction that makes the change."""
     await conn.execute(
         "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4::jsonb)",
-        operator.actor, action, subject,
-        orjson.dumps(dict(details or {}), default=str).decode())
+        operator.actor,
+        action,
+        subject,
+        orjson.dumps(dict(details or {}), default=str).decode(),
+    )

@@ -28,8 +28,9 @@ class Result:
         return orjson.loads(self.out)
 
 
-async def flashsale(env: dict[str, str], *args: str, admin: bool = True,
-                    token: str | None = None, **extra: str) -> Result:
+async def flashsale(
+    env: dict[str, str], *args: str, admin: bool = True, token: str | None = None, **extra: str
+) -> Result:
     run_env = {**env, **extra}
     run_env.pop(TOKEN_ENV, None)
     if admin:
@@ -37,7 +38,8 @@ async def flashsale(env: dict[str, str], *args: str, admin: bool = True,
     if token is not None:
         run_env[TOKEN_ENV] = token
     proc = await asyncio.create_subprocess_exec(
-        CLI, *args, env=run_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        CLI, *args, env=run_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
@@ -53,9 +55,10 @@ def refused(result: Result, *words: str) -> None:
 
 async def counts(pg_pool: asyncpg.Pool) -> dict[str, int]:
     async with pg_pool.acquire() as conn:
-        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608 - fixed names
-                for t in ("products", "offers", "variants", "number_pools", "pool_numbers",
-                          "audit_log")}
+        return {
+            t: await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608 - fixed names
+            for t in ("products", "offers", "variants", "number_pools", "pool_numbers", "audit_log")
+        }
 
 
 def numbers(n: int) -> list[str]:
@@ -63,25 +66,61 @@ def numbers(n: int) -> list[str]:
     return [f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}" for _ in range(n)]
 
 
-async def test_product_offer_round_trip_with_audit(env: dict[str, str], pg_pool: asyncpg.Pool,
-                                                   unique: str) -> None:
-    product = (await flashsale(env, "catalog", "add-product", "--kind", "sim_card", "--name",
-                               f"Fei Young {unique}", "--json",
-                               FLASHSALE_OPERATOR=f"alice-{unique}")).json()
+async def test_product_offer_round_trip_with_audit(
+    env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    product = (
+        await flashsale(
+            env,
+            "catalog",
+            "add-product",
+            "--kind",
+            "sim_card",
+            "--name",
+            f"Fei Young {unique}",
+            "--json",
+            FLASHSALE_OPERATOR=f"alice-{unique}",
+        )
+    ).json()
     assert isinstance(product, dict)
     assert product["kind"] == "sim_card"
-    offer = (await flashsale(
-        env, "catalog", "add-offer", "--product", str(product["id"]), "--name", "Card 20",
-        "--price", "19.90", "--monthly-fee", "0", "--data", "1GB", "--voice", "100",
-        "--gift", "data=1 GB", "--gift", "credit=1000", "--agreement", "Terms…",
-        "--agreement-version", "v3", "--json")).json()
+    offer = (
+        await flashsale(
+            env,
+            "catalog",
+            "add-offer",
+            "--product",
+            str(product["id"]),
+            "--name",
+            "Card 20",
+            "--price",
+            "19.90",
+            "--monthly-fee",
+            "0",
+            "--data",
+            "1GB",
+            "--voice",
+            "100",
+            "--gift",
+            "data=1 GB",
+            "--gift",
+            "credit=1000",
+            "--agreement",
+            "Terms…",
+            "--agreement-version",
+            "v3",
+            "--json",
+        )
+    ).json()
     assert isinstance(offer, dict)
     assert offer["price_fen"] == 1990
     assert offer["currency"] == "CNY"
     assert offer["data_mb"] == 1024
     assert offer["voice_minutes"] == 100
-    assert offer["gifts"] == [{"kind": "data", "amount": "1 GB"},
-                              {"kind": "credit", "amount": 1000, "unit": "CNY"}]
+    assert offer["gifts"] == [
+        {"kind": "data", "amount": "1 GB"},
+        {"kind": "credit", "amount": 1000, "unit": "CNY"},
+    ]
     shown = (await flashsale(env, "catalog", "show", "offer", str(offer["id"]), "--json")).json()
     assert isinstance(shown, dict)
     assert shown["agreement_text"] == "Terms…"
@@ -93,28 +132,54 @@ async def test_product_offer_round_trip_with_audit(env: dict[str, str], pg_pool:
     assert table.code == 0
     assert "Card 20" in table.out
     async with pg_pool.acquire() as conn:
-        rows = await conn.fetch("SELECT actor, action, subject FROM audit_log WHERE subject = $1",
-                                f"product:{product['id']}")
+        rows = await conn.fetch(
+            "SELECT actor, action, subject FROM audit_log WHERE subject = $1",
+            f"product:{product['id']}",
+        )
     assert [(r["actor"], r["action"]) for r in rows] == [(f"alice-{unique}", "product.add")]
 
 
 async def test_handset_variant(env: dict[str, str], unique: str) -> None:
-    product = (await flashsale(env, "catalog", "add-product", "--kind", "handset", "--name",
-                               f"Phone {unique}", "--json")).json()
+    product = (
+        await flashsale(
+            env,
+            "catalog",
+            "add-product",
+            "--kind",
+            "handset",
+            "--name",
+            f"Phone {unique}",
+            "--json",
+        )
+    ).json()
     assert isinstance(product, dict)
-    variant = (await flashsale(env, "catalog", "add-variant", "--product", str(product["id"]),
-                               "--sku", f"X1-{unique}", "--colour", "black", "--storage",
-                               "128GB", "--json")).json()
+    variant = (
+        await flashsale(
+            env,
+            "catalog",
+            "add-variant",
+            "--product",
+            str(product["id"]),
+            "--sku",
+            f"X1-{unique}",
+            "--colour",
+            "black",
+            "--storage",
+            "128GB",
+            "--json",
+        )
+    ).json()
     assert isinstance(variant, dict)
     assert variant["sku"] == f"X1-{unique}"
-    again = await flashsale(env, "catalog", "add-variant", "--product", str(product["id"]),
-                            "--sku", f"X1-{unique}")
+    again = await flashsale(
+        env, "catalog", "add-variant", "--product", str(product["id"]), "--sku", f"X1-{unique}"
+    )
     refused(again, "already exists")
 
 
-async def test_non_admin_is_refused_and_nothing_changes(env: dict[str, str],
-                                                        pg_pool: asyncpg.Pool,
-                                                        tmp_path: Path) -> None:
+async def test_non_admin_is_refused_and_nothing_changes(
+    env: dict[str, str], pg_pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     before = await counts(pg_pool)
     args = ("catalog", "add-product", "--kind", "plan", "--name", "Sneaky")
     refused(await flashsale(env, *args, admin=False), "refused", "credential")
@@ -130,10 +195,14 @@ async def test_non_admin_is_refused_and_nothing_changes(env: dict[str, str],
     assert ok.code == 0, ok.err
 
 
-async def test_offer_refusals_change_nothing(env: dict[str, str], pg_pool: asyncpg.Pool,
-                                             unique: str) -> None:
-    product = (await flashsale(env, "catalog", "add-product", "--kind", "plan", "--name",
-                               f"Plan {unique}", "--json")).json()
+async def test_offer_refusals_change_nothing(
+    env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    product = (
+        await flashsale(
+            env, "catalog", "add-product", "--kind", "plan", "--name", f"Plan {unique}", "--json"
+        )
+    ).json()
     assert isinstance(product, dict)
     before = await counts(pg_pool)
     base = ("catalog", "add-offer", "--name", "x", "--agreement-version", "v1")
@@ -141,28 +210,38 @@ async def test_offer_refusals_change_nothing(env: dict[str, str], pg_pool: async
     refused(await flashsale(env, *base, "--product", "999999", "--price", "1"), "unknown product")
     refused(await flashsale(env, *base, "--product", pid, "--price", "1.999"), "price")
     refused(await flashsale(env, *base, "--product", pid, "--price", "-1"), "price")
-    refused(await flashsale(env, *base, "--product", pid, "--price", "1", "--gift", "car=1"),
-            "gift")
-    refused(await flashsale(env, *base, "--product", pid, "--price", "1", "--data", "lots"),
-            "data")
-    refused(await flashsale(env, "catalog", "add-product", "--kind", "plan", "--name", "x",
-                            "--tz", "Mars/Olympus"), "time zone")
+    refused(
+        await flashsale(env, *base, "--product", pid, "--price", "1", "--gift", "car=1"), "gift"
+    )
+    refused(await flashsale(env, *base, "--product", pid, "--price", "1", "--data", "lots"), "data")
+    refused(
+        await flashsale(
+            env, "catalog", "add-product", "--kind", "plan", "--name", "x", "--tz", "Mars/Olympus"
+        ),
+        "time zone",
+    )
     assert await counts(pg_pool) == before
 
 
-async def test_numbers_load_all_or_nothing(env: dict[str, str], pg_pool: asyncpg.Pool,
-                                           tmp_path: Path, unique: str) -> None:
+async def test_numbers_load_all_or_nothing(
+    env: dict[str, str], pg_pool: asyncpg.Pool, tmp_path: Path, unique: str
+) -> None:
     pool = f"pool-{unique}"
     good = numbers(5)
     path = tmp_path / "numbers.txt"
-    path.write_text("# lucky ones carry a surcharge\n" + "\n".join(good[:4]) +
-                    f"\n{good[4]},88\n")
+    path.write_text("# lucky ones carry a surcharge\n" + "\n".join(good[:4]) + f"\n{good[4]},88\n")
     result = (await flashsale(env, "numbers", "load", pool, str(path), "--json")).json()
-    assert result == {"pool": pool, "pool_id": result["pool_id"], "added": 5, "total": 5,  # type: ignore[index]
-                      "lucky": 1}
+    assert result == {
+        "pool": pool,
+        "pool_id": result["pool_id"],
+        "added": 5,
+        "total": 5,  # type: ignore[index]
+        "lucky": 1,
+    }
     async with pg_pool.acquire() as conn:
-        fee = await conn.fetchval("SELECT surcharge_fen FROM pool_numbers WHERE number = $1",
-                                  good[4])
+        fee = await conn.fetchval(
+            "SELECT surcharge_fen FROM pool_numbers WHERE number = $1", good[4]
+        )
     assert fee == 8800
     before = await counts(pg_pool)
     fresh = numbers(3)
@@ -184,15 +263,30 @@ async def test_numbers_load_all_or_nothing(env: dict[str, str], pg_pool: asyncpg
     assert again["total"] == 8
 
 
-@pytest.mark.parametrize("command", [
-    ("catalog", "add-product"), ("catalog", "add-offer"), ("catalog", "add-variant"),
-    ("catalog", "list"), ("catalog", "show"), ("numbers", "load"),
-    ("round", "create"), ("round", "list"), ("round", "show"), ("round", "arm"),
-    ("round", "pause"), ("round", "resume"), ("round", "extend"), ("round", "restock"),
-    ("round", "close"), ("round", "report"),
-])
-async def test_every_command_has_help_with_examples(env: dict[str, str],
-                                                    command: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("catalog", "add-product"),
+        ("catalog", "add-offer"),
+        ("catalog", "add-variant"),
+        ("catalog", "list"),
+        ("catalog", "show"),
+        ("numbers", "load"),
+        ("round", "create"),
+        ("round", "list"),
+        ("round", "show"),
+        ("round", "arm"),
+        ("round", "pause"),
+        ("round", "resume"),
+        ("round", "extend"),
+        ("round", "restock"),
+        ("round", "close"),
+        ("round", "report"),
+    ],
+)
+async def test_every_command_has_help_with_examples(
+    env: dict[str, str], command: tuple[str, ...]
+) -> None:
     result = await flashsale(env, *command, "--help")
     assert result.code == 0, result.err
     assert "Examples:" in result.out, result.out

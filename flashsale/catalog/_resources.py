@@ -65,8 +65,9 @@ class LazyInventory:
     async def restock(self, round_id: str, units: int, restock_id: str) -> int:
         return await self._get().restock(round_id, units, restock_id)
 
-    async def load_numbers(self, round_id: str, numbers: Sequence[str],
-                           surcharges: Mapping[str, int] | None = None) -> int:
+    async def load_numbers(
+        self, round_id: str, numbers: Sequence[str], surcharges: Mapping[str, int] | None = None
+    ) -> int:
         return await self._get().load_numbers(round_id, numbers, surcharges)
 
     async def stats(self, round_id: str) -> RoundStats:

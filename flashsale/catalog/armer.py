@@ -29,14 +29,21 @@ log = logging.getLogger(__name__)
 _RETRIED = (CatalogError, InventoryError, RedisError, OSError, asyncpg.PostgresError)
 
 
-async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelta,
-                  batch: int = 50) -> list[str]:
+async def arm_due(
+    pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelta, batch: int = 50
+) -> list[str]:
     """One pass: arm rounds starting within ``lead``; return the ids armed now."""
     async with pool.acquire() as conn:
-        due = [r["id"] for r in await conn.fetch(
-            "SELECT id FROM rounds WHERE armed_at IS NULL AND status IN ('scheduled', 'live', "
-            "'paused') AND starts_at <= now() + $1::interval AND ends_at > now() "
-            "ORDER BY starts_at LIMIT $2", lead, batch)]
+        due = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM rounds WHERE armed_at IS NULL AND status IN ('scheduled', 'live', "
+                "'paused') AND starts_at <= now() + $1::interval AND ends_at > now() "
+                "ORDER BY starts_at LIMIT $2",
+                lead,
+                batch,
+            )
+        ]
         armed = []
         for round_id in due:
             try:
@@ -49,7 +56,9 @@ async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelt
                 log.info("armed round %s", round_id)
         opened = await conn.fetch(
             "SELECT id FROM rounds WHERE status = 'scheduled' AND starts_at <= now() "
-            "AND ends_at > now() ORDER BY starts_at LIMIT $1", batch)
+            "AND ends_at > now() ORDER BY starts_at LIMIT $1",
+            batch,
+        )
         for row in opened:
             try:
                 await control.go_live(conn, inv, control.ARMER, row["id"])
@@ -58,9 +67,13 @@ async def arm_due(pool: asyncpg.Pool, inv: control.InventoryPort, lead: timedelt
         return armed
 
 
-async def run_armer(settings: Settings, stop_event: asyncio.Event,
-                    lead: timedelta = timedelta(minutes=10), interval: float = 1.0,
-                    batch: int = 50) -> None:
+async def run_armer(
+    settings: Settings,
+    stop_event: asyncio.Event,
+    lead: timedelta = timedelta(minutes=10),
+    interval: float = 1.0,
+    batch: int = 50,
+) -> None:
     """Arm rounds starting within ``lead`` every ``interval`` seconds until ``stop_event``."""
     pool = await create_pool(settings.database_url, max_size=2)
     client = aioredis.Redis.from_url(settings.redis_url)

@@ -22,8 +22,9 @@ def parse_yuan(text: str, what: str = "price") -> int:
     except InvalidOperation:
         raise InvalidInput(f"bad {what} {text!r} (yuan, e.g. 20 or 19.90)", value=text) from None
     if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
-        raise InvalidInput(f"bad {what} {text!r} (yuan, at most two decimals, not negative)",
-                           value=text)
+        raise InvalidInput(
+            f"bad {what} {text!r} (yuan, at most two decimals, not negative)", value=text
+        )
     return int(value * 100)
 
 
@@ -47,8 +48,9 @@ def parse_gift(text: str) -> dict[str, Any]:
     kind, sep, amount = text.partition("=")
     kind, amount = kind.strip().lower(), amount.strip()
     if not sep or kind not in GIFT_KINDS or not amount:
-        raise InvalidInput(f"bad gift {text!r} (use data=1 GB, credit=1000, voice=100 or "
-                           "item=NAME)", value=text)
+        raise InvalidInput(
+            f"bad gift {text!r} (use data=1 GB, credit=1000, voice=100 or item=NAME)", value=text
+        )
     if kind == "data":
         parse_data(amount)
         return {"kind": "data", "amount": amount}
@@ -66,7 +68,11 @@ def parse_gifts_json(text: str) -> list[dict[str, Any]]:
     except orjson.JSONDecodeError:
         raise InvalidInput("gifts JSON does not parse", value=text) from None
     if not isinstance(gifts, list) or not all(
-            isinstance(g, dict) and g.get("kind") in GIFT_KINDS and "amount" in g for g in gifts):
-        raise InvalidInput('gifts JSON must be a list of {"kind": ..., "amount": ...} with kind '
-                           f"in {', '.join(GIFT_KINDS)}", value=text)
+        isinstance(g, dict) and g.get("kind") in GIFT_KINDS and "amount" in g for g in gifts
+    ):
+        raise InvalidInput(
+            'gifts JSON must be a list of {"kind": ..., "amount": ...} with kind '
+            f"in {', '.join(GIFT_KINDS)}",
+            value=text,
+        )
     return gifts

@@ -58,38 +58,57 @@ def parse_numbers_file(text: str) -> list[PoolNumber]:
     return found
 
 
-async def load_pool(conn: asyncpg.Connection, operator: Operator, pool: str,
-                    numbers: list[PoolNumber]) -> dict[str, object]:
+async def load_pool(
+    conn: asyncpg.Connection, operator: Operator, pool: str, numbers: list[PoolNumber]
+) -> dict[str, object]:
     """Create the pool if needed and add ``numbers``; a number already in any pool refuses all."""
     if not _POOL.match(pool):
         raise InvalidInput(f"bad pool name {pool!r} (letters, digits, _ . -; up to 64)", pool=pool)
     async with conn.transaction():
         pool_id = await conn.fetchval(
             "INSERT INTO number_pools (name) VALUES ($1) ON CONFLICT (name) DO UPDATE "
-            "SET name = EXCLUDED.name RETURNING id", pool)
+            "SET name = EXCLUDED.name RETURNING id",
+            pool,
+        )
         taken = await conn.fetch(
             "SELECT p.number, n.name FROM pool_numbers p JOIN number_pools n ON n.id = p.pool_id "
             "WHERE p.number = ANY($1::text[]) ORDER BY p.number LIMIT 5",
-            [n.number for n in numbers])
+            [n.number for n in numbers],
+        )
         if taken:
             listed = ", ".join(f"{r['number']} (pool {r['name']})" for r in taken)
-            raise InvalidNumbersFile(f"numbers file refused: already loaded: {listed}",
-                                     problems=[r["number"] for r in taken])
+            raise InvalidNumbersFile(
+                f"numbers file refused: already loaded: {listed}",
+                problems=[r["number"] for r in taken],
+            )
         try:
             await conn.copy_records_to_table(
-                "pool_numbers", records=[(n.number, pool_id, n.surcharge_fen) for n in numbers],
-                columns=["number", "pool_id", "surcharge_fen"])
+                "pool_numbers",
+                records=[(n.number, pool_id, n.surcharge_fen) for n in numbers],
+                columns=["number", "pool_id", "surcharge_fen"],
+            )
         except asyncpg.UniqueViolationError:
-            raise Conflict("numbers file refused: a number was loaded concurrently; retry",
-                           pool=pool) from None
+            raise Conflict(
+                "numbers file refused: a number was loaded concurrently; retry", pool=pool
+            ) from None
         total = await conn.fetchval("SELECT count(*) FROM pool_numbers WHERE pool_id = $1", pool_id)
-        await audit(conn, operator, "numbers.load", f"pool:{pool}",
-                    {"added": len(numbers), "lucky": sum(1 for n in numbers if n.surcharge_fen)})
-    return {"pool": pool, "pool_id": pool_id, "added": len(numbers), "total": total,
-            "lucky": sum(1 for n in numbers if n.surcharge_fen)}
+        await audit(
+            conn,
+            operator,
+            "numbers.load",
+            f"pool:{pool}",
+            {"added": len(numbers), "lucky": sum(1 for n in numbers if n.surcharge_fen)},
+        )
+    return {
+        "pool": pool,
+        "pool_id": pool_id,
+        "added": len(numbers),
+        "total": total,
+        "lucky": sum(1 for n in numbers if n.surcharge_fen),
+    }
 
 
 async def pool_numbers(conn: asyncpg.Connection, pool_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT number, surcharge_fen FROM pool_numbers WHERE pool_id = $1 ORDER BY number",
-        pool_id)
+        "SELECT number, surcharge_fen FROM pool_numbers WHERE pool_id = $1 ORDER BY number", pool_id
+    )

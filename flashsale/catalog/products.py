@@ -30,8 +30,9 @@ class OfferTerms:
     currency: str = "CNY"
 
 
-async def add_product(conn: asyncpg.Connection, operator: Operator, kind: str, name: str,
-                      description: str = "") -> dict[str, Any]:
+async def add_product(
+    conn: asyncpg.Connection, operator: Operator, kind: str, name: str, description: str = ""
+) -> dict[str, Any]:
     if kind not in PRODUCT_KINDS:
         raise InvalidInput(f"bad product kind {kind!r} (one of {', '.join(PRODUCT_KINDS)})")
     if not name.strip() or len(name) > 200:
@@ -39,14 +40,19 @@ async def add_product(conn: asyncpg.Connection, operator: Operator, kind: str, n
     async with conn.transaction():
         row = await conn.fetchrow(
             "INSERT INTO products (kind, name, description) VALUES ($1, $2, $3) RETURNING *",
-            kind, name.strip(), description)
-        await audit(conn, operator, "product.add", f"product:{row['id']}",
-                    {"kind": kind, "name": name})
+            kind,
+            name.strip(),
+            description,
+        )
+        await audit(
+            conn, operator, "product.add", f"product:{row['id']}", {"kind": kind, "name": name}
+        )
     return product_dict(row)
 
 
-async def add_offer(conn: asyncpg.Connection, operator: Operator,
-                    terms: OfferTerms) -> dict[str, Any]:
+async def add_offer(
+    conn: asyncpg.Connection, operator: Operator, terms: OfferTerms
+) -> dict[str, Any]:
     if not terms.name.strip() or len(terms.name) > 200:
         raise InvalidInput("offer name must be 1 to 200 characters")
     if not terms.agreement_version.strip() or len(terms.agreement_version) > 64:
@@ -59,25 +65,49 @@ async def add_offer(conn: asyncpg.Connection, operator: Operator,
             """INSERT INTO offers (product_id, name, price_fen, currency, monthly_fee_fen, data_mb,
                    voice_minutes, gifts, agreement_text, agreement_version)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10) RETURNING *""",
-            terms.product_id, terms.name.strip(), terms.price_fen, terms.currency,
-            terms.monthly_fee_fen, terms.data_mb, terms.voice_minutes,
-            orjson.dumps(terms.gifts).decode(), terms.agreement_text, terms.agreement_version)
-        await audit(conn, operator, "offer.add", f"offer:{row['id']}",
-                    {"product_id": terms.product_id, "name": terms.name,
-                     "price_fen": terms.price_fen, "agreement_version": terms.agreement_version})
+            terms.product_id,
+            terms.name.strip(),
+            terms.price_fen,
+            terms.currency,
+            terms.monthly_fee_fen,
+            terms.data_mb,
+            terms.voice_minutes,
+            orjson.dumps(terms.gifts).decode(),
+            terms.agreement_text,
+            terms.agreement_version,
+        )
+        await audit(
+            conn,
+            operator,
+            "offer.add",
+            f"offer:{row['id']}",
+            {
+                "product_id": terms.product_id,
+                "name": terms.name,
+                "price_fen": terms.price_fen,
+                "agreement_version": terms.agreement_version,
+            },
+        )
     return offer_dict(row)
 
 
-async def add_variant(conn: asyncpg.Connection, operator: Operator, product_id: int, sku: str,
-                      colour: str = "", storage: str = "",
-                      offer_id: int | None = None) -> dict[str, Any]:
+async def add_variant(
+    conn: asyncpg.Connection,
+    operator: Operator,
+    product_id: int,
+    sku: str,
+    colour: str = "",
+    storage: str = "",
+    offer_id: int | None = None,
+) -> dict[str, Any]:
     if not sku.strip() or len(sku) > 64:
         raise InvalidInput("sku must be 1 to 64 characters")
     async with conn.transaction():
         product = await _product(conn, product_id)
         if product["kind"] != "handset":
-            raise InvalidInput(f"product {product_id} is a {product['kind']}; variants are for "
-                               "handsets")
+            raise InvalidInput(
+                f"product {product_id} is a {product['kind']}; variants are for handsets"
+            )
         if offer_id is not None:
             offer = await get_offer(conn, offer_id)
             if offer["product_id"] != product_id:
@@ -86,11 +116,21 @@ async def add_variant(conn: asyncpg.Connection, operator: Operator, product_id: 
             row = await conn.fetchrow(
                 "INSERT INTO variants (product_id, offer_id, colour, storage, sku) "
                 "VALUES ($1, $2, $3, $4, $5) RETURNING *",
-                product_id, offer_id, colour, storage, sku.strip())
+                product_id,
+                offer_id,
+                colour,
+                storage,
+                sku.strip(),
+            )
         except asyncpg.UniqueViolationError:
             raise InvalidInput(f"sku {sku!r} already exists", sku=sku) from None
-        await audit(conn, operator, "variant.add", f"variant:{row['id']}",
-                    {"product_id": product_id, "sku": sku, "colour": colour, "storage": storage})
+        await audit(
+            conn,
+            operator,
+            "variant.add",
+            f"variant:{row['id']}",
+            {"product_id": product_id, "sku": sku, "colour": colour, "storage": storage},
+        )
     return dict(row.items()) | {"created_at": row["created_at"]}
 
 
@@ -104,7 +144,9 @@ async def _product(conn: asyncpg.Connection, product_id: int) -> asyncpg.Record:
 async def get_offer(conn: asyncpg.Connection, offer_id: int) -> dict[str, Any]:
     row = await conn.fetchrow(
         "SELECT o.*, p.kind AS product_kind, p.name AS product_name FROM offers o "
-        "JOIN products p ON p.id = o.product_id WHERE o.id = $1", offer_id)
+        "JOIN products p ON p.id = o.product_id WHERE o.id = $1",
+        offer_id,
+    )
     if row is None:
         raise NotFound(f"unknown offer {offer_id}", offer_id=offer_id)
     return offer_dict(row)
@@ -117,18 +159,25 @@ async def list_catalog(conn: asyncpg.Connection, kind: str | None = None) -> lis
                   o.name AS offer, o.price_fen, o.monthly_fee_fen, o.agreement_version,
                   (SELECT count(*) FROM variants v WHERE v.product_id = p.id) AS variants
            FROM products p LEFT JOIN offers o ON o.product_id = p.id
-           WHERE $1::text IS NULL OR p.kind = $1 ORDER BY p.id, o.id""", kind)
-    return [dict(r.items()) | {
-        "price": None if r["price_fen"] is None else yuan(r["price_fen"]),
-        "monthly_fee": None if r["monthly_fee_fen"] is None else yuan(r["monthly_fee_fen"]),
-    } for r in rows]
+           WHERE $1::text IS NULL OR p.kind = $1 ORDER BY p.id, o.id""",
+        kind,
+    )
+    return [
+        dict(r.items())
+        | {
+            "price": None if r["price_fen"] is None else yuan(r["price_fen"]),
+            "monthly_fee": None if r["monthly_fee_fen"] is None else yuan(r["monthly_fee_fen"]),
+        }
+        for r in rows
+    ]
 
 
 async def show_product(conn: asyncpg.Connection, product_id: int) -> dict[str, Any]:
     product = product_dict(await _product(conn, product_id))
     offers = await conn.fetch("SELECT * FROM offers WHERE product_id = $1 ORDER BY id", product_id)
-    variants = await conn.fetch("SELECT * FROM variants WHERE product_id = $1 ORDER BY id",
-                                product_id)
+    variants = await conn.fetch(
+        "SELECT * FROM variants WHERE product_id = $1 ORDER BY id", product_id
+    )
     product["offers"] = [offer_dict(o) for o in offers]
     product["variants"] = [dict(v.items()) for v in variants]
     return product

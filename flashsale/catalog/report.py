@@ -22,29 +22,49 @@ from .rounds import get_round
 from .times import show
 
 
-async def _orders(conn: asyncpg.Connection, round_id: str) -> tuple[list[dict[str, Any]],
-                                                                      dict[str, int]]:
-    columns = {r["column_name"] for r in await conn.fetch(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-        "current_schema() AND table_name = 'orders'")}
+async def _orders(
+    conn: asyncpg.Connection, round_id: str
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    columns = {
+        r["column_name"]
+        for r in await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'orders'"
+        )
+    }
     by_channel = dict.fromkeys(CHANNELS, 0)
     if not {"round_id", "created_at"} <= columns:
         return [], by_channel
-    per_minute = [{"minute": r["minute"], "orders": r["n"]} for r in await conn.fetch(
-        "SELECT date_trunc('minute', created_at) AS minute, count(*) AS n FROM orders "
-        "WHERE round_id = $1 GROUP BY 1 ORDER BY 1", round_id)]
+    per_minute = [
+        {"minute": r["minute"], "orders": r["n"]}
+        for r in await conn.fetch(
+            "SELECT date_trunc('minute', created_at) AS minute, count(*) AS n FROM orders "
+            "WHERE round_id = $1 GROUP BY 1 ORDER BY 1",
+            round_id,
+        )
+    ]
     if "channel" in columns:
-        for r in await conn.fetch("SELECT channel, count(*) AS n FROM orders WHERE round_id = $1 "
-                                  "GROUP BY channel", round_id):
+        for r in await conn.fetch(
+            "SELECT channel, count(*) AS n FROM orders WHERE round_id = $1 GROUP BY channel",
+            round_id,
+        ):
             by_channel[str(r["channel"])] = r["n"]
     return per_minute, by_channel
 
 
-async def round_report(conn: asyncpg.Connection, inv: InventoryPort | None, round_id: str,
-                       tz: ZoneInfo) -> dict[str, Any]:
+async def round_report(
+    conn: asyncpg.Connection, inv: InventoryPort | None, round_id: str, tz: ZoneInfo
+) -> dict[str, Any]:
     rnd = await get_round(conn, round_id)
-    figures = {"stocked": rnd["stocked"], "left": rnd["stocked"], "reserved": 0, "paid": 0,
-               "expired": 0, "refund_required": 0, "orders": 0}
+    figures = {
+        "stocked": rnd["stocked"],
+        "left": rnd["stocked"],
+        "reserved": 0,
+        "paid": 0,
+        "expired": 0,
+        "refund_required": 0,
+        "orders": 0,
+    }
     sold_out_at = rnd["sold_out_at"]
     source = "catalog"
     if inv is not None and rnd["armed"]:
@@ -55,9 +75,15 @@ async def round_report(conn: asyncpg.Connection, inv: InventoryPort | None, roun
         except (RedisError, OSError) as exc:
             raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
         source = "redis"
-        figures = {"stocked": stats.stocked, "left": stats.left, "reserved": stats.held,
-                   "paid": stats.paid, "expired": stats.released,
-                   "refund_required": stats.refund_required, "orders": stats.orders}
+        figures = {
+            "stocked": stats.stocked,
+            "left": stats.left,
+            "reserved": stats.held,
+            "paid": stats.paid,
+            "expired": stats.released,
+            "refund_required": stats.refund_required,
+            "orders": stats.orders,
+        }
         if stats.sold_out_at_ms is not None:
             sold_out_at = datetime.fromtimestamp(stats.sold_out_at_ms / 1000, UTC)
     per_minute, by_channel = await _orders(conn, round_id)
@@ -66,12 +92,17 @@ async def round_report(conn: asyncpg.Connection, inv: InventoryPort | None, roun
     end = min(x for x in (datetime.now(UTC), rnd["ends_at"], sold_out_at) if x is not None)
     minutes = max((end - start).total_seconds() / 60, 1.0) if end > start else 1.0
     return {
-        "round_id": round_id, "status": rnd["status"], "armed": rnd["armed"], "source": source,
+        "round_id": round_id,
+        "status": rnd["status"],
+        "armed": rnd["armed"],
+        "source": source,
         **figures,
         "sold_out_at": show(sold_out_at, tz),
-        "starts_at": show(rnd["starts_at"], tz), "ends_at": show(rnd["ends_at"], tz),
+        "starts_at": show(rnd["starts_at"], tz),
+        "ends_at": show(rnd["ends_at"], tz),
         "orders_per_minute": round(total / minutes, 2) if total else 0,
-        "per_minute": [{"minute": show(p["minute"], tz), "orders": p["orders"]}
-                       for p in per_minute],
+        "per_minute": [
+            {"minute": show(p["minute"], tz), "orders": p["orders"]} for p in per_minute
+        ],
         "by_channel": by_channel,
     }

@@ -60,8 +60,9 @@ def _validate(inp: RoundInput, now: datetime) -> None:
     if inp.starts_at.tzinfo is None or inp.ends_at.tzinfo is None:
         raise InvalidWindow("start and end need a time zone")
     if inp.ends_at <= inp.starts_at:
-        raise InvalidWindow("the round must end after it starts",
-                            starts_at=inp.starts_at, ends_at=inp.ends_at)
+        raise InvalidWindow(
+            "the round must end after it starts", starts_at=inp.starts_at, ends_at=inp.ends_at
+        )
     if inp.ends_at <= now:
         raise InvalidWindow("the round would end in the past", ends_at=inp.ends_at)
     if not 0 < inp.stock <= MAX_STOCK:
@@ -72,16 +73,19 @@ def _validate(inp: RoundInput, now: datetime) -> None:
         raise InvalidInput(f"hold seconds must be between 1 and {MAX_HOLD_SECONDS}")
     bad = [c for c in inp.channels if c not in CHANNELS]
     if not inp.channels or bad:
-        raise InvalidInput(f"channels must be some of {', '.join(CHANNELS)}, got "
-                           f"{', '.join(inp.channels) or 'none'}")
+        raise InvalidInput(
+            f"channels must be some of {', '.join(CHANNELS)}, got "
+            f"{', '.join(inp.channels) or 'none'}"
+        )
     if inp.number_choice and not inp.number_pool:
         raise InvalidInput("number choice needs a number pool (--number-pool)")
     if inp.round_id is not None and not ROUND_ID.match(inp.round_id):
         raise InvalidInput(f"bad round id {inp.round_id!r} (a-z, 0-9, '-', up to 32)")
 
 
-async def create_round(conn: asyncpg.Connection, operator: Operator,
-                       inp: RoundInput) -> dict[str, Any]:
+async def create_round(
+    conn: asyncpg.Connection, operator: Operator, inp: RoundInput
+) -> dict[str, Any]:
     _validate(inp, datetime.now(UTC))
     round_id = inp.round_id or new_round_id()
     async with conn.transaction():
@@ -95,30 +99,63 @@ async def create_round(conn: asyncpg.Connection, operator: Operator,
                            per_account_limit, per_id_limit, hold_seconds, number_choice,
                            number_pool_id, channels)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
-                    round_id, inp.offer_id, variant_id, inp.stock, inp.starts_at, inp.ends_at,
-                    inp.per_account_limit, inp.per_id_limit, inp.hold_seconds, inp.number_choice,
-                    pool_id, list(dict.fromkeys(inp.channels)))
+                    round_id,
+                    inp.offer_id,
+                    variant_id,
+                    inp.stock,
+                    inp.starts_at,
+                    inp.ends_at,
+                    inp.per_account_limit,
+                    inp.per_id_limit,
+                    inp.hold_seconds,
+                    inp.number_choice,
+                    pool_id,
+                    list(dict.fromkeys(inp.channels)),
+                )
         except asyncpg.ExclusionViolationError:
             other = await overlapping(conn, inp.offer_id, inp.starts_at, inp.ends_at)
-            raise RoundOverlap(f"overlaps round {other} of offer {inp.offer_id}",
-                               round_id=other) from None
+            raise RoundOverlap(
+                f"overlaps round {other} of offer {inp.offer_id}", round_id=other
+            ) from None
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "rounds_one_pool":
-                raise Conflict(f"number pool {inp.number_pool} already serves an open round",
-                               pool=inp.number_pool) from None
+                raise Conflict(
+                    f"number pool {inp.number_pool} already serves an open round",
+                    pool=inp.number_pool,
+                ) from None
             raise Conflict(f"round id {round_id} already exists", round_id=round_id) from None
-        await audit(conn, operator, "round.create", f"round:{round_id}", {
-            "offer_id": inp.offer_id, "stock": inp.stock, "starts_at": inp.starts_at,
-            "ends_at": inp.ends_at, "channels": list(inp.channels)})
+        await audit(
+            conn,
+            operator,
+            "round.create",
+            f"round:{round_id}",
+            {
+                "offer_id": inp.offer_id,
+                "stock": inp.stock,
+                "starts_at": inp.starts_at,
+                "ends_at": inp.ends_at,
+                "channels": list(inp.channels),
+            },
+        )
         return await get_round(conn, round_id)
 
 
-async def overlapping(conn: asyncpg.Connection, offer_id: int, starts_at: datetime,
-                      ends_at: datetime, exclude: str = "") -> str | None:
+async def overlapping(
+    conn: asyncpg.Connection,
+    offer_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    exclude: str = "",
+) -> str | None:
     value: str | None = await conn.fetchval(
         "SELECT id FROM rounds WHERE offer_id = $1 AND status = ANY($2::text[]) AND id <> $5 "
         "AND tstzrange(starts_at, ends_at) && tstzrange($3, $4) ORDER BY starts_at LIMIT 1",
-        offer_id, list(OPEN_STATUSES), starts_at, ends_at, exclude)
+        offer_id,
+        list(OPEN_STATUSES),
+        starts_at,
+        ends_at,
+        exclude,
+    )
     return value
 
 
@@ -137,18 +174,23 @@ async def _variant(conn: asyncpg.Connection, offer: dict[str, Any], sku: str | N
 async def _pool(conn: asyncpg.Connection, inp: RoundInput) -> int:
     row = await conn.fetchrow(
         "SELECT n.id, (SELECT count(*) FROM pool_numbers p WHERE p.pool_id = n.id) AS size "
-        "FROM number_pools n WHERE n.name = $1 FOR SHARE", inp.number_pool)
+        "FROM number_pools n WHERE n.name = $1 FOR SHARE",
+        inp.number_pool,
+    )
     if row is None:
         raise NotFound(f"unknown number pool {inp.number_pool!r}", pool=inp.number_pool)
     if inp.number_choice and row["size"] < inp.stock:
-        raise InvalidInput(f"stock {inp.stock} exceeds the {row['size']} numbers in pool "
-                           f"{inp.number_pool}", pool=inp.number_pool)
+        raise InvalidInput(
+            f"stock {inp.stock} exceeds the {row['size']} numbers in pool {inp.number_pool}",
+            pool=inp.number_pool,
+        )
     pool_id: int = row["id"]
     return pool_id
 
 
-async def get_round(conn: asyncpg.Connection, round_id: str,
-                    for_update: bool = False) -> dict[str, Any]:
+async def get_round(
+    conn: asyncpg.Connection, round_id: str, for_update: bool = False
+) -> dict[str, Any]:
     if for_update:
         await conn.execute("SELECT 1 FROM rounds WHERE id = $1 FOR UPDATE", round_id)
     row = await conn.fetchrow(_SELECT + " WHERE r.id = $1", round_id)
@@ -157,11 +199,15 @@ async def get_round(conn: asyncpg.Connection, round_id: str,
     return _round_dict(row)
 
 
-async def list_rounds(conn: asyncpg.Connection, status: str | None = None,
-                      offer_id: int | None = None) -> list[dict[str, Any]]:
+async def list_rounds(
+    conn: asyncpg.Connection, status: str | None = None, offer_id: int | None = None
+) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         _SELECT + " WHERE ($1::text IS NULL OR r.status = $1) AND ($2::bigint IS NULL OR "
-        "r.offer_id = $2) ORDER BY r.starts_at, r.id", status, offer_id)
+        "r.offer_id = $2) ORDER BY r.starts_at, r.id",
+        status,
+        offer_id,
+    )
     return [_round_dict(r) for r in rows]
 
 
@@ -180,27 +226,48 @@ async def build_spec(conn: asyncpg.Connection, rnd: dict[str, Any]) -> RoundSpec
     offer = await get_offer(conn, rnd["offer_id"])
     variant = None
     if rnd["variant_sku"] is not None:
-        vrow = await conn.fetchrow("SELECT sku, colour, storage FROM variants WHERE sku = $1",
-                                   rnd["variant_sku"])
+        vrow = await conn.fetchrow(
+            "SELECT sku, colour, storage FROM variants WHERE sku = $1", rnd["variant_sku"]
+        )
         variant = dict(vrow.items()) if vrow else None
     surcharges: dict[str, int] = {}
     if rnd["number_pool"] is not None:
-        surcharges = {r["number"]: r["surcharge_fen"] for r in await conn.fetch(
-            "SELECT p.number, p.surcharge_fen FROM pool_numbers p JOIN number_pools n "
-            "ON n.id = p.pool_id WHERE n.name = $1 AND p.surcharge_fen > 0", rnd["number_pool"])}
+        surcharges = {
+            r["number"]: r["surcharge_fen"]
+            for r in await conn.fetch(
+                "SELECT p.number, p.surcharge_fen FROM pool_numbers p JOIN number_pools n "
+                "ON n.id = p.pool_id WHERE n.name = $1 AND p.surcharge_fen > 0",
+                rnd["number_pool"],
+            )
+        }
     snapshot = {
-        "offer_id": str(offer["id"]), "offer_name": offer["name"],
-        "product_id": str(offer["product_id"]), "product_name": offer["product_name"],
-        "product_kind": offer["product_kind"], "price_fen": offer["price_fen"],
-        "currency": offer["currency"], "monthly_fee_fen": offer["monthly_fee_fen"],
-        "data_mb": offer["data_mb"], "voice_minutes": offer["voice_minutes"],
-        "gifts": offer["gifts"], "agreement_version": offer["agreement_version"],
-        "variant": variant, "number_surcharges_fen": surcharges,
+        "offer_id": str(offer["id"]),
+        "offer_name": offer["name"],
+        "product_id": str(offer["product_id"]),
+        "product_name": offer["product_name"],
+        "product_kind": offer["product_kind"],
+        "price_fen": offer["price_fen"],
+        "currency": offer["currency"],
+        "monthly_fee_fen": offer["monthly_fee_fen"],
+        "data_mb": offer["data_mb"],
+        "voice_minutes": offer["voice_minutes"],
+        "gifts": offer["gifts"],
+        "agreement_version": offer["agreement_version"],
+        "variant": variant,
+        "number_surcharges_fen": surcharges,
     }
     return RoundSpec(
-        round_id=rnd["id"], offer_id=str(offer["id"]), stock=rnd["stock"],
-        starts_at=rnd["starts_at"], ends_at=rnd["ends_at"],
-        per_account_limit=rnd["per_account_limit"], per_id_limit=rnd["per_id_limit"],
-        hold_seconds=rnd["hold_seconds"], number_choice=rnd["number_choice"],
-        channels=tuple(rnd["channels"]), status=rnd["status"],
-        agreement_version=offer["agreement_version"], offer=snapshot)
+        round_id=rnd["id"],
+        offer_id=str(offer["id"]),
+        stock=rnd["stock"],
+        starts_at=rnd["starts_at"],
+        ends_at=rnd["ends_at"],
+        per_account_limit=rnd["per_account_limit"],
+        per_id_limit=rnd["per_id_limit"],
+        hold_seconds=rnd["hold_seconds"],
+        number_choice=rnd["number_choice"],
+        channels=tuple(rnd["channels"]),
+        status=rnd["status"],
+        agreement_version=offer["agreement_version"],
+        offer=snapshot,
+    )

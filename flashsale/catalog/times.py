@@ -26,8 +26,9 @@ def zone(name: str | None = None) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidWindow(f"unknown time zone {name!r} (use an IANA name such as "
-                            f"Asia/Shanghai)", zone=name) from None
+        raise InvalidWindow(
+            f"unknown time zone {name!r} (use an IANA name such as Asia/Shanghai)", zone=name
+        ) from None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -48,8 +49,9 @@ def parse_time(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidWindow(f"bad time {text!r} (use ISO 8601, e.g. 2026-05-17T10:00+08:00)",
-                            value=text) from None
+        raise InvalidWindow(
+            f"bad time {text!r} (use ISO 8601, e.g. 2026-05-17T10:00+08:00)", value=text
+        ) from None
     if parsed.tzinfo is not None:
         return parsed
     local = parsed.replace(tzinfo=tz)

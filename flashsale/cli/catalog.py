@@ -26,12 +26,19 @@ from ._output import CliError, emit, json_option, run
 T = TypeVar("T")
 
 token_file_option = click.option(
-    "--token-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-    help="File holding the operator credential (default: $FLASHSALE_ADMIN_TOKEN).")
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File holding the operator credential (default: $FLASHSALE_ADMIN_TOKEN).",
+)
 tz_option = click.option(
-    "--tz", "tz_name", default=None, metavar="ZONE",
+    "--tz",
+    "tz_name",
+    default=None,
+    metavar="ZONE",
     help="IANA zone for times shown and for times typed without an offset "
-         "(default $FLASHSALE_TZ or Asia/Shanghai).")
+    "(default $FLASHSALE_TZ or Asia/Shanghai).",
+)
 
 
 def settings() -> Settings:
@@ -78,12 +85,23 @@ def localize(value: Any, tz: ZoneInfo) -> Any:
 
 
 def _gifts(data: dict[str, Any]) -> str:
-    return ", ".join(f"{g['kind']} {g['amount']}{' ' + g['unit'] if 'unit' in g else ''}"
-                     for g in data.get("gifts") or [])
+    return ", ".join(
+        f"{g['kind']} {g['amount']}{' ' + g['unit'] if 'unit' in g else ''}"
+        for g in data.get("gifts") or []
+    )
 
 
-OFFER_COLUMNS = ["id", "product_id", "name", "price", "monthly_fee", "data_mb", "voice_minutes",
-                 "gifts", "agreement_version"]
+OFFER_COLUMNS = [
+    "id",
+    "product_id",
+    "name",
+    "price",
+    "monthly_fee",
+    "data_mb",
+    "voice_minutes",
+    "gifts",
+    "agreement_version",
+]
 
 
 @click.group("catalog")
@@ -98,8 +116,14 @@ def catalog_group() -> None:
 @token_file_option
 @tz_option
 @json_option
-def add_product(kind: str, name: str, description: str, token_file: Path | None,
-                tz_name: str | None, as_json: bool) -> None:
+def add_product(
+    kind: str,
+    name: str,
+    description: str,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
     """Add a product (sim_card, plan or handset).
 
     \b
@@ -124,20 +148,40 @@ def add_product(kind: str, name: str, description: str, token_file: Path | None,
 @click.option("--monthly-fee", default="0", help="Monthly fee in yuan (plans).")
 @click.option("--data", "data", default=None, help="Monthly data allowance, e.g. 500MB, 1GB.")
 @click.option("--voice", "voice", type=int, default=None, help="Monthly voice minutes.")
-@click.option("--gift", "gifts", multiple=True,
-              help="A bundled gift: data=1 GB, credit=1000 (yuan), voice=100, item=NAME. Repeat.")
+@click.option(
+    "--gift",
+    "gifts",
+    multiple=True,
+    help="A bundled gift: data=1 GB, credit=1000 (yuan), voice=100, item=NAME. Repeat.",
+)
 @click.option("--gifts-json", default=None, help='Gifts as JSON: [{"kind":"data","amount":"1 GB"}]')
 @click.option("--agreement-version", required=True, help="Version of the service agreement.")
 @click.option("--agreement", "agreement_text", default="", help="Agreement text.")
-@click.option("--agreement-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              default=None, help="Read the agreement text from a file.")
+@click.option(
+    "--agreement-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Read the agreement text from a file.",
+)
 @token_file_option
 @tz_option
 @json_option
-def add_offer(product_id: int, name: str, price: str, monthly_fee: str, data: str | None,
-              voice: int | None, gifts: tuple[str, ...], gifts_json: str | None,
-              agreement_version: str, agreement_text: str, agreement_file: Path | None,
-              token_file: Path | None, tz_name: str | None, as_json: bool) -> None:
+def add_offer(
+    product_id: int,
+    name: str,
+    price: str,
+    monthly_fee: str,
+    data: str | None,
+    voice: int | None,
+    gifts: tuple[str, ...],
+    gifts_json: str | None,
+    agreement_version: str,
+    agreement_text: str,
+    agreement_file: Path | None,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
     """Add an offer of a product: the exact terms a shopper accepts.
 
     \b
@@ -153,12 +197,16 @@ def add_offer(product_id: int, name: str, price: str, monthly_fee: str, data: st
         if gifts_json is not None:
             parsed_gifts += money.parse_gifts_json(gifts_json)
         terms = catalog.OfferTerms(
-            product_id=product_id, name=name, price_fen=money.parse_yuan(price),
+            product_id=product_id,
+            name=name,
+            price_fen=money.parse_yuan(price),
             monthly_fee_fen=money.parse_yuan(monthly_fee, "monthly fee"),
             data_mb=None if data is None else money.parse_data(data),
-            voice_minutes=voice, gifts=parsed_gifts,
+            voice_minutes=voice,
+            gifts=parsed_gifts,
             agreement_text=agreement_file.read_text() if agreement_file else agreement_text,
-            agreement_version=agreement_version)
+            agreement_version=agreement_version,
+        )
     except catalog.CatalogError as exc:
         raise CliError(exc.message) from None
     if voice is not None and voice < 0:
@@ -181,8 +229,16 @@ def add_offer(product_id: int, name: str, price: str, monthly_fee: str, data: st
 @token_file_option
 @tz_option
 @json_option
-def add_variant(product_id: int, sku: str, colour: str, storage: str, offer_id: int | None,
-                token_file: Path | None, tz_name: str | None, as_json: bool) -> None:
+def add_variant(
+    product_id: int,
+    sku: str,
+    colour: str,
+    storage: str,
+    offer_id: int | None,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
     """Add a handset variant (colour/storage, SKU).
 
     \b
@@ -195,8 +251,11 @@ def add_variant(product_id: int, sku: str, colour: str, storage: str, offer_id: 
         async with pg(settings()) as conn:
             return await catalog.add_variant(conn, op, product_id, sku, colour, storage, offer_id)
 
-    emit(localize(execute(go()), tz), as_json,
-         columns=["id", "product_id", "offer_id", "sku", "colour", "storage"])
+    emit(
+        localize(execute(go()), tz),
+        as_json,
+        columns=["id", "product_id", "offer_id", "sku", "colour", "storage"],
+    )
 
 
 @catalog_group.command("list")
@@ -210,14 +269,28 @@ def list_(kind: str | None, as_json: bool) -> None:
       flashsale catalog list
       flashsale catalog list --kind handset --json
     """
+
     async def go() -> list[dict[str, Any]]:
         async with pg(settings()) as conn:
             return await catalog.list_catalog(conn, kind)
 
     rows = execute(go())
-    emit(rows, as_json, columns=["product_id", "kind", "product", "offer_id", "offer", "price",
-                                 "monthly_fee", "agreement_version", "variants"],
-         title="catalog")
+    emit(
+        rows,
+        as_json,
+        columns=[
+            "product_id",
+            "kind",
+            "product",
+            "offer_id",
+            "offer",
+            "price",
+            "monthly_fee",
+            "agreement_version",
+            "variants",
+        ],
+        title="catalog",
+    )
 
 
 @catalog_group.command("show")
@@ -247,14 +320,27 @@ def show(what: str, ident: int, tz_name: str | None, as_json: bool) -> None:
     elif what == "product":
         emit(data, False, columns=["id", "kind", "name", "description", "created_at"])
         if data["offers"]:
-            emit(data["offers"], False, rows=[o | {"gifts": _gifts(o)} for o in data["offers"]],
-                 columns=OFFER_COLUMNS, title="offers")
+            emit(
+                data["offers"],
+                False,
+                rows=[o | {"gifts": _gifts(o)} for o in data["offers"]],
+                columns=OFFER_COLUMNS,
+                title="offers",
+            )
         if data["variants"]:
-            emit(data["variants"], False, columns=["id", "sku", "colour", "storage", "offer_id"],
-                 title="variants")
+            emit(
+                data["variants"],
+                False,
+                columns=["id", "sku", "colour", "storage", "offer_id"],
+                title="variants",
+            )
     else:
-        emit(data, False, rows=[data | {"gifts": _gifts(data)}],
-             columns=[*OFFER_COLUMNS, "product_name"])
+        emit(
+            data,
+            False,
+            rows=[data | {"gifts": _gifts(data)}],
+            columns=[*OFFER_COLUMNS, "product_name"],
+        )
         if data.get("agreement_text"):
             click.echo(f"\nAgreement {data['agreement_version']}:\n{data['agreement_text']}")
 
@@ -266,8 +352,9 @@ def numbers_group() -> None:
 
 @numbers_group.command("load")
 @click.argument("pool")
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False, exists=True,
-                                        allow_dash=False))
+@click.argument(
+    "path", type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=False)
+)
 @token_file_option
 @json_option
 def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) -> None:

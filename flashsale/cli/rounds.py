@@ -22,20 +22,54 @@ from .catalog import execute, localize, operator, settings, token_file_option, t
 from .catalog import zone as get_zone
 
 LEAD_ENV = "FLASHSALE_ARM_LEAD_MINUTES"
-COLUMNS = ["id", "offer_id", "offer_name", "stocked", "starts_at", "ends_at", "status",
-           "channels", "per_account_limit", "per_id_limit", "hold_seconds", "number_choice",
-           "number_pool", "armed"]
+COLUMNS = [
+    "id",
+    "offer_id",
+    "offer_name",
+    "stocked",
+    "starts_at",
+    "ends_at",
+    "status",
+    "channels",
+    "per_account_limit",
+    "per_id_limit",
+    "hold_seconds",
+    "number_choice",
+    "number_pool",
+    "armed",
+]
 Action = Callable[[Any, LazyInventory], Awaitable[Any]]
 
 
-def _show(rnd: dict[str, Any], tz: ZoneInfo, as_json: bool, extra: dict[str, Any] | None = None,
-          title: str | None = None) -> None:
+def _show(
+    rnd: dict[str, Any],
+    tz: ZoneInfo,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> None:
     data = localize(rnd, tz)
     if as_json:
         emit(data | (extra or {}), True)
         return
     row = data | {"channels": ",".join(data["channels"])}
-    emit(row, False, columns=COLUMNS, title=title)
+    fields = [
+        *COLUMNS,
+        "stock",
+        "restocked",
+        "variant_sku",
+        "product_name",
+        "sold_out_at",
+        "armed_at",
+        "created_at",
+    ]
+    emit(
+        row,
+        False,
+        rows=[{"field": f, "value": row.get(f)} for f in fields],
+        columns=["field", "value"],
+        title=title or f"round {data['id']} ({tz.key})",
+    )
 
 
 async def _with(action: Action) -> Any:
@@ -66,34 +100,80 @@ def round_group() -> None:
 @round_group.command("create")
 @click.option("--offer", "offer_id", required=True, type=int, help="Offer id.")
 @click.option("--stock", required=True, type=int, help="Units for sale.")
-@click.option("--starts", required=True,
-              help="Start: ISO 8601 with offset, a local time in --tz, 'now' or '+10m'.")
+@click.option(
+    "--starts",
+    required=True,
+    help="Start: ISO 8601 with offset, a local time in --tz, 'now' or '+10m'.",
+)
 @click.option("--ends", default=None, help="End (same forms as --starts).")
 @click.option("--duration", default=None, help="Instead of --ends: e.g. 2h, 90m, 1d.")
-@click.option("--per-account", "per_account", type=int, default=1, show_default=True,
-              help="Units one buyer account may buy.")
-@click.option("--per-id", "per_id", type=int, default=1, show_default=True,
-              help="Units one national ID number may buy (real-name rule).")
-@click.option("--hold-seconds", type=int, default=900, show_default=True,
-              help="How long a reservation waits for payment.")
-@click.option("--number-choice/--no-number-choice", default=False,
-              help="Shoppers pick their phone number (needs --number-pool).")
+@click.option(
+    "--per-account",
+    "per_account",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Units one buyer account may buy.",
+)
+@click.option(
+    "--per-id",
+    "per_id",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Units one national ID number may buy (real-name rule).",
+)
+@click.option(
+    "--hold-seconds",
+    type=int,
+    default=900,
+    show_default=True,
+    help="How long a reservation waits for payment.",
+)
+@click.option(
+    "--number-choice/--no-number-choice",
+    default=False,
+    help="Shoppers pick their phone number (needs --number-pool).",
+)
 @click.option("--number-pool", default=None, help="Number pool name.")
-@click.option("--channels", default=",".join(CHANNELS), show_default=True,
-              help="Channels allowed, comma-separated.")
+@click.option(
+    "--channels",
+    default=",".join(CHANNELS),
+    show_default=True,
+    help="Channels allowed, comma-separated.",
+)
 @click.option("--variant", "variant_sku", default=None, help="Handset variant SKU.")
 @click.option("--id", "round_id", default=None, help="Round id (default: generated, short).")
-@click.option("--arm-lead", type=float, default=None,
-              help=f"Arm now if the round starts within this many minutes (${LEAD_ENV}, 10).")
+@click.option(
+    "--arm-lead",
+    type=float,
+    default=None,
+    help=f"Arm now if the round starts within this many minutes (${LEAD_ENV}, 10).",
+)
 @click.option("--no-arm", is_flag=True, help="Never arm now; leave it to the armer.")
 @token_file_option
 @tz_option
 @json_option
-def create(offer_id: int, stock: int, starts: str, ends: str | None, duration: str | None,
-           per_account: int, per_id: int, hold_seconds: int, number_choice: bool,
-           number_pool: str | None, channels: str, variant_sku: str | None,
-           round_id: str | None, arm_lead: float | None, no_arm: bool,
-           token_file: Path | None, tz_name: str | None, as_json: bool) -> None:
+def create(
+    offer_id: int,
+    stock: int,
+    starts: str,
+    ends: str | None,
+    duration: str | None,
+    per_account: int,
+    per_id: int,
+    hold_seconds: int,
+    number_choice: bool,
+    number_pool: str | None,
+    channels: str,
+    variant_sku: str | None,
+    round_id: str | None,
+    arm_lead: float | None,
+    no_arm: bool,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
     """Create a sale round; arm it into Redis at once if it starts within the lead time.
 
     \b
@@ -112,16 +192,27 @@ def create(offer_id: int, stock: int, starts: str, ends: str | None, duration: s
         starts_at = times.parse_time(starts, tz, now)
         if (ends is None) == (duration is None):
             raise catalog.InvalidInput("give exactly one of --ends and --duration")
-        ends_at = (times.parse_time(ends, tz, now) if ends is not None
-                   else starts_at + times.parse_duration(duration or ""))
+        ends_at = (
+            times.parse_time(ends, tz, now)
+            if ends is not None
+            else starts_at + times.parse_duration(duration or "")
+        )
     except catalog.CatalogError as exc:
         raise CliError(exc.message) from None
     inp = catalog.RoundInput(
-        offer_id=offer_id, stock=stock, starts_at=starts_at, ends_at=ends_at,
-        per_account_limit=per_account, per_id_limit=per_id, hold_seconds=hold_seconds,
-        number_choice=number_choice, number_pool=number_pool,
+        offer_id=offer_id,
+        stock=stock,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        per_account_limit=per_account,
+        per_id_limit=per_id,
+        hold_seconds=hold_seconds,
+        number_choice=number_choice,
+        number_pool=number_pool,
         channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
-        variant_sku=variant_sku, round_id=round_id)
+        variant_sku=variant_sku,
+        round_id=round_id,
+    )
 
     async def go(conn: Any, inv: LazyInventory) -> tuple[dict[str, Any], str | None]:
         rnd = await catalog.create_round(conn, op, inp)
@@ -135,8 +226,11 @@ def create(offer_id: int, stock: int, starts: str, ends: str | None, duration: s
 
     rnd, arm_error = execute(_with(go))
     if arm_error:
-        click.echo(f"warning: round {rnd['id']} created but not armed ({arm_error}); "
-                   f"`flashsale round arm {rnd['id']}` or the armer will arm it", err=True)
+        click.echo(
+            f"warning: round {rnd['id']} created but not armed ({arm_error}); "
+            f"`flashsale round arm {rnd['id']}` or the armer will arm it",
+            err=True,
+        )
     _show(rnd, tz, as_json, title="round created")
 
 
@@ -159,8 +253,13 @@ def list_(status: str | None, offer_id: int | None, tz_name: str | None, as_json
         return await catalog.list_rounds(conn, status, offer_id)
 
     rounds = localize(execute(_with(go)), tz)
-    emit(rounds, as_json, rows=[r | {"channels": ",".join(r["channels"])} for r in rounds],
-         columns=COLUMNS, title=f"rounds ({tz.key})")
+    emit(
+        rounds,
+        as_json,
+        rows=[r | {"channels": ",".join(r["channels"])} for r in rounds],
+        columns=COLUMNS,
+        title=f"rounds ({tz.key})",
+    )
 
 
 @round_group.command("show")
@@ -183,9 +282,14 @@ def show(round_id: str, tz_name: str | None, as_json: bool) -> None:
     _show(execute(_with(go)), tz, as_json)
 
 
-def _control(round_id: str, token_file: Path | None, tz_name: str | None, as_json: bool,
-             call: Callable[[Any, LazyInventory, Operator], Awaitable[control.Outcome]],
-             verb: str) -> None:
+def _control(
+    round_id: str,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+    call: Callable[[Any, LazyInventory, Operator], Awaitable[control.Outcome]],
+    verb: str,
+) -> None:
     op, tz = operator(token_file), get_zone(tz_name)
 
     async def go(conn: Any, inv: LazyInventory) -> control.Outcome:
@@ -194,42 +298,64 @@ def _control(round_id: str, token_file: Path | None, tz_name: str | None, as_jso
     outcome = execute(_with(go))
     detail = {"changed": outcome.changed, **outcome.detail}
     if not as_json:
-        console.print(f"round {round_id}: {verb}" if outcome.changed
-                      else f"round {round_id}: already {verb} (nothing changed)")
+        console.print(
+            f"round {round_id}: {verb}"
+            if outcome.changed
+            else f"round {round_id}: already {verb} (nothing changed)"
+        )
     _show(outcome.round, tz, as_json, extra=detail)
 
 
-def _simple(name: str, verb: str, fn: Callable[..., Awaitable[control.Outcome]],
-            doc: str) -> None:
+def _simple(name: str, verb: str, fn: Callable[..., Awaitable[control.Outcome]], doc: str) -> None:
     @round_group.command(name, help=doc)
     @click.argument("round_id")
     @token_file_option
     @tz_option
     @json_option
-    def command(round_id: str, token_file: Path | None, tz_name: str | None,
-                as_json: bool) -> None:
-        _control(round_id, token_file, tz_name, as_json,
-                 lambda conn, inv, op: fn(conn, inv, op, round_id), verb)
+    def command(round_id: str, token_file: Path | None, tz_name: str | None, as_json: bool) -> None:
+        _control(
+            round_id,
+            token_file,
+            tz_name,
+            as_json,
+            lambda conn, inv, op: fn(conn, inv, op, round_id),
+            verb,
+        )
 
 
-_simple("pause", "paused", control.pause, """Stop selling at once (Redis too); safe to repeat.
+_simple(
+    "pause",
+    "paused",
+    control.pause,
+    """Stop selling at once (Redis too); safe to repeat.
 
 \b
 Examples:
   flashsale round pause r7k2m9qa
-""")
-_simple("resume", "resumed", control.resume, """Sell again after a pause; safe to repeat.
+""",
+)
+_simple(
+    "resume",
+    "resumed",
+    control.resume,
+    """Sell again after a pause; safe to repeat.
 
 \b
 Examples:
   flashsale round resume r7k2m9qa --json
-""")
-_simple("close", "closed", control.close, """End the round for good; safe to repeat.
+""",
+)
+_simple(
+    "close",
+    "closed",
+    control.close,
+    """End the round for good; safe to repeat.
 
 \b
 Examples:
   flashsale round close r7k2m9qa
-""")
+""",
+)
 
 
 @round_group.command("arm")
@@ -245,8 +371,14 @@ def arm(round_id: str, token_file: Path | None, tz_name: str | None, as_json: bo
     Examples:
       flashsale round arm r7k2m9qa
     """
-    _control(round_id, token_file, tz_name, as_json,
-             lambda conn, inv, op: control.arm(conn, inv, round_id, op), "armed")
+    _control(
+        round_id,
+        token_file,
+        tz_name,
+        as_json,
+        lambda conn, inv, op: control.arm(conn, inv, round_id, op),
+        "armed",
+    )
 
 
 @round_group.command("extend")
@@ -256,8 +388,14 @@ def arm(round_id: str, token_file: Path | None, tz_name: str | None, as_json: bo
 @token_file_option
 @tz_option
 @json_option
-def extend(round_id: str, until: str | None, by: str | None, token_file: Path | None,
-           tz_name: str | None, as_json: bool) -> None:
+def extend(
+    round_id: str,
+    until: str | None,
+    by: str | None,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
     """Move the round's end later (Redis too). The same --until again changes nothing.
 
     \b
@@ -279,21 +417,32 @@ def extend(round_id: str, until: str | None, by: str | None, token_file: Path | 
 
     outcome = execute(_with(go))
     if not as_json:
-        console.print(f"round {round_id}: ends {times.show(outcome.round['ends_at'], tz)}"
-                      + ("" if outcome.changed else " (nothing changed)"))
+        console.print(
+            f"round {round_id}: ends {times.show(outcome.round['ends_at'], tz)}"
+            + ("" if outcome.changed else " (nothing changed)")
+        )
     _show(outcome.round, tz, as_json, extra={"changed": outcome.changed})
 
 
 @round_group.command("restock")
 @click.argument("round_id")
 @click.argument("units", type=int)
-@click.option("--restock-id", default=None,
-              help="Idempotency id; repeating a restock with the same id adds nothing.")
+@click.option(
+    "--restock-id",
+    default=None,
+    help="Idempotency id; repeating a restock with the same id adds nothing.",
+)
 @token_file_option
 @tz_option
 @json_option
-def restock(round_id: str, units: int, restock_id: str | None, token_file: Path | None,
-            tz_name: str | None, as_json: bool) -> None:
+def restock(
+    round_id: str,
+    units: int,
+    restock_id: str | None,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
     """Add UNITS of stock atomically, even while the round sells.
 
     \b
@@ -308,8 +457,10 @@ def restock(round_id: str, units: int, restock_id: str | None, token_file: Path 
 
     outcome = execute(_with(go))
     if not as_json:
-        console.print(f"round {round_id}: restock {outcome.detail['restock_id']} of {units} "
-                      + ("recorded" if outcome.changed else "already recorded (nothing added)"))
+        console.print(
+            f"round {round_id}: restock {outcome.detail['restock_id']} of {units} "
+            + ("recorded" if outcome.changed else "already recorded (nothing added)")
+        )
     _show(outcome.round, tz, as_json, extra={"changed": outcome.changed, **outcome.detail})
 
 
@@ -334,11 +485,29 @@ def report(round_id: str, tz_name: str | None, as_json: bool) -> None:
     if as_json:
         emit(data, True)
         return
-    emit(data, False, columns=["round_id", "status", "stocked", "left", "reserved", "paid",
-                               "expired", "refund_required", "sold_out_at",
-                               "orders_per_minute"], title=f"round {round_id}")
-    emit(data, False, rows=[{"channel": c, "orders": n} for c, n in data["by_channel"].items()],
-         title="by channel")
+    emit(
+        data,
+        False,
+        columns=[
+            "round_id",
+            "status",
+            "stocked",
+            "left",
+            "reserved",
+            "paid",
+            "expired",
+            "refund_required",
+            "sold_out_at",
+            "orders_per_minute",
+        ],
+        title=f"round {round_id}",
+    )
+    emit(
+        data,
+        False,
+        rows=[{"channel": c, "orders": n} for c, n in data["by_channel"].items()],
+        title="by channel",
+    )
 
 
 # flashsale.cli imports this module after defining its group (one line there); register here.
