@@ -252,6 +252,38 @@ class Inventory:
             "offer": orjson.loads(row[1]),
         }  # fmt: skip
 
+    async def describe(self, round_id: str) -> dict[str, Any] | None:
+        """What a shopper sees of a round (window, limits, offer, units left), or None.
+
+        Read in one pipelined round trip, not atomically: fine for display, never for a decision.
+        """
+        keys = RoundKeys(round_id)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.meta)
+                pipe.get(keys.stock)
+                pipe.hget(keys.counters, "stocked")
+                pipe.scard(keys.numbers)
+                meta_raw, left, stocked, free_numbers = await pipe.execute()
+                if not meta_raw:
+                    return None
+                meta = {_s(k): _s(v) for k, v in meta_raw.items()}
+                offer = await self._redis.hget(keys.offers, meta.get("offer_version", ""))  # type: ignore[misc]
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
+        return {
+            "round_id": round_id, "status": meta["status"], "offer_id": meta.get("offer_id"),
+            "starts_at": int(meta["starts_ms"]), "ends_at": int(meta["ends_ms"]),
+            "per_account_limit": int(meta["per_account_limit"]),
+            "per_id_limit": int(meta["per_id_limit"]), "hold_seconds": int(meta["hold_ms"]) // 1000,
+            "number_choice": meta.get("number_choice") == "1",
+            "numbers_left": int(free_numbers) if meta.get("number_choice") == "1" else None,
+            "channels": meta.get("channels", "").split(","),
+            "agreement_version": meta.get("agreement_version"),
+            "stocked": int(stocked or 0), "left": int(left or 0),
+            "offer": orjson.loads(offer) if offer else {},
+        }  # fmt: skip
+
     async def order_ids(self, round_id: str) -> set[str]:
         try:
             keys = await self._redis.hkeys(RoundKeys(round_id).orders)  # type: ignore[misc]

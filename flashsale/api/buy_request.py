@@ -1,0 +1,88 @@
+"""The body of ``POST /api/rounds/{round_id}/orders``, validated field by field."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from checkout import idnumber
+from inventory.spec import CHANNELS
+
+from .errors import ApiError
+
+FIELDS = frozenset(
+    {"quantity", "real_name", "id_number", "address", "number", "agreement_version", "channel"}
+)
+MAX_QUANTITY = 10
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class BuyRequest:
+    quantity: int
+    real_name: str
+    id_number: str  # validated and normalised; never logged
+    address: str
+    agreement_version: str
+    channel: str
+    number: str | None
+
+    def __repr__(self) -> str:  # keep the ID number and name out of any log line
+        return f"BuyRequest(quantity={self.quantity}, channel={self.channel!r})"
+
+
+def _text(data: dict[str, Any], name: str, low: int, high: int) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
+        raise ApiError(
+            "invalid_request", f"{name} must be a string of {low}-{high} characters", field=name
+        )
+    return value.strip()
+
+
+def parse_buy(data: dict[str, Any]) -> BuyRequest:
+    unknown = data.keys() - FIELDS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ApiError("invalid_request", f"unknown field {name!r}", field=name)
+    quantity = data.get("quantity", 1)
+    if type(quantity) is not int or not 1 <= quantity <= MAX_QUANTITY:
+        raise ApiError(
+            "invalid_request", f"quantity must be an integer 1-{MAX_QUANTITY}", field="quantity"
+        )
+    try:
+        id_number = idnumber.validate(data.get("id_number"))  # type: ignore[arg-type]
+    except idnumber.IdNumberError as exc:
+        raise ApiError("invalid_request", str(exc), field="id_number") from None
+    channel = data.get("channel", "web")
+    if channel not in CHANNELS:
+        raise ApiError(
+            "invalid_request", f"channel must be one of {', '.join(CHANNELS)}", field="channel"
+        )
+    number = data.get("number")
+    if number is not None and (not isinstance(number, str) or not _MOBILE.match(number)):
+        raise ApiError(
+            "invalid_request", "number must be an 11-digit mobile number", field="number"
+        )
+    return BuyRequest(
+        quantity=quantity,
+        real_name=_text(data, "real_name", 1, 40),
+        id_number=id_number,
+        address=_text(data, "address", 4, 200),
+        agreement_version=_text(data, "agreement_version", 1, 40),
+        channel=channel,
+        number=number,
+    )
+
+
+def idempotency_key(headers: Any) -> str:
+    key = headers.get("idempotency-key")
+    if key is None or not _IDEMPOTENCY_KEY.match(key):
+        raise ApiError(
+            "invalid_request",
+            "Idempotency-Key header required: 8-64 of A-Z a-z 0-9 _ - : .",
+            field="Idempotency-Key",
+        )
+    return key

@@ -1,0 +1,255 @@
+"""``GET /openapi.json``: every endpoint, its body, its answers and every error code."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flashsale import __version__
+
+from .buy_request import MAX_QUANTITY
+from .errors import STATUS
+from .responses import JSONResponse
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_BEARER = [{"buyer": []}]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    """Error responses grouped by status, each listing its possible codes."""
+    by_status: dict[int, list[str]] = {}
+    for code in (*codes, "invalid_request", "internal"):
+        by_status.setdefault(STATUS[code], []).append(code)
+    return {
+        str(status): _json(_ref("Error"), "error codes: " + ", ".join(sorted(set(names))))
+        for status, names in sorted(by_status.items())
+    }
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *codes: str,
+    body: str | None = None,
+    auth: bool = False,
+    params: tuple[str, ...] = (),
+    ok_status: str = "200",
+    headers: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {ok_status: ok, **_errors(*codes)}}
+    parameters = [{"name": p, "in": "path", "required": True, "schema": _STR} for p in params]
+    parameters += [{"name": h, "in": "header", "required": True, "schema": _STR} for h in headers]
+    if parameters:
+        op["parameters"] = parameters
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    if auth:
+        op["security"] = _BEARER
+    return op
+
+
+def _obj(required: tuple[str, ...], **props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": props}
+
+
+@cache
+def document() -> dict[str, Any]:
+    order_codes = ("unauthorized", "not_found")
+    schemas = {
+        "Error": _obj(
+            ("error",),
+            error=_obj(
+                ("code", "message"),
+                code={"type": "string", "enum": sorted(STATUS)},
+                message=_STR,
+                field=_STR,
+            ),
+        ),
+        "BuyRequest": {
+            **_obj(
+                ("real_name", "id_number", "address", "agreement_version"),
+                quantity={"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
+                real_name={"type": "string", "minLength": 1, "maxLength": 40},
+                id_number={
+                    "type": "string",
+                    "pattern": "^[0-9]{17}[0-9Xx]$",
+                    "description": "18-character PRC resident ID (MOD 11-2 check)",
+                },
+                address={"type": "string", "minLength": 4, "maxLength": 200},
+                number={
+                    "type": "string",
+                    "pattern": "^1[3-9][0-9]{9}$",
+                    "description": "chosen phone number, when the round offers a choice",
+                },
+                agreement_version={"type": "string", "minLength": 1, "maxLength": 40},
+                channel={"type": "string", "enum": ["web", "mobile", "sms"], "default": "web"},
+            ),
+            "additionalProperties": False,
+        },
+        "Reservation": _obj(
+            ("order_id", "status", "pay_before", "offer"),
+            order_id=_STR,
+            status={"type": "string", "enum": ["reserved"]},
+            quantity=_INT,
+            number={"type": ["string", "null"]},
+            pay_before={"type": "integer", "description": "ms since the epoch"},
+            offer={"type": "object", "description": "the offer snapshot kept with the order"},
+        ),
+        "Order": {
+            "type": "object",
+            "required": ["order_id", "status"],
+            "properties": {"order_id": _STR, "status": _STR, "round_id": _STR},
+        },
+        "Round": {
+            "type": "object",
+            "required": ["round_id", "status"],
+            "properties": {"round_id": _STR, "status": _STR, "left": _INT},
+        },
+        "Rounds": _obj(
+            ("server_time", "rounds"),
+            server_time=_INT,
+            rounds={"type": "array", "items": _ref("Round")},
+        ),
+        "Payment": _obj(("order_id", "status"), order_id=_STR, status=_STR, payment_id=_STR),
+        "OtpRequest": _obj(("phone",), phone={"type": "string", "pattern": "^1[3-9][0-9]{9}$"}),
+        "OtpVerify": _obj(
+            ("phone", "code"), phone=_STR, code={"type": "string", "pattern": "^[0-9]{6}$"}
+        ),
+        "Token": _obj(
+            ("token", "buyer_id", "expires_at"), token=_STR, buyer_id=_STR, expires_at=_INT
+        ),
+    }
+    paths = {
+        "/api/ping": {
+            "get": _op(
+                "Constant answer with no I/O", _json(_obj(("ok",), ok={"type": "boolean"}), "pong")
+            )
+        },
+        "/api/rounds": {
+            "get": _op(
+                "Live and upcoming rounds with server time and units left",
+                _json(_ref("Rounds"), "rounds"),
+            )
+        },
+        "/api/rounds/{round_id}": {
+            "get": _op(
+                "One round", _json(_ref("Round"), "the round"), "not_found", params=("round_id",)
+            )
+        },
+        "/api/rounds/{round_id}/orders": {
+            "post": _op(
+                "Reserve units (atomic; Idempotency-Key makes retries safe)",
+                _json(_ref("Reservation"), "reserved; pay before pay_before"),
+                "unauthorized",
+                "not_found",
+                "payload_too_large",
+                "unsupported_media_type",
+                "not_started",
+                "ended",
+                "paused",
+                "sold_out",
+                "limit_reached",
+                "number_taken",
+                "number_choice_disabled",
+                "channel_not_allowed",
+                "agreement_outdated",
+                "idempotency_mismatch",
+                "unavailable",
+                body="BuyRequest",
+                auth=True,
+                params=("round_id",),
+                ok_status="201",
+                headers=("Idempotency-Key",),
+            )
+        },
+        "/api/orders/{order_id}": {
+            "get": _op(
+                "The caller's own order and its state",
+                _json(_ref("Order"), "the order"),
+                *order_codes,
+                auth=True,
+                params=("order_id",),
+            )
+        },
+        "/api/orders/{order_id}/pay": {
+            "post": _op(
+                "Start paying (the simulated provider confirms by a signed callback)",
+                _json(_ref("Payment"), "payment started or confirmed"),
+                *order_codes,
+                "order_not_payable",
+                auth=True,
+                params=("order_id",),
+            )
+        },
+        "/api/orders/{order_id}/cancel": {
+            "post": _op(
+                "Cancel an unpaid reservation (units return to stock)",
+                _json(_ref("Order"), "cancelled"),
+                *order_codes,
+                "order_not_payable",
+                auth=True,
+                params=("order_id",),
+            )
+        },
+        "/api/payments/callback": {
+            "post": _op(
+                "Payment provider callback, signed (Payment-Signature: t=<ts>,v1=<hmac>)",
+                _json(_ref("Payment"), "applied"),
+                "invalid_signature",
+                "stale_callback",
+                "replayed_callback",
+                "not_found",
+                headers=("Payment-Signature",),
+            )
+        },
+        "/api/auth/otp": {
+            "post": _op(
+                "Send a one-time code by SMS",
+                _json(_obj(("sent",), sent={"type": "boolean"}), "sent"),
+                "rate_limited",
+                body="OtpRequest",
+            )
+        },
+        "/api/auth/verify": {
+            "post": _op(
+                "Exchange the code for a buyer token",
+                _json(_ref("Token"), "token"),
+                "unauthorized",
+                "rate_limited",
+                body="OtpVerify",
+            )
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "flashsale",
+            "version": __version__,
+            "description": "Shopper API of the flashsale engine. Errors are "
+            '{"error": {"code", "message", "field"?}}.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"buyer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(document())

@@ -1,0 +1,186 @@
+"""Shopper order endpoints: reserve (the hot path), view, pay, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from checkout import payments, pii
+from inventory import Inventory, ReserveRequest, ReserveResult
+
+from ._body import json_body
+from .auth import buyer_id
+from .buy_request import idempotency_key, parse_buy
+from .errors import ApiError
+from .responses import JSONResponse
+from .state import AppState
+
+_REFUSALS = {
+    "not_armed": ("not_found", "no such round"),
+    "not_started": ("not_started", "the sale has not started yet"),
+    "ended": ("ended", "the sale has ended"),
+    "paused": ("paused", "the sale is paused; try again shortly"),
+    "sold_out": ("sold_out", "sold out"),
+    "limit_reached": ("limit_reached", "purchase limit reached for this account or ID number"),
+    "number_taken": ("number_taken", "that phone number is already taken"),
+    "number_unknown": ("number_taken", "that phone number is not offered in this round"),
+    "number_choice_disabled": ("number_choice_disabled", "this round does not offer number choice"),
+    "channel_not_allowed": ("channel_not_allowed", "this round is not sold on that channel"),
+    "agreement_outdated": ("agreement_outdated", "accept the current agreement version first"),
+    "idempotency_mismatch": (
+        "idempotency_mismatch",
+        "this Idempotency-Key was used for a different request",
+    ),
+    "invalid_request": ("invalid_request", "invalid request"),
+}
+
+
+def order_round(order_id: str) -> str:
+    round_id, sep, seq = order_id.rpartition("-")
+    if not sep or not round_id or not seq.isdigit():
+        raise ApiError("not_found", "no such order")
+    return round_id
+
+
+def _inventory(request: Request) -> Inventory:
+    return request.app.state.fs.inventory  # type: ignore[no-any-return]
+
+
+async def create_order(request: Request) -> Response:
+    buyer = buyer_id(request)
+    key = idempotency_key(request.headers)
+    buy = parse_buy(await json_body(request))
+    state = request.app.state.fs
+    protected = pii.protect(buy.id_number, state.pii_keys)
+    result = await state.inventory.reserve(
+        ReserveRequest(
+            round_id=request.path_params["round_id"],
+            buyer_id=buyer,
+            id_hash=protected.hash,
+            quantity=buy.quantity,
+            idempotency_key=key,
+            channel=buy.channel,
+            agreement_version=buy.agreement_version,
+            number=buy.number,
+            pii={"real_name": buy.real_name, "address": buy.address, **protected.as_dict()},
+        )
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replay else None
+    if not result.ok:
+        code, message = _REFUSALS.get(result.code or "", ("invalid_request", "refused"))
+        raise ApiError(code, message, headers=headers)
+    return JSONResponse(
+        _reserved(result, buy.quantity, buy.number), status_code=201, headers=headers
+    )
+
+
+def _reserved(result: ReserveResult, quantity: int, number: str | None) -> dict[str, Any]:
+    return {
+        "order_id": result.order_id,
+        "status": "reserved",
+        "quantity": quantity,
+        "number": number,
+        "pay_before": result.pay_before_ms,
+        "offer": result.offer,
+    }
+
+
+async def _own_order(request: Request) -> tuple[str, str, dict[str, Any]]:
+    buyer = buyer_id(request)
+    order_id = request.path_params["order_id"]
+    round_id = order_round(order_id)
+    order = await _inventory(request).order(round_id, order_id)
+    if order is None or order.get("buyer_id") != buyer:
+        # Another buyer's order is indistinguishable from a missing one.
+        raise ApiError("not_found", "no such order")
+    return round_id, order_id, order
+
+
+async def get_order(request: Request) -> Response:
+    _, _, order = await _own_order(request)
+    return JSONResponse(public_order(order))
+
+
+def public_order(order: dict[str, Any]) -> dict[str, Any]:
+    """What a shopper sees of their order: no hashes, no ciphertexts."""
+    hidden = {"buyer_id", "id_hash", "pii", "fingerprint", "idempotency_key"}
+    return {k: v for k, v in order.items() if k not in hidden}
+
+
+def amount_due(order: dict[str, Any]) -> int:
+    """Fen to pay: the snapshot's unit price times the quantity."""
+    price = order.get("offer", {}).get("price_fen")
+    if type(price) is not int or price <= 0:
+        raise ApiError("order_not_payable", "this order has no price to pay")
+    return int(price) * int(order["quantity"])
+
+
+async def pay(request: Request) -> Response:
+    """Start paying. ``{"instant": true}`` (demos, load tests) has the simulated provider
+    confirm at once; otherwise it confirms by a signed callback shortly after."""
+    _, order_id, order = await _own_order(request)
+    data = await json_body(request, max_bytes=1024) if await request.body() else {}
+    if order["status"] not in ("reserved", "expired", "cancelled"):
+        if order["status"] == "paid":
+            return JSONResponse(
+                {"order_id": order_id, "status": "paid", "payment_id": order["payment_id"]}
+            )
+        raise ApiError("order_not_payable", f"order is {order['status']}")
+    state = request.app.state.fs
+    payment, callback = state.payments.pay_now(order_id, amount_due(order))
+    if data.get("instant") is True:
+        return JSONResponse(await apply_callback(state, callback.body, callback.signature))
+    state.deliver_later(callback, apply_callback)
+    return JSONResponse(
+        {"order_id": order_id, "status": "pending", "payment_id": payment.payment_id},
+        status_code=202,
+    )
+
+
+async def cancel(request: Request) -> Response:
+    round_id, order_id, order = await _own_order(request)
+    if order["status"] != "reserved":
+        raise ApiError("order_not_payable", f"order is {order['status']}, not reserved")
+    await _inventory(request).release(round_id, order_id, "cancelled")
+    refreshed = await _inventory(request).order(round_id, order_id)
+    return JSONResponse(public_order(refreshed or order))
+
+
+async def payment_callback(request: Request) -> Response:
+    body = await request.body()
+    signature = request.headers.get(payments.SIGNATURE_HEADER, "")
+    return JSONResponse(await apply_callback(request.app.state.fs, body, signature))
+
+
+async def apply_callback(state: AppState, body: bytes, signature: str) -> dict[str, Any]:
+    """Verify a provider callback (signature, freshness, once only) and apply it to the order."""
+    event = await payments.verify_callback(
+        state.settings.payment_secret, body, signature, state.redis
+    )
+    try:
+        round_id = order_round(event.order_id)
+        if not event.succeeded:
+            order = await state.inventory.order(round_id, event.order_id)
+            status = order["status"] if order else "unknown"
+            return {
+                "order_id": event.order_id,
+                "status": status,
+                "payment_id": event.payment_id,
+                "payment": "failed",
+            }
+        result = await state.inventory.confirm(
+            round_id, event.order_id, event.payment_id, event.amount
+        )
+    except BaseException:
+        await payments.forget_callback(state.redis, event)  # let the provider's retry in
+        raise
+    if result.code == "unknown_order":
+        raise ApiError("not_found", "no such order")
+    return {
+        "order_id": event.order_id,
+        "status": result.status,
+        "payment_id": event.payment_id,
+        "late": result.late,
+    }

@@ -1,0 +1,97 @@
+"""The Starlette app factory and its lifespan: one place that opens and closes every resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from checkout import payments
+from checkout.pii import PiiKeys
+from flashsale.settings import Settings
+from inventory import Inventory, InventoryError
+
+from .api import errors, login, orders, rounds
+from .api.openapi import openapi
+from .api.state import AppState
+
+_PONG = b'{"ok":true}'
+
+
+async def ping(request: Request) -> Response:
+    """Constant, no I/O: the throughput ceiling for benchmarks."""
+    return Response(_PONG, media_type="application/json")
+
+
+async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    stop.set()
+    try:
+        await asyncio.wait_for(task, 2)
+    except TimeoutError:
+        pass  # wait_for cancelled it: a refresh stuck on Redis must not hold up shutdown
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            # A blocking pool: a burst waits briefly for a connection instead of failing.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=64, timeout=5, health_check_interval=30
+            )
+            redis = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+            stack.push_async_callback(redis.aclose)
+            inventory = Inventory(redis)
+            stack.push_async_callback(inventory.aclose)
+            cache = rounds.RoundCache(redis, inventory)
+            state = AppState(
+                settings=settings,
+                redis=redis,
+                inventory=inventory,
+                rounds=cache,
+                payments=payments.PaymentProvider(settings.payment_secret),
+                pii_keys=PiiKeys.derive(settings.pii_key),
+            )
+            stack.push_async_callback(state.drain)
+            stop = asyncio.Event()
+            with contextlib.suppress(InventoryError, aioredis.RedisError, OSError):
+                await cache.refresh()  # first view before the first request
+            refresher = asyncio.create_task(cache.run(stop))
+            stack.push_async_callback(_stop_task, refresher, stop)
+            app.state.fs = state
+            yield
+
+    routes = [
+        Route("/api/ping", ping, methods=["GET"]),
+        Route("/api/rounds", rounds.list_rounds, methods=["GET"]),
+        Route("/api/rounds/{round_id}", rounds.get_round, methods=["GET"]),
+        Route("/api/rounds/{round_id}/orders", orders.create_order, methods=["POST"]),
+        Route("/api/orders/{order_id}", orders.get_order, methods=["GET"]),
+        Route("/api/orders/{order_id}/pay", orders.pay, methods=["POST"]),
+        Route("/api/orders/{order_id}/cancel", orders.cancel, methods=["POST"]),
+        Route("/api/payments/callback", orders.payment_callback, methods=["POST"]),
+        Route("/api/auth/otp", login.send_code, methods=["POST"]),
+        Route("/api/auth/verify", login.verify, methods=["POST"]),
+        Route("/api/dev/sms", login.dev_sms, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            errors.ApiError: errors.api_error,
+            HTTPException: errors.http_error,
+            payments.PaymentError: errors.coded_error,
+            InventoryError: errors.inventory_error,
+            Exception: errors.internal_error,
+        },
+    )
