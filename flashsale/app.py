@@ -32,10 +32,9 @@ async def ping(request: Request) -> Response:
 
 async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
     stop.set()
-    try:
+    # On timeout wait_for cancels it: a refresh stuck on Redis must not hold up shutdown.
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(task, 2)
-    except TimeoutError:
-        pass  # wait_for cancelled it: a refresh stuck on Redis must not hold up shutdown
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

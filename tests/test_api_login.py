@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flashsale.settings import Settings
-
 from api_support import api_client, arm, body, spec
+
+from flashsale.settings import Settings
 
 
 async def test_otp_login_then_buy(settings: Settings, unique: str) -> None:
