@@ -9,6 +9,8 @@ carry only what the event carries (masked/encrypted PII).
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
@@ -25,11 +27,12 @@ def dead_letter_key(round_id: str) -> str:
 
 
 async def reserved_ids(redis: Redis, round_id: str) -> set[str]:
-    return {k.decode() for k in await redis.hkeys(ledger_key(round_id))}  # type: ignore[misc]
+    keys: list[Any] = await redis.hkeys(ledger_key(round_id))  # type: ignore[misc]
+    return {k.decode() for k in keys}
 
 
 async def reserved_events(redis: Redis, round_id: str, order_ids: list[str]) -> list[OrderEvent]:
     if not order_ids:
         return []
-    raw = await redis.hmget(ledger_key(round_id), order_ids)  # type: ignore[misc]
+    raw: list[Any] = await redis.hmget(ledger_key(round_id), order_ids)  # type: ignore[misc]
     return [OrderEvent.from_json(value) for value in raw if value is not None]

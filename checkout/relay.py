@@ -25,6 +25,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -114,7 +115,7 @@ class Relay:
     # -- one pass ----------------------------------------------------------------------------
     async def step(self) -> int:
         """One pass over every armed round; returns the number of entries moved."""
-        members = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
+        members: set[Any] = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
         rounds = sorted(r for r in (m.decode() for m in members)
                         if r.startswith(self.config.round_prefix))
         claim = time.monotonic() - self._last_claim >= self.config.claim_every
@@ -157,8 +158,8 @@ class Relay:
         return len(entries)
 
     async def _read(self, key: str, start: str) -> list[Entry]:
-        resp = await self.redis.xreadgroup(GROUP, self.config.consumer, {key: start},
-                                           count=self.config.batch)
+        resp: Any = await self.redis.xreadgroup(GROUP, self.config.consumer, {key: start},
+                                                count=self.config.batch)
         return [(eid, fields) for _stream, items in resp or [] for eid, fields in items]
 
     async def _handle(self, round_id: str, entries: Sequence[Entry]) -> None:
@@ -182,8 +183,9 @@ class Relay:
         key = RoundKeys(round_id).outbox
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id, fields, reason in parked:
-                pipe.xadd(dead_letter_key(round_id),
-                          {**fields, b"_entry_id": entry_id, b"_reason": reason.encode()})
+                parked_fields: dict[Any, Any] = {**fields, b"_entry_id": entry_id,
+                                                 b"_reason": reason.encode()}
+                pipe.xadd(dead_letter_key(round_id), parked_fields)
             reserved = {e.order_id: e.to_json() for e in events if e.type == "order.reserved"}
             if reserved:
                 pipe.hset(ledger_key(round_id), mapping=reserved)  # type: ignore[arg-type]

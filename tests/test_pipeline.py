@@ -12,12 +12,32 @@ import asyncpg
 import orjson
 import pytest
 from redis.asyncio import Redis
-from test_pipeline_support import disarm, eventually, order_count, paid, reserved, statuses, xadd
 
 from flashsale.settings import Settings
 from flashsale.topics import ensure_topics
 
 FLASHSALE = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "flashsale")
+try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
+    from tests.test_pipeline_support import (
+        disarm,
+        eventually,
+        order_count,
+        paid,
+        reserved,
+        statuses,
+        xadd,
+    )
+except ImportError:
+    from test_pipeline_support import (  # type: ignore[no-redef]
+        disarm,
+        eventually,
+        order_count,
+        paid,
+        reserved,
+        statuses,
+        xadd,
+    )
+
 
 
 async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:

@@ -12,7 +12,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 from redis.asyncio import Redis
-from test_pipeline_support import disarm, eventually, order_count, paid, reserved, xadd
 
 from checkout._retry import Backoff
 from checkout.relay import Relay, RelayConfig
@@ -23,6 +22,11 @@ from flashsale.stack.kafka import KafkaService
 from flashsale.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
+try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
+    from tests.test_pipeline_support import disarm, eventually, order_count, paid, reserved, xadd
+except ImportError:
+    from test_pipeline_support import disarm, eventually, order_count, paid, reserved, xadd  # type: ignore[no-redef]
+
 
 
 def _free_port_pair() -> int:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from redis.asyncio import Redis
-from test_pipeline_support import disarm, eventually, statuses
 
 from checkout.reconcile import reconcile, repair
 from checkout.relay import Relay, RelayConfig
@@ -19,6 +18,11 @@ from flashsale.topics import ensure_topics
 from inventory import Inventory, ReserveRequest, RoundSpec
 
 STOCK = 1500
+try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
+    from tests.test_pipeline_support import disarm, eventually, statuses
+except ImportError:
+    from test_pipeline_support import disarm, eventually, statuses  # type: ignore[no-redef]
+
 
 
 def spec(round_id: str) -> RoundSpec:

@@ -10,13 +10,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
-from test_pipeline_support import disarm, reserved, xadd
 
 from checkout._ledger import dead_letter_key, ledger_key
 from checkout.relay import GROUP, Relay, RelayConfig
 from flashsale.settings import Settings
 from flashsale.topics import Topics, ensure_topics
 from inventory.keys import RoundKeys
+
+try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
+    from tests.test_pipeline_support import disarm, reserved, xadd
+except ImportError:
+    from test_pipeline_support import disarm, reserved, xadd  # type: ignore[no-redef]
+
 
 
 async def _consume(settings: Settings, want: int, within: float = 30) -> list[dict]:

@@ -8,12 +8,33 @@ import random
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from test_pipeline_support import eventually, expired, later, order_count, paid, reserved, statuses
 
 from checkout._apply import apply_batch
 from checkout.writer import Writer, WriterConfig
 from flashsale.settings import Settings
 from flashsale.topics import Topics, ensure_topics
+
+try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
+    from tests.test_pipeline_support import (
+        eventually,
+        expired,
+        later,
+        order_count,
+        paid,
+        reserved,
+        statuses,
+    )
+except ImportError:
+    from test_pipeline_support import (  # type: ignore[no-redef]
+        eventually,
+        expired,
+        later,
+        order_count,
+        paid,
+        reserved,
+        statuses,
+    )
+
 
 
 async def test_out_of_order_ends_correct(pg_pool: asyncpg.Pool, unique: str) -> None:
