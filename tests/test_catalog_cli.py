@@ -237,6 +237,7 @@ async def test_numbers_load_all_or_nothing(
         "added": 5,
         "total": 5,  # type: ignore[index]
         "lucky": 1,
+        "rounds_updated": [],
     }
     async with pg_pool.acquire() as conn:
         fee = await conn.fetchval(

@@ -11,12 +11,16 @@ from typing import Any
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from test_catalog_cli import flashsale, numbers, refused
 
 from flashsale.admin import Operator
 from flashsale.catalog import OfferTerms, add_offer, add_product, arm_due, run_armer
 from flashsale.settings import Settings
 from inventory import Inventory
+
+try:  # tests/ may or may not be a package
+    from tests.test_catalog_cli import flashsale, numbers, refused
+except ImportError:
+    from test_catalog_cli import flashsale, numbers, refused  # type: ignore[no-redef]
 
 OP = Operator(actor="test")
 
@@ -454,3 +458,62 @@ async def test_armer_arms_rounds_starting_soon(
     stop.set()
     await asyncio.wait_for(task, 5)
     assert (await inv.stats(later["id"])).stocked == 4
+
+
+async def test_report_counts_orders_per_minute_and_channel(
+    env: dict[str, str], offer: dict[str, Any], pg_pool: asyncpg.Pool
+) -> None:
+    rnd = await create(env, offer, "--stock", "10", "--starts", "now", "--duration", "1h")
+    rid = rnd["id"]
+    now = datetime.now(UTC)
+    async with pg_pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO orders (id, round_id, status, seq, channel, reserved_at, updated_at) "
+            "VALUES ($1, $2, 'reserved', 1, $3, $4, $4)",
+            [(f"{rid}-o{i}", rid, ch, now) for i, ch in enumerate(["web", "web", "sms"])],
+        )
+    report = (await flashsale(env, "round", "report", rid, "--json")).json()
+    assert report["by_channel"] == {"web": 2, "mobile": 0, "sms": 1}  # type: ignore[index]
+    assert report["orders_per_minute"] > 0  # type: ignore[index]
+    assert sum(p["orders"] for p in report["per_minute"]) == 3  # type: ignore[index]
+
+
+async def test_numbers_loaded_later_reach_the_armed_round(
+    env: dict[str, str], offer: dict[str, Any], inv: Inventory, tmp_path: Any, unique: str
+) -> None:
+    from inventory import ReserveRequest
+
+    pool = f"later-{unique}"
+    first, second = numbers(2), numbers(1)
+    path = tmp_path / "n.txt"
+    path.write_text("\n".join(first) + "\n")
+    assert (await flashsale(env, "numbers", "load", pool, str(path))).code == 0
+    rnd = await create(
+        env,
+        offer,
+        "--stock",
+        "2",
+        "--starts",
+        "now",
+        "--duration",
+        "1h",
+        "--number-choice",
+        "--number-pool",
+        pool,
+    )
+    path.write_text(f"{second[0]},88\n")
+    loaded = (await flashsale(env, "numbers", "load", pool, str(path), "--json")).json()
+    assert loaded["rounds_updated"] == [rnd["id"]]  # type: ignore[index]
+    result = await inv.reserve(
+        ReserveRequest(
+            round_id=rnd["id"],
+            buyer_id="b1",
+            id_hash="h1",
+            quantity=1,
+            idempotency_key="k1",
+            channel="web",
+            agreement_version="v1",
+            number=second[0],
+        )
+    )
+    assert result.ok, result.code

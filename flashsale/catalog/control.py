@@ -301,3 +301,22 @@ async def restock(
         changed,
         {"restock_id": restock_id, "units": units, "left": left},
     )
+
+
+async def push_numbers(
+    conn: asyncpg.Connection, inv: InventoryPort, pool: str, numbers: Sequence[tuple[str, int]]
+) -> list[str]:
+    """Add newly loaded ``(number, surcharge_fen)`` to the armed round choosing from ``pool``."""
+    rounds = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT r.id FROM rounds r JOIN number_pools n ON n.id = r.number_pool_id "
+            "WHERE n.name = $1 AND r.number_choice AND r.armed_at IS NOT NULL "
+            "AND r.status <> 'closed'",
+            pool,
+        )
+    ]
+    fees = {number: fen for number, fen in numbers if fen}
+    for round_id in rounds:
+        await _redis(inv.load_numbers(round_id, [n for n, _ in numbers], fees))
+    return rounds

@@ -35,17 +35,20 @@ async def _orders(
     by_channel = dict.fromkeys(CHANNELS, 0)
     if not {"round_id", "created_at"} <= columns:
         return [], by_channel
+    # when the shopper reserved, if the writer recorded it; else when the row was written
+    at = "COALESCE(reserved_at, created_at)" if "reserved_at" in columns else "created_at"
     per_minute = [
         {"minute": r["minute"], "orders": r["n"]}
         for r in await conn.fetch(
-            "SELECT date_trunc('minute', created_at) AS minute, count(*) AS n FROM orders "
+            f"SELECT date_trunc('minute', {at}) AS minute, count(*) AS n FROM orders "  # noqa: S608
             "WHERE round_id = $1 GROUP BY 1 ORDER BY 1",
             round_id,
         )
     ]
     if "channel" in columns:
         for r in await conn.fetch(
-            "SELECT channel, count(*) AS n FROM orders WHERE round_id = $1 GROUP BY channel",
+            "SELECT channel, count(*) AS n FROM orders WHERE round_id = $1 "
+            "AND channel IS NOT NULL GROUP BY channel",
             round_id,
         ):
             by_channel[str(r["channel"])] = r["n"]

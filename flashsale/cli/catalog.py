@@ -18,7 +18,8 @@ import click
 from flashsale import catalog
 from flashsale.admin import AdminAuthError, Operator, cli_operator
 from flashsale.catalog import money, times
-from flashsale.catalog._resources import pg
+from flashsale.catalog._resources import LazyInventory, pg
+from flashsale.catalog.control import push_numbers
 from flashsale.settings import Settings, SettingsError
 
 from ._output import CliError, emit, json_option, run
@@ -374,8 +375,22 @@ def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) 
         raise CliError(exc.message) from None
 
     async def go() -> dict[str, Any]:
-        async with pg(settings()) as conn:
-            return await catalog.load_pool(conn, op, pool, parsed)
+        cfg = settings()
+        async with pg(cfg) as conn:
+            result = await catalog.load_pool(conn, op, pool, parsed)
+            inv = LazyInventory(cfg)
+            try:
+                pairs = [(n.number, n.surcharge_fen) for n in parsed]
+                result["rounds_updated"] = await push_numbers(conn, inv, pool, pairs)
+            except (catalog.CatalogError, ConnectionError) as exc:
+                click.echo(
+                    f"warning: numbers loaded but not yet in Redis ({exc}); "
+                    "`flashsale round arm ROUND` loads them",
+                    err=True,
+                )
+            finally:
+                await inv.aclose()
+            return result
 
     result = execute(go())
     emit(result, as_json, columns=["pool", "added", "lucky", "total"])

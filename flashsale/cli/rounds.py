@@ -257,7 +257,16 @@ def list_(status: str | None, offer_id: int | None, tz_name: str | None, as_json
         rounds,
         as_json,
         rows=[r | {"channels": ",".join(r["channels"])} for r in rounds],
-        columns=COLUMNS,
+        columns=[
+            "id",
+            "offer_name",
+            "stocked",
+            "starts_at",
+            "ends_at",
+            "status",
+            "channels",
+            "armed",
+        ],
         title=f"rounds ({tz.key})",
     )
 
