@@ -58,9 +58,6 @@ def private_kafka(settings: Settings, tmp_path: Path) -> KafkaService:
 
 
 @pytest.mark.timeout(150)
-# flashsale.stack's spawn() drops the Popen of the detached broker it starts, so its __del__
-# warns "subprocess N is still running" (ResourceWarning → unraisable) when it is collected.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_kafka_outage_then_catch_up(settings: Settings, redis: Redis,
                                           pg_pool: asyncpg.Pool, private_kafka: KafkaService,
                                           unique: str) -> None:

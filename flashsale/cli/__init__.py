@@ -7,7 +7,9 @@ import click
 from flashsale import __version__
 
 from .demo import demo
+from .serve import serve
 from .stack import db, stack, topics
+from .sweeper import sweeper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -16,7 +18,7 @@ def main() -> None:
     """flashsale — timed drops of SIM cards, plans and handsets."""
 
 
-for command in (stack, db, topics, demo):
+for command in (stack, db, topics, demo, serve, sweeper):
     main.add_command(command)
 main.add_command(__import__("flashsale.cli.tokens", fromlist=["tokens"]).tokens)  # tokens group
 __import__("flashsale.cli.rounds")  # registers the catalog, numbers and round groups

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+_children: list[subprocess.Popen[bytes]] = []
+
 
 class StackError(Exception):
     """A service could not be installed, started, reached or stopped."""
@@ -73,6 +75,7 @@ def spawn(
             env=env,
             cwd=cwd,
         )
+    _children.append(proc)  # keep the handle: a dropped Popen of a live child warns
     pidfile.write(proc.pid)
     return proc.pid
 
