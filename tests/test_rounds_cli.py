@@ -5,6 +5,7 @@ report, the armer."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import redis.asyncio as aioredis
 from flashsale.admin import Operator
 from flashsale.catalog import OfferTerms, add_offer, add_product, arm_due, run_armer
 from flashsale.settings import Settings
-from inventory import Inventory
+from inventory import ARMED_ROUNDS, Inventory, RoundKeys
 
 try:  # tests/ may or may not be a package
     from tests.test_catalog_cli import flashsale, numbers, refused
@@ -26,10 +27,13 @@ OP = Operator(actor="test")
 
 
 @pytest.fixture
-async def offer(pg_pool: asyncpg.Pool, unique: str) -> dict[str, Any]:
+async def offer(
+    pg_pool: asyncpg.Pool, unique: str, redis: aioredis.Redis
+) -> AsyncIterator[dict[str, Any]]:
+    """A fresh offer; afterwards its rounds leave Redis (relay tests read armed rounds)."""
     async with pg_pool.acquire() as conn:
         product = await add_product(conn, OP, "sim_card", f"card {unique}")
-        return await add_offer(
+        created = await add_offer(
             conn,
             OP,
             OfferTerms(
@@ -41,6 +45,16 @@ async def offer(pg_pool: asyncpg.Pool, unique: str) -> dict[str, Any]:
                 gifts=[{"kind": "credit", "amount": 1000, "unit": "CNY"}],
             ),
         )
+    yield created
+    async with pg_pool.acquire() as conn:
+        ids = [
+            r["id"]
+            for r in await conn.fetch("SELECT id FROM rounds WHERE offer_id = $1", created["id"])
+        ]
+    for rid in ids:
+        keys = RoundKeys(rid)
+        await redis.srem(ARMED_ROUNDS, rid)  # type: ignore[misc]
+        await redis.delete(*keys.script_keys(), keys.outbox)
 
 
 @pytest.fixture

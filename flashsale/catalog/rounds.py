@@ -97,8 +97,9 @@ async def create_round(
                 await conn.execute(
                     """INSERT INTO rounds (id, offer_id, variant_id, stock, starts_at, ends_at,
                            per_account_limit, per_id_limit, hold_seconds, number_choice,
-                           number_pool_id, channels)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
+                           number_pool_id, channels, status)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                               CASE WHEN $5 <= now() THEN 'live' ELSE 'scheduled' END)""",
                     round_id,
                     inp.offer_id,
                     variant_id,

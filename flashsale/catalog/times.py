@@ -40,7 +40,7 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_time(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
     """An aware datetime from what a marketer typed (see module docstring)."""
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(UTC).replace(microsecond=0)
     raw = text.strip()
     if raw == "now":
         return now

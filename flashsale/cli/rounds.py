@@ -187,7 +187,7 @@ def create(
     """
     op, tz = operator(token_file), get_zone(tz_name)
     lead = _lead(arm_lead)
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(microsecond=0)
     try:
         starts_at = times.parse_time(starts, tz, now)
         if (ends is None) == (duration is None):
