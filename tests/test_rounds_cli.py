@@ -531,3 +531,64 @@ async def test_numbers_loaded_later_reach_the_armed_round(
         )
     )
     assert result.ok, result.code
+
+
+async def test_concurrent_overlapping_creates_admit_one(
+    offer: dict[str, Any], pg_pool: asyncpg.Pool
+) -> None:
+    from flashsale.catalog import RoundInput, RoundOverlap, create_round
+
+    start = datetime(2035, 1, 1, tzinfo=UTC)
+
+    async def attempt(i: int) -> str:
+        inp = RoundInput(
+            offer_id=offer["id"],
+            stock=5,
+            starts_at=start + timedelta(minutes=i),
+            ends_at=start + timedelta(hours=1, minutes=i),
+        )
+        async with pg_pool.acquire() as conn:
+            try:
+                return (await create_round(conn, OP, inp))["id"]
+            except RoundOverlap:
+                return ""
+
+    created = [rid for rid in await asyncio.gather(*(attempt(i) for i in range(8))) if rid]
+    assert len(created) == 1
+
+
+async def test_sold_out_and_restock_reopens(
+    env: dict[str, str], offer: dict[str, Any], pg_pool: asyncpg.Pool, inv: Inventory
+) -> None:
+    from inventory import ReserveRequest
+
+    rnd = await create(env, offer, "--stock", "2", "--starts", "now", "--duration", "1h")
+    rid = rnd["id"]
+
+    def request(i: int) -> ReserveRequest:
+        return ReserveRequest(
+            round_id=rid,
+            buyer_id=f"b{i}",
+            id_hash=f"h{i}",
+            quantity=1,
+            idempotency_key=f"k{i}",
+            channel="mobile",
+            agreement_version="v1",
+        )
+
+    for i in range(2):
+        res = await inv.reserve(request(i))
+        assert res.ok, res.code
+        assert res.order_id is not None
+        assert (await inv.confirm(rid, res.order_id, f"pay-{i}", 2000)).ok
+    await arm_due(pg_pool, inv, timedelta(minutes=10))
+    report = (await flashsale(env, "round", "report", rid, "--json")).json()
+    assert report["status"] == "sold_out"  # type: ignore[index]
+    assert report["paid"] == 2  # type: ignore[index]
+    assert report["sold_out_at"] is not None  # type: ignore[index]
+    assert (await inv.stats(rid)).status == "sold_out"
+    refused(await flashsale(env, "round", "pause", rid), "sold_out")
+    out = (await flashsale(env, "round", "restock", rid, "1", "--json")).json()
+    assert out["status"] == "live"  # type: ignore[index]
+    assert (await inv.stats(rid)).status == "live"
+    assert (await inv.reserve(request(3))).ok

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -64,7 +64,30 @@ async def arm_due(
                 await control.go_live(conn, inv, control.ARMER, row["id"])
             except _RETRIED as exc:
                 log.warning("opening round %s failed (will retry): %s", row["id"], exc)
+        await _sync_sold_out(conn, inv, batch)
         return armed
+
+
+async def _sync_sold_out(conn: asyncpg.Connection, inv: control.InventoryPort, batch: int) -> None:
+    """Live rounds whose every unit is paid (none left, none held) become sold_out."""
+    live = await conn.fetch(
+        "SELECT id FROM rounds WHERE status = 'live' AND armed_at IS NOT NULL "
+        "AND ends_at > now() ORDER BY updated_at LIMIT $1",
+        batch,
+    )
+    for row in live:
+        try:
+            stats = await inv.stats(row["id"])
+            if stats.left == 0 and stats.held == 0 and stats.stocked > 0:
+                at_ms = stats.sold_out_at_ms
+                at = (
+                    datetime.now(UTC)
+                    if at_ms is None
+                    else datetime.fromtimestamp(at_ms / 1000, UTC)
+                )
+                await control.mark_sold_out(conn, inv, row["id"], at)
+        except _RETRIED as exc:
+            log.warning("checking round %s failed (will retry): %s", row["id"], exc)
 
 
 async def run_armer(

@@ -292,6 +292,8 @@ async def restock(
     left = None
     if rnd["armed_at"] is not None:
         left = int(await _redis(inv.restock(round_id, units, restock_id)))
+        if rnd["status"] == "sold_out":
+            await _redis(inv.set_status(round_id, "live"))
         await conn.execute(
             "UPDATE round_restocks SET applied_at = now() WHERE id = $1 AND applied_at IS NULL",
             restock_id,
@@ -320,3 +322,21 @@ async def push_numbers(
     for round_id in rounds:
         await _redis(inv.load_numbers(round_id, [n for n, _ in numbers], fees))
     return rounds
+
+
+async def mark_sold_out(
+    conn: asyncpg.Connection, inv: InventoryPort, round_id: str, at: datetime
+) -> bool:
+    """Every unit of a live round is paid: record it (PostgreSQL and Redis). True if now."""
+    async with conn.transaction():
+        changed = await conn.fetchval(
+            "UPDATE rounds SET status = 'sold_out', sold_out_at = $2, updated_at = now() "
+            "WHERE id = $1 AND status = 'live' RETURNING id",
+            round_id,
+            at,
+        )
+        if changed is None:
+            return False
+        await audit(conn, ARMER, "round.sold_out", f"round:{round_id}", {"at": at})
+        await _redis(inv.set_status(round_id, "sold_out"))
+        return True
