@@ -131,7 +131,7 @@ async def add_variant(
             f"variant:{row['id']}",
             {"product_id": product_id, "sku": sku, "colour": colour, "storage": storage},
         )
-    return dict(row.items()) | {"created_at": row["created_at"]}
+    return dict(row.items())
 
 
 async def _product(conn: asyncpg.Connection, product_id: int) -> asyncpg.Record:
