@@ -6,6 +6,7 @@ import click
 
 from flashsale import __version__
 
+from .bench import bench
 from .demo import demo
 from .serve import serve
 from .stack import db, stack, topics
@@ -18,7 +19,7 @@ def main() -> None:
     """flashsale — timed drops of SIM cards, plans and handsets."""
 
 
-for command in (stack, db, topics, demo, serve, sweeper):
+for command in (stack, db, topics, demo, serve, sweeper, bench):
     main.add_command(command)
 main.add_command(__import__("flashsale.cli.tokens", fromlist=["tokens"]).tokens)  # tokens group
 __import__("flashsale.cli.rounds")  # registers the catalog, numbers and round groups

@@ -1,0 +1,96 @@
+"""The naive baseline for P3: what a typical shop does per request, served by the same front.
+
+``POST /api/rounds/naive/{round_id}/orders`` authenticates and validates exactly like the real
+endpoint, then in one PostgreSQL transaction runs the conditional
+``UPDATE bench_stock SET stock = stock - q WHERE round_id = $1 AND stock >= q`` and inserts the
+order row. Only served by the bench's app factory (:func:`create_app`), never in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from checkout import pii
+from flashsale.api._body import json_body
+from flashsale.api.auth import buyer_id
+from flashsale.api.buy_request import idempotency_key, parse_buy
+from flashsale.api.errors import ApiError
+from flashsale.api.responses import JSONResponse
+from flashsale.app import create_app as create_real_app
+from flashsale.settings import Settings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS bench_stock (round_id text PRIMARY KEY, stock bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS bench_orders (
+    id bigserial PRIMARY KEY, round_id text NOT NULL, buyer_id text NOT NULL,
+    id_hash text NOT NULL, quantity int NOT NULL, idempotency_key text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(), UNIQUE (round_id, idempotency_key));
+"""
+
+_pool: asyncpg.Pool | None = None
+_lock = asyncio.Lock()
+
+
+async def prepare(dsn: str, round_id: str, stock: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(SCHEMA)
+        await conn.execute(
+            "INSERT INTO bench_stock VALUES ($1, $2) ON CONFLICT (round_id) DO UPDATE "
+            "SET stock = EXCLUDED.stock",
+            round_id,
+            stock,
+        )
+    finally:
+        await conn.close()
+
+
+async def _get_pool(settings: Settings) -> asyncpg.Pool:
+    global _pool
+    async with _lock:
+        if _pool is None:
+            _pool = await asyncpg.create_pool(settings.database_url, min_size=4, max_size=16)
+    assert _pool is not None
+    return _pool
+
+
+async def naive_order(request: Request) -> Response:
+    buyer = buyer_id(request)
+    key = idempotency_key(request.headers)
+    buy = parse_buy(await json_body(request))
+    state = request.app.state.fs
+    id_hash = pii.id_hash(buy.id_number, state.pii_keys)
+    pool = await _get_pool(state.settings)
+    async with pool.acquire() as conn, conn.transaction():
+        left = await conn.fetchval(
+            "UPDATE bench_stock SET stock = stock - $2 WHERE round_id = $1 AND stock >= $2 "
+            "RETURNING stock",
+            request.path_params["round_id"],
+            buy.quantity,
+        )
+        if left is None:
+            raise ApiError("sold_out", "sold out")
+        order_id = await conn.fetchval(
+            "INSERT INTO bench_orders (round_id, buyer_id, id_hash, quantity, idempotency_key) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            request.path_params["round_id"],
+            buyer,
+            id_hash,
+            buy.quantity,
+            key,
+        )
+    return JSONResponse({"order_id": str(order_id), "status": "reserved"}, status_code=201)
+
+
+def create_app() -> Starlette:
+    app = create_real_app()
+    app.router.routes.insert(
+        0, Route("/api/rounds/naive/{round_id}/orders", naive_order, methods=["POST"])
+    )
+    return app

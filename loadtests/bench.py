@@ -1,0 +1,367 @@
+"""The throughput benchmark: one server, one load generator, ratios measured in one run.
+
+Each repetition runs, back to back on the same `flashsale serve` and the same wrk:
+``/api/ping`` (no I/O: the ceiling), reserve (distinct pre-minted buyers, stock never runs out),
+sold-out answers, and the naive baseline (a PostgreSQL conditional UPDATE plus an order INSERT
+per request). Then redis-benchmark runs the reserve script with one reservation per call, the
+Redis-side rate a front without batching could reach. Medians over the repetitions are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+
+from checkout import idnumber
+from flashsale import tokens
+from flashsale.settings import Settings
+from inventory import Inventory
+from inventory._scripts import script
+from inventory.keys import ARMED_ROUNDS, RoundKeys
+from inventory.spec import RoundSpec
+
+from .wrk_runner import WrkResult, run_wrk
+
+AGREEMENT = "bench-v1"
+OFFER = {
+    "name": "Bench 3G card",
+    "product_kind": "sim_card",
+    "price_fen": 2000,
+    "currency": "CNY",
+    "gifts": [],
+    "agreement_version": AGREEMENT,
+}
+
+
+@dataclass
+class BenchConfig:
+    seconds: float = 5.0
+    repetitions: int = 3
+    connections: int = 64
+    workers: int = 2
+    buyers_per_rep: int = 60_000
+    results: Path = Path("results")
+    baseline: bool = True
+
+
+@dataclass
+class Rep:
+    ping: WrkResult
+    reserve: WrkResult
+    sold_out: WrkResult
+    baseline: WrkResult | None = None
+    redis_script_rps: float | None = None
+
+    def ratios(self) -> dict[str, float | None]:
+        return {
+            "P1_reserve_over_ping": self.reserve.rps / self.ping.rps,
+            "P2_sold_out_over_ping": self.sold_out.rps / self.ping.rps,
+            "P3_reserve_over_baseline": (
+                self.reserve.rps / self.baseline.rps
+                if self.baseline and self.baseline.rps
+                else None
+            ),
+            "P4_reserve_over_redis_script": (
+                self.reserve.rps / self.redis_script_rps if self.redis_script_rps else None
+            ),
+        }
+
+
+@dataclass
+class BenchRounds:
+    reserve: str
+    sold_out: str
+    redis_only: str
+    all: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _spec(round_id: str, stock: int, limits: int) -> RoundSpec:
+    now = datetime.now(UTC)
+    return RoundSpec(
+        round_id=round_id,
+        offer_id="bench",
+        stock=stock,
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=2),
+        per_account_limit=limits,
+        per_id_limit=limits,
+        hold_seconds=3600,
+        number_choice=False,
+        channels=("web", "mobile", "sms"),
+        status="live",
+        agreement_version=AGREEMENT,
+        offer=OFFER,
+    )
+
+
+async def arm_rounds(settings: Settings, nonce: str) -> BenchRounds:
+    rounds = BenchRounds(
+        reserve=f"bench-{nonce}-r", sold_out=f"bench-{nonce}-s", redis_only=f"bench-{nonce}-x"
+    )
+    rounds.all = [rounds.reserve, rounds.sold_out, rounds.redis_only]
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        inv = Inventory(client)
+        await inv.arm(_spec(rounds.reserve, 50_000_000, 1))
+        await inv.arm(_spec(rounds.sold_out, 0, 1))
+        await inv.arm(_spec(rounds.redis_only, 50_000_000, 0))
+        await script("reserve").load(client)
+    finally:
+        await client.aclose()
+    return rounds
+
+
+async def forget_rounds(settings: Settings, rounds: BenchRounds) -> None:
+    """Remove the bench rounds' keys so the relay and sweeper never see them."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        for rid in rounds.all:
+            await client.srem(ARMED_ROUNDS, rid)  # type: ignore[misc]
+            keys = RoundKeys(rid)
+            await client.delete(*keys.script_keys(), keys.outbox)
+    finally:
+        await client.aclose()
+
+
+def write_buyers(settings: Settings, path: Path, count: int, seed: int) -> None:
+    """``token<TAB>id_number`` lines: distinct buyers with distinct valid ID numbers."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    lines = []
+    while len(lines) < count:
+        idn = idnumber.generate(rng)
+        if idn in seen:
+            continue
+        seen.add(idn)
+        token = tokens.issue(settings.token_secret, f"bench-{seed}-{len(lines)}", 7200)
+        lines.append(f"{token}\t{idn}\n")
+    path.write_text("".join(lines))
+
+
+class Server:
+    """`flashsale serve` as a subprocess on a free loopback port."""
+
+    def __init__(self, workers: int, env: dict[str, str], factory: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("flashsale")),
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--app",
+                factory,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def wait_ready(self, limit: float = 30) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/ping", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not become ready")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def redis_script_rate(settings: Settings, round_id: str, requests: int = 100_000) -> float:
+    """redis-benchmark: the reserve script, ONE reservation per EVALSHA (no batching)."""
+    binary = shutil.which("redis-benchmark")
+    if binary is None:
+        raise RuntimeError("redis-benchmark is missing (Debian package redis-tools)")
+    from urllib.parse import urlsplit
+
+    url = urlsplit(settings.redis_url)
+    keys = RoundKeys(round_id).script_keys()
+    argv = [
+        binary,
+        "-h",
+        url.hostname or "127.0.0.1",
+        "-p",
+        str(url.port or 6379),
+        "--dbnum",
+        (url.path or "/0").lstrip("/") or "0",
+        "-n",
+        str(requests),
+        "-c",
+        "50",
+        "-r",
+        "1000000000",
+        "-q",
+        "EVALSHA",
+        script("reserve").sha,
+        str(len(keys)),
+        *keys,
+        round_id,
+        "b__rand_int__",
+        "h__rand_int__",
+        "1",
+        "k__rand_int__",
+        "fp",
+        "web",
+        AGREEMENT,
+        "",
+        "{}",
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
+    # "EVALSHA ...: 12345.67 requests per second, p50=..." (the last \r-separated segment)
+    rates = re.findall(r"([\d.]+) requests per second", done.stdout)
+    if not rates:
+        raise RuntimeError(f"could not read redis-benchmark output: {done.stdout[-500:]!r}")
+    return float(rates[-1])
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def summarize(reps: list[Rep]) -> dict[str, Any]:
+    ratios = [r.ratios() for r in reps]
+    out: dict[str, Any] = {"repetitions": len(reps)}
+    for name in ratios[0]:
+        values = [r[name] for r in ratios if r[name] is not None]
+        out[name] = round(median(values), 3) if values else None  # type: ignore[arg-type]
+    out["rps_median"] = {
+        "ping": round(median([r.ping.rps for r in reps])),
+        "reserve": round(median([r.reserve.rps for r in reps])),
+        "sold_out": round(median([r.sold_out.rps for r in reps])),
+        "baseline": round(median([r.baseline.rps for r in reps if r.baseline]))
+        if reps[0].baseline
+        else None,
+        "redis_script_one_per_call": round(
+            median([r.redis_script_rps for r in reps if r.redis_script_rps])
+        )
+        if reps[0].redis_script_rps
+        else None,
+    }
+    out["reserve_latency_ms_median"] = {
+        p: round(median([r.reserve.latency_ms[p] for r in reps]), 2)
+        for p in reps[0].reserve.latency_ms
+    }
+    out["reserve_non_2xx"] = sum(r.reserve.non_2xx for r in reps)
+    out["runs"] = [
+        {
+            "ping": r.ping.as_dict(),
+            "reserve": r.reserve.as_dict(),
+            "sold_out": r.sold_out.as_dict(),
+            "baseline": r.baseline.as_dict() if r.baseline else None,
+            "redis_script_rps": r.redis_script_rps,
+            "ratios": r.ratios(),
+        }
+        for r in reps
+    ]
+    return out
+
+
+def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, Any]:
+    """The whole benchmark; returns the summary (also written by the caller)."""
+    nonce = uuid.uuid4().hex[:8]
+    config.results.mkdir(parents=True, exist_ok=True)
+    rounds = asyncio.run(arm_rounds(settings, nonce))
+    baseline_round = f"bench-{nonce}-naive"
+    env = {
+        **os.environ,
+        "FLASHSALE_REDIS_URL": settings.redis_url,
+        "FLASHSALE_DATABASE_URL": settings.database_url,
+    }
+    if config.baseline:
+        from .baseline import prepare
+
+        asyncio.run(prepare(settings.database_url, baseline_round, 50_000_000))
+    factory = "loadtests.baseline:create_app" if config.baseline else "flashsale.app:create_app"
+    server = Server(config.workers, env, factory)
+    reps: list[Rep] = []
+    try:
+        server.wait_ready()
+        for rep in range(config.repetitions):
+            buyers = config.results / f"buyers-{nonce}-{rep}.tsv"
+            write_buyers(settings, buyers, config.buyers_per_rep, seed=hash((nonce, rep)))
+            common = {"seconds": config.seconds, "connections": config.connections}
+            ping = run_wrk(f"{server.url}/api/ping", **common)
+            reserve = run_wrk(
+                server.url,
+                script="reserve.lua",
+                **common,
+                args=[str(buyers), rounds.reserve, f"{nonce}{rep}", AGREEMENT, "1"],
+            )
+            sold = run_wrk(
+                server.url,
+                script="reserve.lua",
+                **common,
+                args=[str(buyers), rounds.sold_out, f"{nonce}{rep}s", AGREEMENT, "1"],
+            )
+            naive = None
+            if config.baseline:
+                naive = run_wrk(
+                    f"{server.url}",
+                    script="reserve.lua",
+                    **common,
+                    args=[str(buyers), f"naive/{baseline_round}", f"{nonce}{rep}n", AGREEMENT, "1"],
+                )
+            script_rps = redis_script_rate(settings, rounds.redis_only)
+            reps.append(Rep(ping, reserve, sold, naive, script_rps))
+            buyers.unlink()
+            r = reps[-1].ratios()
+            say(
+                f"rep {rep + 1}: ping {ping.rps:.0f}/s, reserve {reserve.rps:.0f}/s "
+                f"(P1 {r['P1_reserve_over_ping']:.2f}), sold-out {sold.rps:.0f}/s "
+                f"(P2 {r['P2_sold_out_over_ping']:.2f})"
+                + (
+                    f", naive {naive.rps:.0f}/s (P3 {r['P3_reserve_over_baseline']:.1f}x)"
+                    if naive
+                    else ""
+                )
+                + f", redis script 1/call {script_rps:.0f}/s "
+                f"(P4 {r['P4_reserve_over_redis_script']:.2f})"
+            )
+    finally:
+        server.stop()
+        asyncio.run(forget_rounds(settings, rounds))
+    summary = summarize(reps)
+    summary["config"] = {
+        "seconds": config.seconds,
+        "repetitions": config.repetitions,
+        "connections": config.connections,
+        "workers": config.workers,
+        "generator": "wrk -t1",
+        "cores": os.cpu_count(),
+    }
+    return summary
