@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,9 +20,12 @@ from checkout.pii import PiiKeys
 from flashsale.settings import Settings
 from inventory import Inventory, InventoryError
 
+from . import metrics, web
 from .api import errors, login, orders, rounds
+from .api.dashboard import OpsSampler, dashboard
 from .api.openapi import openapi
 from .api.state import AppState
+from .logs import RequestIdMiddleware
 
 _PONG = b'{"ok":true}'
 
@@ -37,8 +42,12 @@ async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         await asyncio.wait_for(task, 2)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, access_log: bool | None = None) -> Starlette:
+    """The front. ``access_log`` (default: ``FLASHSALE_ACCESS_LOG=1``, set by ``flashsale serve
+    --access-log``) writes one JSON line per request."""
     settings = settings or Settings.from_env()
+    if access_log is None:
+        access_log = os.environ.get("FLASHSALE_ACCESS_LOG") == "1"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -66,14 +75,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await cache.refresh()  # first view before the first request
             refresher = asyncio.create_task(cache.run(stop))
             stack.push_async_callback(_stop_task, refresher, stop)
+            ops = OpsSampler(settings, redis, inventory, cache)
+            stack.push_async_callback(ops.aclose)
             app.state.fs = state
+            app.state.ops = ops
             yield
 
     routes = [
         Route("/api/ping", ping, methods=["GET"]),
         Route("/api/rounds", rounds.list_rounds, methods=["GET"]),
         Route("/api/rounds/{round_id}", rounds.get_round, methods=["GET"]),
-        Route("/api/rounds/{round_id}/orders", orders.create_order, methods=["POST"]),
+        Route(
+            "/api/rounds/{round_id}/orders",
+            metrics.count_reservations(orders.create_order),
+            methods=["POST"],
+        ),
         Route("/api/orders/{order_id}", orders.get_order, methods=["GET"]),
         Route("/api/orders/{order_id}/pay", orders.pay, methods=["POST"]),
         Route("/api/orders/{order_id}/cancel", orders.cancel, methods=["POST"]),
@@ -82,10 +98,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/auth/verify", login.verify, methods=["POST"]),
         Route("/api/dev/sms", login.dev_sms, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/api/admin/dashboard", dashboard, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
+        *web.routes,
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[
+            Middleware(RequestIdMiddleware, access_log=access_log),
+            Middleware(metrics.MetricsMiddleware),
+        ],
         exception_handlers={
             errors.ApiError: errors.api_error,
             HTTPException: errors.http_error,

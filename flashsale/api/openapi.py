@@ -133,6 +133,29 @@ def document() -> dict[str, Any]:
         "Token": _obj(
             ("token", "buyer_id", "expires_at"), token=_STR, buyer_id=_STR, expires_at=_INT
         ),
+        "FreeNumbers": _obj(
+            ("round_id", "numbers"),
+            round_id=_STR,
+            numbers={
+                "type": "array",
+                "items": _obj(("number", "surcharge_fen"), number=_STR, surcharge_fen=_INT),
+            },
+        ),
+        "Dashboard": _obj(
+            ("server_time", "rounds", "kafka_lag"),
+            server_time=_INT,
+            rounds={
+                "type": "array",
+                "description": "per armed round: stocked, left, held, paid, released, "
+                "refund_required, orders, outbox {length, pending}, persisted {status: count}",
+                "items": {"type": "object"},
+            },
+            kafka_lag={"type": ["integer", "null"], "description": "writer group lag"},
+            fulfillment={
+                "type": ["object", "null"],
+                "description": "shipments by state, backlog, dead_letters (when present)",
+            },
+        ),
     }
     paths = {
         "/api/ping": {
@@ -150,6 +173,36 @@ def document() -> dict[str, Any]:
             "get": _op(
                 "One round", _json(_ref("Round"), "the round"), "not_found", params=("round_id",)
             )
+        },
+        "/api/rounds/{round_id}/numbers": {
+            "get": {
+                **_op(
+                    "A random sample of the round's free phone numbers (display only)",
+                    _json(_ref("FreeNumbers"), "free numbers"),
+                    "not_found",
+                    "number_choice_disabled",
+                    params=("round_id",),
+                ),
+                "parameters": [
+                    {"name": "round_id", "in": "path", "required": True, "schema": _STR},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20},
+                    },
+                ],
+            }
+        },
+        "/api/admin/dashboard": {
+            "get": {
+                **_op(
+                    "Ops dashboard figures (admin credential: Authorization: Bearer <admin token>)",
+                    _json(_ref("Dashboard"), "the current figures"),
+                    "unauthorized",
+                ),
+                "security": [{"admin": []}],
+            }
         },
         "/api/rounds/{round_id}/orders": {
             "post": _op(
@@ -246,7 +299,10 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"buyer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "buyer": {"type": "http", "scheme": "bearer"},
+                "admin": {"type": "http", "scheme": "bearer"},
+            },
         },
     }
 

@@ -2,8 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+from pathlib import Path
+
 import click
 import uvicorn
+
+from flashsale.logs import uvicorn_log_config
+from flashsale.settings import Settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def metrics_dir(data_dir: Path) -> Path:
+    """A fresh folder for this server's Prometheus multiprocess files (folders of servers that
+    are gone are removed). It must be in the environment before workers import
+    prometheus-client, so it is set here, in the parent, before uvicorn starts."""
+    root = data_dir / "prometheus"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("serve-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = root / f"serve-{int(time.time())}-{os.getpid()}"
+    folder.mkdir()
+    return folder
 
 
 @click.command()
@@ -16,14 +51,27 @@ import uvicorn
     type=click.IntRange(1, 64),
     help="Worker processes (each batches its own reservations).",
 )
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
-def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Serve the shopper API, storefront and dashboard.
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="One JSON line per request (request id, route, status, ms).",
+)
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
+def serve(host: str, port: int, workers: int, access_log: bool, log_level: str) -> None:
+    """Serve the shopper API, storefront (/), ops dashboard (/ops) and /metrics.
+
+    Logs are JSON lines on stderr, with a request id, redacted of ID numbers and tokens.
 
     \b
     Examples:
       flashsale serve --port 8000 --workers 2
     """
+    settings = Settings.from_env()
+    if not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = str(metrics_dir(settings.data_dir))
+    os.environ["FLASHSALE_ACCESS_LOG"] = "1" if access_log else "0"
     uvicorn.run(
         "flashsale.app:create_app",
         factory=True,
@@ -32,8 +80,9 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
         workers=workers,
         loop="uvloop",
         http="httptools",
-        access_log=access_log,
+        access_log=False,  # our own JSON access line carries the request id
         backlog=4096,
         timeout_graceful_shutdown=10,
-        log_level="info",
+        log_level=log_level,
+        log_config=uvicorn_log_config(log_level),
     )
