@@ -1,4 +1,5 @@
-"""Coalesces concurrent reservations of one round into one script call per batch.
+"""Coalesces concurrent calls about one round (reservations, outcome look-ups) into one Redis
+call per batch.
 
 While a call for a round is in flight, arriving requests queue; the next call takes up to
 ``max_batch`` of them. Each caller gets its own answer; a failed call fails only its batch.
@@ -9,12 +10,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from inventory.errors import InventoryError, InventoryUnavailable
-from inventory.models import ReserveRequest, ReserveResult
 
-Runner = Callable[[str, list[ReserveRequest]], Awaitable[list[ReserveResult]]]
-_Item = tuple[ReserveRequest, "asyncio.Future[ReserveResult]"]
+
+class _PerRound(Protocol):
+    @property
+    def round_id(self) -> str: ...
+
+
+Req = TypeVar("Req", bound=_PerRound)
+Res = TypeVar("Res")
 
 
 @dataclass
@@ -30,19 +37,21 @@ def _again(exc: InventoryError) -> InventoryError:
     return copy
 
 
-class Batcher:
-    def __init__(self, run: Runner, max_batch: int) -> None:
+class Batcher(Generic[Req, Res]):
+    def __init__(
+        self, run: Callable[[str, list[Req]], Awaitable[list[Res]]], max_batch: int
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self._run = run
         self._max = max_batch
-        self._queues: dict[str, list[_Item]] = {}
+        self._queues: dict[str, list[tuple[Req, asyncio.Future[Res]]]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.stats = BatchStats()
 
-    async def submit(self, req: ReserveRequest) -> ReserveResult:
+    async def submit(self, req: Req) -> Res:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[ReserveResult] = loop.create_future()
+        fut: asyncio.Future[Res] = loop.create_future()
         self._queues.setdefault(req.round_id, []).append((req, fut))
         if req.round_id not in self._tasks:
             self._tasks[req.round_id] = loop.create_task(self._drain(req.round_id))
@@ -63,7 +72,7 @@ class Batcher:
                 if not fut.done():
                     fut.set_exception(InventoryUnavailable("inventory closed"))
 
-    async def _send(self, batch: list[_Item]) -> None:
+    async def _send(self, batch: list[tuple[Req, asyncio.Future[Res]]]) -> None:
         self.stats.calls += 1
         self.stats.requests += len(batch)
         try:

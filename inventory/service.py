@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -44,19 +45,37 @@ def _invalid(req: ReserveRequest) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """Has (buyer, Idempotency-Key) a stored outcome in this round? (field as reserve.lua)"""
+
+    round_id: str
+    buyer_id: str
+    key: str
+
+    @property
+    def field(self) -> str:
+        return f"{len(self.buyer_id.encode())}:{self.buyer_id}:{self.key}"
+
+
 class Inventory:
     """Round state in Redis: arm, reserve (batched), confirm, release, sweep, stats.
 
-    ``reserve`` calls of one event loop are coalesced per round (see ``inventory._batcher``);
-    after a round answers ``sold_out`` with nothing left, reserves for it are answered
-    ``sold_out`` locally for ``sold_out_ttl`` seconds, then Redis is asked again.
+    ``reserve`` calls of one event loop are coalesced per round (see ``inventory._batcher``).
+    After a round answers ``sold_out`` with nothing left, for ``sold_out_ttl`` seconds a reserve
+    for it runs no script: one batched ``HMGET`` asks whether its (buyer, Idempotency-Key) has
+    a stored outcome — if so the script replays it (a retried success is never answered
+    sold out), else the answer is ``sold_out``. Then Redis is asked again.
     """
 
     def __init__(
         self, redis: aioredis.Redis, *, max_batch: int = 256, sold_out_ttl: float = 0.5
     ) -> None:
         self._redis = redis
-        self._batcher = Batcher(self._reserve_batch, max_batch)
+        self._batcher: Batcher[ReserveRequest, ReserveResult] = Batcher(
+            self._reserve_batch, max_batch
+        )
+        self._lookups: Batcher[_Lookup, bool] = Batcher(self._stored_batch, max_batch)
         self._sold_out_ttl = sold_out_ttl
         self._sold_out_until: dict[str, float] = {}
         self._closed = False
@@ -77,6 +96,7 @@ class Inventory:
         """Stop taking reservations and let in-flight batches finish (bounded). Idempotent."""
         self._closed = True
         await self._batcher.aclose(drain_seconds)
+        await self._lookups.aclose(drain_seconds)
 
     async def __aenter__(self) -> Inventory:
         return self
@@ -164,15 +184,38 @@ class Inventory:
         if _invalid(req):
             return ReserveResult(ok=False, code="invalid_request")
         now = asyncio.get_running_loop().time()
-        until = self._sold_out_until.get(req.round_id)
-        if until is not None:
-            if now < until:
-                return ReserveResult(ok=False, code="sold_out", left=0)
-            del self._sold_out_until[req.round_id]
+        if await self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
+            return ReserveResult(ok=False, code="sold_out", left=0)
         result = await self._batcher.submit(req)
         if result.code == "sold_out" and result.left == 0 and self._sold_out_ttl > 0:
             self._sold_out_until[req.round_id] = now + self._sold_out_ttl
         return result
+
+    def sold_out_hint(self, round_id: str) -> bool:
+        """True while this worker knows the round sold out (no I/O)."""
+        until = self._sold_out_until.get(round_id)
+        if until is None:
+            return False
+        if asyncio.get_running_loop().time() < until:
+            return True
+        del self._sold_out_until[round_id]
+        return False
+
+    async def answer_sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
+        """True when this request may be answered ``sold_out`` without running the script:
+        the round is known sold out and this (buyer, key) has no stored outcome to replay."""
+        if not self.sold_out_hint(round_id):
+            return False
+        return not await self._lookups.submit(_Lookup(round_id, buyer_id, idempotency_key))
+
+    async def _stored_batch(self, round_id: str, lookups: list[_Lookup]) -> list[bool]:
+        try:
+            found = await self._redis.hmget(  # type: ignore[misc]
+                RoundKeys(round_id).idempotency, [x.field for x in lookups]
+            )
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
+        return [value is not None for value in found]
 
     async def _reserve_batch(
         self, round_id: str, reqs: list[ReserveRequest]

@@ -180,18 +180,22 @@ class Server:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
 
     def wait_ready(self, limit: float = 30) -> None:
         deadline = time.monotonic() + limit
+        answer = "no answer"
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/api/ping", timeout=1).status_code == 200:
+                reply = httpx.get(f"{self.url}/api/ping", timeout=1)
+                if reply.status_code == 200:
                     return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError("the server did not become ready")
+                answer = f"HTTP {reply.status_code}"
+            except httpx.TransportError as exc:
+                answer = str(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not become ready ({answer})")
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

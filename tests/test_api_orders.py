@@ -348,3 +348,50 @@ async def test_cancel_returns_units(settings: Settings, unique: str) -> None:
         assert again.json()["error"]["code"] == "order_not_payable"
         # The unit is back: another buyer gets it.
         await _reserve(client, settings, rid, "c2")
+
+
+async def test_retried_success_replays_even_when_sold_out(settings: Settings, unique: str) -> None:
+    """Invariant 5 under the per-worker sold-out shortcut: a retried success is never
+    answered sold out, while other buyers get sold out without running the reserve script."""
+    rid = f"replaysold{unique}"
+    await arm(settings, spec(rid, stock=1))
+    request = body()
+    async with api_client(settings) as client:
+        inventory = client.app.state.fs.inventory  # type: ignore[attr-defined]
+        first = await client.post(
+            f"/api/rounds/{rid}/orders",
+            json=request,
+            headers=headers(settings, "winner", "winner-key-1"),
+        )
+        assert first.status_code == 201
+        loser = await client.post(
+            f"/api/rounds/{rid}/orders",
+            json=body(),
+            headers=headers(settings, "loser", "loser-key-1"),
+        )
+        assert loser.json()["error"]["code"] == "sold_out"
+        assert inventory.sold_out_hint(rid)
+        calls = inventory.batch_stats.calls
+
+        retry = await client.post(
+            f"/api/rounds/{rid}/orders",
+            json=request,
+            headers=headers(settings, "winner", "winner-key-1"),
+        )
+        assert retry.status_code == 201
+        assert retry.json()["order_id"] == first.json()["order_id"]
+        assert retry.headers["Idempotent-Replayed"] == "true"
+
+        others = await asyncio.gather(
+            *(
+                client.post(
+                    f"/api/rounds/{rid}/orders",
+                    json=body(),
+                    headers=headers(settings, f"late{i}", f"late-key-{i}"),
+                )
+                for i in range(20)
+            )
+        )
+        assert {r.json()["error"]["code"] for r in others} == {"sold_out"}
+        # Only the winner's replay ran the script; the twenty late buyers did not.
+        assert inventory.batch_stats.calls == calls + 1

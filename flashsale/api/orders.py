@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -13,7 +14,7 @@ from inventory import Inventory, ReserveRequest, ReserveResult
 from ._body import json_body
 from .auth import buyer_id
 from .buy_request import idempotency_key, parse_buy
-from .errors import ApiError
+from .errors import ApiError, error_body
 from .responses import JSONResponse
 from .state import AppState
 
@@ -37,6 +38,9 @@ _REFUSALS = {
 }
 
 
+_SOLD_OUT = orjson.dumps(error_body("sold_out", _REFUSALS["sold_out"][1]))
+
+
 def order_round(order_id: str) -> str:
     round_id, sep, seq = order_id.rpartition("-")
     if not sep or not round_id or not seq.isdigit():
@@ -51,12 +55,16 @@ def _inventory(request: Request) -> Inventory:
 async def create_order(request: Request) -> Response:
     buyer = buyer_id(request)
     key = idempotency_key(request.headers)
-    buy = parse_buy(await json_body(request))
     state = request.app.state.fs
+    round_id = request.path_params["round_id"]
+    if await state.inventory.answer_sold_out(round_id, buyer, key):
+        # Sold out is the definitive answer: no body parsing, no encryption, no script.
+        return Response(_SOLD_OUT, status_code=409, media_type="application/json")
+    buy = parse_buy(await json_body(request))
     protected = pii.protect(buy.id_number, state.pii_keys)
     result = await state.inventory.reserve(
         ReserveRequest(
-            round_id=request.path_params["round_id"],
+            round_id=round_id,
             buyer_id=buyer,
             id_hash=protected.hash,
             quantity=buy.quantity,
