@@ -6,6 +6,11 @@ fields from ``order.reserved``, ``paid_at`` from ``order.paid``) and upserted in
 status/seq/updated_at change only when the incoming seq is above the stored one, reservation
 fields fill in when still NULL. So arrival order and duplicates do not matter. Both tables are
 loaded with COPY into ``ON COMMIT DELETE ROWS`` temp tables, then INSERT … SELECT.
+
+Shipment events from fulfillment (``fulfillment/events.py``) share the shape: their seq (101 …
+104) is above every lifecycle event, so booked / in transit make the order ``shipped`` and
+delivered makes it ``delivered`` whatever the arrival order across the two topics.
+``shipment.failed`` is recorded in ``order_events`` only (it does not change the status).
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from checkout.events import OrderEvent
+from checkout.events import STATUSES, EventFormatError, OrderEvent
+from fulfillment.events import SHIPMENT_TYPES
+
+RECORD_ONLY = ("shipment.failed",)
 
 _TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS _w_events (
@@ -92,10 +100,23 @@ class _Fold:
         )
 
 
+def shipment_from_json(raw: bytes) -> OrderEvent:
+    """Parse a message of the shipments topic as an order event."""
+    try:
+        event = OrderEvent(**orjson.loads(raw))
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise EventFormatError(f"malformed shipment event message: {exc}") from exc
+    if event.type not in SHIPMENT_TYPES or event.status not in STATUSES or event.seq < 1:
+        raise EventFormatError(f"not a shipment event: {event.type!r}/{event.status!r}")
+    return event
+
+
 def fold(events: Iterable[OrderEvent]) -> list[tuple[Any, ...]]:
     """One ``orders`` row per order of the batch, sorted by id (stable lock order)."""
     folds: dict[str, _Fold] = {}
     for e in events:
+        if e.type in RECORD_ONLY:
+            continue
         f = folds.get(e.order_id)
         if f is None:
             folds[e.order_id] = f = _Fold(top=e)

@@ -1,5 +1,8 @@
 """The Kafka → PostgreSQL writer: a member of the ``flashsale-writer`` consumer group.
 
+It reads the orders topic and the shipments topic (fulfillment's shipment events move orders to
+``shipped`` / ``delivered``; see :mod:`checkout._apply`).
+
 Loop: ``getmany`` a batch → one PostgreSQL transaction (:func:`checkout._apply.apply_batch`) →
 commit the batch's offsets. Offsets are committed only after the transaction commits, so a
 crash at any point replays at most the last batch, which the idempotent writes absorb
@@ -26,7 +29,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from checkout._apply import apply_batch
+from checkout._apply import apply_batch, shipment_from_json
 from checkout._kafka import WRITER_GROUP, make_consumer
 from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
@@ -87,6 +90,7 @@ class Writer:
         self.pool = pool
         self.config = config or WriterConfig()
         self.topic = Topics(settings.topic_prefix).orders
+        self.shipments_topic = Topics(settings.topic_prefix).shipments
         self.stats = WriterStats()
         self.stop_event = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -119,6 +123,7 @@ class Writer:
     async def _consumer_ready(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             consumer = make_consumer(self.settings, self.topic, group=self.config.group)
+            consumer.subscribe(topics=[self.topic, self.shipments_topic])
             try:
                 await consumer.start()
             except BaseException:
@@ -139,9 +144,11 @@ class Writer:
         events: list[OrderEvent] = []
         offsets: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
+            parse = shipment_from_json if tp.topic == self.shipments_topic else \
+                OrderEvent.from_json
             for record in records:
                 try:
-                    events.append(OrderEvent.from_json(record.value))
+                    events.append(parse(record.value))
                 except EventFormatError:
                     self.stats.skipped += 1
                     log.error("writer.skipped partition=%d offset=%d reason=malformed",

@@ -8,6 +8,7 @@ from flashsale import __version__
 
 from .bench import bench
 from .demo import demo
+from .fulfillment import fulfill, fulfillment_group
 from .serve import serve
 from .stack import db, stack, topics
 from .sweeper import sweeper
@@ -19,7 +20,7 @@ def main() -> None:
     """flashsale — timed drops of SIM cards, plans and handsets."""
 
 
-for command in (stack, db, topics, demo, serve, sweeper, bench):
+for command in (stack, db, topics, demo, serve, sweeper, bench, fulfill, fulfillment_group):
     main.add_command(command)
 main.add_command(__import__("flashsale.cli.tokens", fromlist=["tokens"]).tokens)  # tokens group
 __import__("flashsale.cli.rounds")  # registers the catalog, numbers and round groups

@@ -1,0 +1,392 @@
+"""`flashsale fulfill` (the worker) and `flashsale fulfillment failed|retry|overdue|track|
+seed|stock` (operators)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import click
+from aiokafka.errors import KafkaError
+
+import fulfillment as ff
+from checkout._retry import Backoff, pause
+from flashsale.admin import audit
+from flashsale.db import create_pool
+from flashsale.settings import Settings
+from flashsale.topics import ensure_topics
+
+from ._output import CliError, console, emit, json_option, run
+from ._signals import on_signals, setup_logging
+from .catalog import operator, settings, token_file_option
+
+log = logging.getLogger("flashsale.fulfillment")
+
+
+@contextlib.asynccontextmanager
+async def _pool(cfg: Settings, max_size: int = 8) -> AsyncIterator[asyncpg.Pool]:
+    try:
+        pool = await create_pool(cfg.database_url, max_size=max_size)
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _carrier_options(f: Any) -> Any:
+    defaults = ff.CarrierConfig()
+    opts = [
+        (
+            "--carrier-latency-ms",
+            "latency_ms",
+            click.IntRange(0),
+            defaults.latency_ms,
+            "Mean carrier round trip.",
+        ),
+        (
+            "--carrier-timeout-ms",
+            "timeout_ms",
+            click.IntRange(1),
+            defaults.timeout_ms,
+            "Give up waiting for the carrier after this (the booking may still exist).",
+        ),
+        (
+            "--carrier-transient-rate",
+            "transient_rate",
+            click.FloatRange(0, 1),
+            defaults.transient_rate,
+            "Share of carrier requests failing with 503.",
+        ),
+        (
+            "--carrier-permanent-rate",
+            "permanent_rate",
+            click.FloatRange(0, 1),
+            defaults.permanent_rate,
+            "Share of parcels the carrier refuses (422).",
+        ),
+        (
+            "--carrier-lost-rate",
+            "lost_rate",
+            click.FloatRange(0, 1),
+            defaults.lost_rate,
+            "Share of parcels lost in transit.",
+        ),
+        (
+            "--carrier-step-seconds",
+            "step_seconds",
+            click.FloatRange(0.01),
+            defaults.step_seconds,
+            "Time between tracking states (booked → picked up → in transit → delivered).",
+        ),
+        (
+            "--carrier-transit-seconds",
+            "transit_seconds",
+            click.FloatRange(0),
+            defaults.transit_seconds,
+            "Delivery estimate promised at booking.",
+        ),
+    ]
+    for flag, dest, kind, default, help_ in reversed(opts):
+        env = "FLASHSALE_" + flag.removeprefix("--").upper().replace("-", "_")
+        f = click.option(
+            flag,
+            f"carrier_{dest}",
+            type=kind,
+            default=default,
+            envvar=env,
+            show_default=True,
+            show_envvar=True,
+            help=help_,
+        )(f)
+    return f
+
+
+@click.command()
+@click.option("--group", default=ff.FulfillConfig.group, show_default=True)
+@click.option("--worker", default=None, help="Worker name in leases (default host-pid).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=16,
+    show_default=True,
+    help="Orders booked at once.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(0.5),
+    default=30.0,
+    show_default=True,
+    help="Seconds before a crashed worker's claimed order is taken over.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    default=8,
+    show_default=True,
+    help="Retriable failures (carrier 5xx/timeout, no stock) before the dead letter.",
+)
+@click.option(
+    "--track-every",
+    type=click.FloatRange(0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between tracking polls.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(1, 10_000),
+    default=30,
+    show_default=True,
+    help="Consecutive Kafka/PostgreSQL failures before giving up.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@_carrier_options
+def fulfill(
+    group: str,
+    worker: str | None,
+    concurrency: int,
+    lease: float,
+    max_attempts: int,
+    track_every: float,
+    retries: int,
+    log_level: str,
+    **carrier: Any,
+) -> None:
+    """Ship paid orders (allocate, check, book, track) until SIGTERM/SIGINT."""
+    setup_logging(log_level)
+    config = ff.FulfillConfig(
+        group=group,
+        concurrency=concurrency,
+        lease_seconds=lease,
+        max_attempts=max_attempts,
+        track_every=track_every,
+        backoff=Backoff(attempts=retries),
+    )
+    if worker:
+        config.worker = worker
+    ccfg = ff.CarrierConfig(**{k.removeprefix("carrier_"): v for k, v in carrier.items()})
+
+    async def main() -> None:
+        cfg = settings()
+        async with _pool(cfg, max_size=max(4, concurrency + 2)) as pool:
+            f = ff.Fulfiller(cfg, pool, ff.SimulatedCarrier(pool, ccfg), config)
+            on_signals(f.stop)
+            attempt = 0
+            while not f.stop_event.is_set():
+                try:
+                    await ensure_topics(cfg)
+                    break
+                except (KafkaError, OSError) as exc:
+                    attempt += 1
+                    await pause(config.backoff, attempt, f.stop_event, log, "kafka topics", exc)
+            log.info("fulfill.start worker=%s group=%s carrier=%s", config.worker, group, ccfg.name)
+            s = await f.run()
+            log.info(
+                "fulfill.stop intake=%d booked=%d duplicates=%d retried=%d dead=%d "
+                "tracked=%d published=%d",
+                s.intake,
+                s.booked,
+                s.duplicates,
+                s.retried,
+                s.dead,
+                s.tracked,
+                s.published,
+            )
+
+    try:
+        run(main())
+    except (KafkaError, OSError, asyncpg.PostgresError) as exc:
+        raise CliError(f"fulfill gave up: {type(exc).__name__}") from exc
+
+
+@click.group("fulfillment")
+def fulfillment_group() -> None:
+    """Operators' view of fulfillment: dead letters, retries, overdue shipments, stock."""
+
+
+@fulfillment_group.command("failed")
+@click.option("--all", "include_requeued", is_flag=True, help="Include re-queued ones.")
+@click.option("--round", "round_id", default=None, help="Only this round.")
+@json_option
+def failed(include_requeued: bool, round_id: str | None, as_json: bool) -> None:
+    """List orders that could not be shipped, with the reason.
+
+    \b
+    Examples:
+      flashsale fulfillment failed
+      flashsale fulfillment failed --json --round sim20-r1
+    """
+
+    async def main() -> list[dict[str, Any]]:
+        async with _pool(settings(), 2) as pool:
+            return await ff.dead_letters(pool, include_requeued=include_requeued, round_id=round_id)
+
+    rows = run(main())
+    emit(
+        rows,
+        as_json,
+        columns=["id", "order_id", "code", "reason", "attempts", "created_at", "requeued_at"],
+        title="fulfillment dead letters",
+    )
+
+
+@fulfillment_group.command("retry")
+@click.argument("dead_letter_id", type=click.IntRange(1))
+@token_file_option
+@json_option
+def retry(dead_letter_id: int, token_file: Path | None, as_json: bool) -> None:
+    """Re-queue one dead-lettered order (operator credential; audited).
+
+    \b
+    Examples:
+      FLASHSALE_ADMIN_TOKEN=... flashsale fulfillment retry 17
+    """
+    op = operator(token_file)
+
+    async def main() -> dict[str, Any]:
+        async with _pool(settings(), 2) as pool:
+            try:
+                return await ff.requeue(pool, dead_letter_id, op)
+            except ff.NotFound as exc:
+                raise CliError(str(exc)) from None
+
+    out = run(main())
+    if not as_json:
+        console.print(
+            f"dead letter {dead_letter_id}: "
+            + (f"order {out['order_id']} re-queued" if out["changed"] else "already re-queued")
+        )
+    emit(
+        out,
+        as_json,
+        rows=[{"field": k, "value": v} for k, v in out.items()],
+        columns=["field", "value"],
+    )
+
+
+@fulfillment_group.command("overdue")
+@click.option("--round", "round_id", default=None, help="Only this round.")
+@json_option
+def overdue(round_id: str | None, as_json: bool) -> None:
+    """Shipments past their promised delivery and not delivered, most overdue first."""
+
+    async def main() -> list[dict[str, Any]]:
+        async with _pool(settings(), 2) as pool:
+            return await ff.overdue(pool, round_id=round_id)
+
+    rows = run(main())
+    emit(
+        rows,
+        as_json,
+        columns=["order_id", "carrier", "tracking_no", "state", "promised_date", "late_seconds"],
+        title="overdue shipments",
+    )
+
+
+@fulfillment_group.command("track")
+@click.argument("order_id")
+@json_option
+def track(order_id: str, as_json: bool) -> None:
+    """Show an order's shipment: state, carrier, tracking number, promised date, history."""
+
+    async def main() -> dict[str, Any] | None:
+        async with _pool(settings(), 2) as pool:
+            return await ff.tracking(pool, order_id)
+
+    out = run(main())
+    if out is None:
+        raise CliError(f"no paid order {order_id} known to fulfillment")
+    rows = [{"field": k, "value": v} for k, v in out.items() if k not in ("history", "gifts")]
+    rows += [{"field": h["state"], "value": h["at"]} for h in out["history"]]
+    emit(out, as_json, rows=rows, columns=["field", "value"], title=f"shipment of {order_id}")
+
+
+_HANDSET = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})=(\d+)$")
+
+
+@fulfillment_group.command("seed")
+@click.option("--sims", type=click.IntRange(0, 1_000_000), default=0, help="Blank SIM cards.")
+@click.option(
+    "--numbers",
+    type=click.IntRange(0, 1_000_000),
+    default=0,
+    help="Spare phone numbers to assign to orders without a chosen one.",
+)
+@click.option(
+    "--handset",
+    "handsets",
+    multiple=True,
+    metavar="SKU=N",
+    help="Handsets of a variant (repeatable).",
+)
+@token_file_option
+@json_option
+def seed(
+    sims: int, numbers: int, handsets: tuple[str, ...], token_file: Path | None, as_json: bool
+) -> None:
+    """Add generated test/demo stock (valid ICCIDs and IMEIs); operator credential, audited.
+
+    \b
+    Examples:
+      flashsale fulfillment seed --sims 1000 --numbers 1000 --handset phone-x-128-black=200
+    """
+    wanted: dict[str, int] = {}
+    for h in handsets:
+        m = _HANDSET.match(h)
+        if m is None:
+            raise CliError(f"--handset takes SKU=N, got {h!r}")
+        wanted[m[1]] = int(m[2])
+    op = operator(token_file)
+
+    async def main() -> dict[str, Any]:
+        async with _pool(settings(), 2) as pool:
+            got = await ff.seed_stock(pool, sim_cards=sims, handsets=wanted, numbers=numbers)
+            out = {
+                "sim_cards": got.sim_cards,
+                "handsets": got.handsets,
+                "numbers": got.numbers,
+                "tacs": got.tacs,
+            }
+            async with pool.acquire() as conn:
+                await audit(conn, op, "fulfillment.seed", None, out)
+            return out
+
+    out = run(main())
+    emit(
+        out,
+        as_json,
+        rows=[{"field": k, "value": v} for k, v in out.items()],
+        columns=["field", "value"],
+        title="stock added",
+    )
+
+
+@fulfillment_group.command("stock")
+@json_option
+def stock(as_json: bool) -> None:
+    """Free stock: blank SIM cards, spare numbers, handsets per variant."""
+
+    async def main() -> dict[str, object]:
+        async with _pool(settings(), 2) as pool:
+            return await ff.stock_levels(pool)
+
+    out = run(main())
+    emit(
+        out,
+        as_json,
+        rows=[{"field": k, "value": v} for k, v in out.items()],
+        columns=["field", "value"],
+        title="fulfillment stock",
+    )

@@ -1,0 +1,74 @@
+"""Intake: order events from the orders topic → ``fulfillment_orders`` (one transaction per
+batch, idempotent, any arrival order). Only what fulfillment needs is kept, so it never waits
+for the writer's ``orders`` row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from checkout.events import OrderEvent
+
+VOIDING = ("order.expired", "order.cancelled", "order.refund_required")
+
+_RESERVED = """
+INSERT INTO fulfillment_orders (order_id, round_id, offer, quantity, number, channel, pii)
+VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::jsonb)
+ON CONFLICT (order_id) DO UPDATE SET
+    offer = COALESCE(fulfillment_orders.offer, EXCLUDED.offer),
+    quantity = COALESCE(fulfillment_orders.quantity, EXCLUDED.quantity),
+    number = COALESCE(fulfillment_orders.number, EXCLUDED.number),
+    channel = COALESCE(fulfillment_orders.channel, EXCLUDED.channel),
+    pii = COALESCE(fulfillment_orders.pii, EXCLUDED.pii),
+    updated_at = now()
+WHERE fulfillment_orders.offer IS NULL"""
+_PAID = """
+INSERT INTO fulfillment_orders (order_id, round_id, paid_seq, paid_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (order_id) DO UPDATE SET
+    paid_seq = GREATEST(fulfillment_orders.paid_seq, EXCLUDED.paid_seq),
+    paid_at = COALESCE(fulfillment_orders.paid_at, EXCLUDED.paid_at), updated_at = now()
+WHERE fulfillment_orders.paid_seq IS DISTINCT FROM
+      GREATEST(fulfillment_orders.paid_seq, EXCLUDED.paid_seq)"""
+_VOID = """
+INSERT INTO fulfillment_orders (order_id, round_id, void_seq, void_reason) VALUES ($1, $2, $3, $4)
+ON CONFLICT (order_id) DO UPDATE SET
+    void_seq = EXCLUDED.void_seq, void_reason = EXCLUDED.void_reason, updated_at = now()
+WHERE fulfillment_orders.void_seq IS NULL OR fulfillment_orders.void_seq < EXCLUDED.void_seq"""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+async def intake(conn: asyncpg.Connection, events: Iterable[OrderEvent]) -> int:
+    """Apply the batch; returns how many events were relevant."""
+    reserved: list[tuple[Any, ...]] = []
+    paid: list[tuple[Any, ...]] = []
+    void: list[tuple[Any, ...]] = []
+    for e in sorted(events, key=lambda e: (e.order_id, e.seq)):  # stable lock order
+        if e.type == "order.reserved":
+            d = e.data
+            reserved.append(
+                (
+                    e.order_id,
+                    e.round_id,
+                    _json(d.get("offer")),
+                    d.get("quantity"),
+                    d.get("number"),
+                    d.get("channel"),
+                    _json(d.get("pii")),
+                )
+            )
+        elif e.type == "order.paid":
+            paid.append((e.order_id, e.round_id, e.seq, datetime.fromtimestamp(e.at / 1000, UTC)))
+        elif e.type in VOIDING:
+            void.append((e.order_id, e.round_id, e.seq, e.type.removeprefix("order.")))
+    async with conn.transaction():
+        for sql, rows in ((_RESERVED, reserved), (_PAID, paid), (_VOID, void)):
+            if rows:
+                await conn.executemany(sql, rows)
+    return len(reserved) + len(paid) + len(void)

@@ -1,0 +1,181 @@
+"""Carriers behind an HTTP-style async client interface, and a simulated one.
+
+A carrier books a parcel under an idempotency key (the same key always returns the same
+booking, as real carrier APIs promise) and reports tracking states over time::
+
+    booked → picked_up → in_transit → delivered        (or → failed: lost / returned)
+
+:class:`SimulatedCarrier` stands in for the external API: configurable latency, timeouts,
+transient (5xx / timeout) and permanent (4xx) failures. Its own "server side" store is the
+``sim_carrier_bookings`` table, so a booking made just before a client crashed is still there
+when the client retries with the same key. A timeout is raised *after* the booking was made,
+like a real lost response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+
+from fulfillment.errors import CarrierRejected, CarrierTimeout, CarrierTransient
+
+STATES = ("booked", "picked_up", "in_transit", "delivered")
+FINAL_STATES = ("delivered", "failed")
+
+
+@dataclass(frozen=True)
+class Parcel:
+    order_id: str
+    address: dict[str, Any]
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Booking:
+    carrier: str
+    tracking_no: str
+    estimate: datetime  # promised delivery time
+    booked_at: datetime
+
+
+@dataclass(frozen=True)
+class Tracking:
+    tracking_no: str
+    state: str
+    history: list[tuple[str, datetime]]  # every state reached so far, oldest first
+
+
+class Carrier(Protocol):
+    name: str
+
+    async def book(self, idempotency_key: str, parcel: Parcel) -> Booking: ...
+
+    async def track(self, tracking_no: str) -> Tracking: ...
+
+
+@dataclass
+class CarrierConfig:
+    name: str = "simexpress"
+    latency_ms: int = 20  # mean round trip; each request takes 0.5x to 1.5x of it
+    timeout_ms: int = 5_000  # the client gives up waiting after this
+    transient_rate: float = 0.0  # share of requests answered 503
+    permanent_rate: float = 0.0  # share of parcels (by key) refused 422
+    lost_rate: float = 0.0  # share of parcels (by key) lost in transit → failed
+    step_seconds: float = 5.0  # time between tracking states
+    transit_seconds: float = 2 * 86_400  # the estimate promised at booking
+    seed: int | None = None
+
+
+@dataclass
+class CarrierStats:
+    requests: int = 0
+    transient: int = 0
+    timeouts: int = 0
+    rejected: int = 0
+
+
+def _share(key: str, salt: str) -> float:
+    """A stable number in [0, 1) for ``key`` (the same parcel always meets the same fate)."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+@dataclass
+class SimulatedCarrier:
+    pool: asyncpg.Pool
+    config: CarrierConfig = field(default_factory=CarrierConfig)
+    stats: CarrierStats = field(default_factory=CarrierStats)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.config.seed)  # noqa: S311 - a simulation, not crypto
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    async def _latency(self) -> float:
+        return self.config.latency_ms / 1000 * self._rng.uniform(0.5, 1.5)
+
+    async def book(self, idempotency_key: str, parcel: Parcel) -> Booking:
+        cfg = self.config
+        self.stats.requests += 1
+        latency = await self._latency()
+        timeout = cfg.timeout_ms / 1000
+        await asyncio.sleep(min(latency, timeout) / 2)  # the request travels
+        if self._rng.random() < cfg.transient_rate:
+            self.stats.transient += 1
+            raise CarrierTransient("carrier answered 503 Service Unavailable")
+        problem = _address_problem(parcel.address)
+        if problem is None and _share(idempotency_key, "reject") < cfg.permanent_rate:
+            problem = "address not served"
+        if problem is not None:
+            self.stats.rejected += 1
+            raise CarrierRejected(f"carrier answered 422: {problem}", code="carrier.bad_address")
+        booking = await self._store(idempotency_key, parcel)
+        if latency > timeout:
+            await asyncio.sleep(timeout / 2)
+            self.stats.timeouts += 1
+            raise CarrierTimeout(f"no answer from the carrier within {cfg.timeout_ms} ms")
+        await asyncio.sleep(latency / 2)  # the response travels
+        return booking
+
+    async def _store(self, key: str, parcel: Parcel) -> Booking:
+        tracking_no = "SX" + hashlib.sha256(f"{self.name}:{key}".encode()).hexdigest()[:14].upper()
+        row = await self.pool.fetchrow(
+            """INSERT INTO sim_carrier_bookings
+                   (carrier, idempotency_key, tracking_no, parcel, estimate)
+               VALUES ($1, $2, $3, $4::jsonb,
+                       clock_timestamp() + make_interval(secs => $5))
+               ON CONFLICT (carrier, idempotency_key)
+               DO UPDATE SET requests = sim_carrier_bookings.requests + 1
+               RETURNING tracking_no, estimate, created_at""",
+            self.name,
+            key,
+            tracking_no,
+            orjson.dumps({"order_id": parcel.order_id, "items": parcel.items}).decode(),
+            float(self.config.transit_seconds),
+        )
+        return Booking(self.name, row["tracking_no"], row["estimate"], row["created_at"])
+
+    async def track(self, tracking_no: str) -> Tracking:
+        self.stats.requests += 1
+        await asyncio.sleep(await self._latency())
+        if self._rng.random() < self.config.transient_rate:
+            self.stats.transient += 1
+            raise CarrierTransient("carrier answered 503 Service Unavailable")
+        row = await self.pool.fetchrow(
+            "SELECT idempotency_key, created_at, clock_timestamp() AS now "
+            "FROM sim_carrier_bookings WHERE carrier = $1 AND tracking_no = $2",
+            self.name,
+            tracking_no,
+        )
+        if row is None:
+            raise CarrierRejected(f"carrier answered 404 for {tracking_no}", code="carrier.unknown")
+        step = timedelta(seconds=self.config.step_seconds)
+        created: datetime = row["created_at"]
+        reached = int((row["now"] - created) / step) if step else len(STATES)
+        history = [(s, created + i * step) for i, s in enumerate(STATES[: reached + 1])]
+        lost = _share(row["idempotency_key"], "lost") < self.config.lost_rate
+        if lost and len(history) >= 3:  # lost after it went into transit
+            history = [*history[:3], ("failed", created + 3 * step)]
+        return Tracking(tracking_no, history[-1][0], history)
+
+
+def _address_problem(address: dict[str, Any]) -> str | None:
+    if not address:
+        return "no delivery address"
+    text = " ".join(str(v) for v in address.values())
+    if "UNDELIVERABLE" in text.upper():
+        return "address not deliverable"
+    return None
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,270 @@
+"""The fulfillment worker (`flashsale fulfill`): a member of the ``flashsale-fulfillment``
+consumer group on the orders topic.
+
+One loop, each pass:
+
+1. **intake** — ``getmany`` a batch of order events → one PostgreSQL transaction into
+   ``fulfillment_orders`` → commit the batch's offsets (only after the PG commit);
+2. **work** — claim up to ``concurrency`` paid orders (``FOR UPDATE SKIP LOCKED`` + a lease),
+   and for each: allocate and check (:mod:`fulfillment._allocate`), book with the carrier under
+   the order's idempotency key, record the shipment (:mod:`fulfillment._ship`). A retriable
+   failure reschedules the order with exponential backoff and jitter; a permanent one, or the
+   last attempt, dead-letters it with the reason;
+3. **track** — every ``track_every`` seconds poll the carrier for open shipments;
+4. **publish** — send the PostgreSQL outbox (shipment events, dead letters) to Kafka.
+
+Exactly one shipment per paid order: the consumer group splits partitions, claims never overlap
+while a lease holds, a crashed worker's lease expires and the next claimant books again with the
+*same* idempotency key (same booking), and ``shipments.order_id`` is unique.
+
+On :meth:`Fulfiller.stop` (SIGTERM) the orders in hand are finished and recorded, the outbox
+flushed, then the loop exits. Kafka / PostgreSQL outages are retried with bounded backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from checkout._kafka import make_consumer, make_producer
+from checkout._retry import Backoff, pause
+from checkout.events import EventFormatError, OrderEvent
+from flashsale.settings import Settings
+from flashsale.topics import Topics
+from fulfillment import _outbox
+from fulfillment._allocate import allocate
+from fulfillment._intake import intake
+from fulfillment._ship import backoff_delay, dead_letter, record_booking, reschedule
+from fulfillment.carrier import Carrier, Parcel
+from fulfillment.errors import FulfillmentError
+from fulfillment.tracking import track_once
+from fulfillment.work import Work
+
+log = logging.getLogger("flashsale.fulfillment")
+GROUP = "flashsale-fulfillment"
+
+_CLAIM = """
+UPDATE fulfillment_orders SET state = 'working', worker = $3, updated_at = now(),
+       lease_until = now() + make_interval(secs => $2)
+WHERE order_id IN (
+    SELECT order_id FROM fulfillment_orders
+    WHERE state IN ('pending', 'working') AND offer IS NOT NULL AND paid_seq IS NOT NULL
+      AND (void_seq IS NULL OR void_seq < paid_seq) AND next_attempt_at <= now()
+      AND (state = 'pending' OR lease_until < now())
+    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING *"""
+_PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@dataclass
+class FulfillConfig:
+    group: str = GROUP
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    concurrency: int = 16  # orders booked at once
+    lease_seconds: float = 30.0  # a claim older than this is taken over
+    max_attempts: int = 8  # retriable failures before the dead letter
+    retry_first: float = 0.2  # seconds; doubles per attempt, jittered
+    retry_cap: float = 10.0
+    max_records: int = 2000
+    poll_ms: int = 200
+    track_every: float = 2.0
+    zone: str = "Asia/Shanghai"  # promised dates are calendar dates here
+    backoff: Backoff = field(default_factory=Backoff)  # Kafka / PostgreSQL outages
+    seed: int | None = None
+
+
+@dataclass
+class FulfillStats:
+    intake: int = 0
+    booked: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    dead: int = 0
+    tracked: int = 0
+    published: int = 0
+
+
+class Fulfiller:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        carrier: Carrier,
+        config: FulfillConfig | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.carrier = carrier
+        self.config = config or FulfillConfig()
+        self.topics = Topics(settings.topic_prefix)
+        self.stats = FulfillStats()
+        self.stop_event = asyncio.Event()
+        self._zone = ZoneInfo(self.config.zone)
+        self._rng = random.Random(self.config.seed)  # noqa: S311 - jitter, not crypto
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._last_track = 0.0
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    async def run(self) -> FulfillStats:
+        """Work until :meth:`stop`; orders in hand are finished and the outbox flushed first."""
+        attempt = 0
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    await self.step()
+                    attempt = 0
+                except (KafkaError, *_PG_ERRORS) as exc:
+                    if isinstance(exc, KafkaError | OSError):
+                        await self._close()
+                    attempt += 1
+                    await pause(self.config.backoff, attempt, self.stop_event, log, "fulfill", exc)
+            with contextlib.suppress(KafkaError, *_PG_ERRORS):
+                await self._publish()  # flush what the last pass recorded
+        finally:
+            await self._close()
+        return self.stats
+
+    async def step(self) -> None:
+        """One pass: intake, work, track (when due), publish."""
+        consumer = await self._consumer_ready()
+        busy = await self.work_once()
+        batch = await consumer.getmany(
+            timeout_ms=0 if busy else self.config.poll_ms, max_records=self.config.max_records
+        )
+        if batch:
+            await self._intake(consumer, batch)
+        if time.monotonic() - self._last_track >= self.config.track_every:
+            self._last_track = time.monotonic()
+            self.stats.tracked += await track_once(self.pool, self.carrier)
+        await self._publish()
+
+    # -- intake ------------------------------------------------------------------------------
+    async def _intake(self, consumer: AIOKafkaConsumer, batch: dict[Any, Any]) -> None:
+        events: list[OrderEvent] = []
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    events.append(OrderEvent.from_json(record.value))
+                except EventFormatError:
+                    log.error(
+                        "fulfill.skipped partition=%d offset=%d reason=malformed",
+                        tp.partition,
+                        record.offset,
+                    )
+            offsets[tp] = records[-1].offset + 1
+        try:
+            async with self.pool.acquire() as conn:
+                self.stats.intake += await intake(conn, events)
+        except _PG_ERRORS:
+            for tp, records in batch.items():  # read the batch again after the backoff
+                consumer.seek(tp, records[0].offset)
+            raise
+        try:
+            await consumer.commit(offsets)  # type: ignore[arg-type]
+        except CommitFailedError:
+            log.warning("fulfill.commit_failed (rebalance); the batch will replay")
+
+    # -- work --------------------------------------------------------------------------------
+    async def work_once(self) -> int:
+        """Claim and process up to ``concurrency`` orders; returns how many were claimed."""
+        cfg = self.config
+        rows = await self.pool.fetch(_CLAIM, cfg.concurrency, cfg.lease_seconds, cfg.worker)
+        if rows:
+            await asyncio.gather(*(self._process(Work.from_row(r)) for r in rows))
+        return len(rows)
+
+    async def _process(self, work: Work) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                items = await allocate(conn, work)
+            parcel = Parcel(
+                order_id=work.order_id,
+                items=items,
+                address={
+                    "name": work.pii.get("real_name", ""),
+                    "address": work.pii.get("address", ""),
+                },
+            )
+            booking = await self.carrier.book(work.idempotency_key, parcel)
+            if await record_booking(self.pool, work, booking, items, self._zone):
+                self.stats.booked += 1
+                log.info(
+                    "fulfill.booked order=%s carrier=%s tracking=%s",
+                    work.order_id,
+                    booking.carrier,
+                    booking.tracking_no,
+                )
+            else:
+                self.stats.duplicates += 1
+        except FulfillmentError as exc:
+            if exc.retriable and work.attempts + 1 < self.config.max_attempts:
+                delay = backoff_delay(
+                    work.attempts + 1, self.config.retry_first, self.config.retry_cap, self._rng
+                )
+                await reschedule(self.pool, work, exc, delay)
+                self.stats.retried += 1
+                log.info(
+                    "fulfill.retry order=%s code=%s attempt=%d in=%.2fs",
+                    work.order_id,
+                    exc.code,
+                    work.attempts + 1,
+                    delay,
+                )
+            else:
+                if await dead_letter(self.pool, work, exc) is not None:
+                    self.stats.dead += 1
+                log.warning("fulfill.dead_letter order=%s code=%s", work.order_id, exc.code)
+
+    # -- Kafka -------------------------------------------------------------------------------
+    async def _publish(self) -> None:
+        producer = await self._producer_ready()
+        while n := await _outbox.publish(self.pool, producer, self.topics):
+            self.stats.published += n
+
+    async def _consumer_ready(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = make_consumer(self.settings, self.topics.orders, group=self.config.group)
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()
+                raise
+            self._consumer = consumer
+        return self._consumer
+
+    async def _producer_ready(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self.settings)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        for client in (consumer, producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except KafkaError as exc:
+                    log.warning("fulfill client stop failed: %s", type(exc).__name__)
