@@ -40,6 +40,7 @@ from inventory.spec import RoundSpec
 from .wrk_runner import WrkResult, run_wrk
 
 AGREEMENT = "bench-v1"
+DEFAULT_APP = "flashsale.app:create_app"
 OFFER = {
     "name": "Bench 3G card",
     "product_kind": "sim_card",
@@ -175,8 +176,7 @@ class Server:
                 str(self.port),
                 "--workers",
                 str(workers),
-                "--app",
-                factory,
+                *(["--app", factory] if factory != DEFAULT_APP else []),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -310,7 +310,7 @@ def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, 
         from .baseline import prepare
 
         asyncio.run(prepare(settings.database_url, baseline_round, 50_000_000))
-    factory = "loadtests.baseline:create_app" if config.baseline else "flashsale.app:create_app"
+    factory = "loadtests.baseline:create_app" if config.baseline else DEFAULT_APP
     server = Server(config.workers, env, factory)
     reps: list[Rep] = []
     try:

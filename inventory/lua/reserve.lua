@@ -21,6 +21,18 @@ local acct_limit, id_limit = tonumber(meta.per_account_limit), tonumber(meta.per
 local channels = {}
 for ch in string.gmatch(meta.channels, '[^,]+') do channels[ch] = true end
 local versions = {}
+-- Per-batch accumulators, written once at the end (fewer Redis calls per reservation).
+local next_order = tonumber(redis.call('HGET', K.counters, 'orders') or '0')
+local created, held_added = 0, 0
+local offer_json = {}
+local function offer_of(ver)
+  local json = offer_json[ver]
+  if not json then
+    json = redis.call('HGET', K.offers, ver) or '{}'
+    offer_json[ver] = json
+  end
+  return json
+end
 
 -- Checks that do not depend on this buyer's history; their refusals are not stored.
 local function gate(q, ch, av, num)
@@ -77,7 +89,9 @@ for i = 1, n do
         redis.call('HSET', K.idem, ikey, cjson.encode({fp = fp, code = code, oid = '', pb = 0, ver = ''}))
         results[i] = {code, '', 0, left, 0, ''}
       else
-        local oid = ROUND .. '-' .. count('orders', 1)
+        next_order = next_order + 1
+        created = created + 1
+        local oid = ROUND .. '-' .. next_order
         local deadline = now + hold_ms
         local ver = meta.offer_version
         local o = {status = 'reserved', seq = 1, buyer = buyer, idh = idh, q = q, num = num, ch = ch,
@@ -85,7 +99,7 @@ for i = 1, n do
         left = take_units(oid, o, now)
         put_order(oid, o)
         redis.call('ZADD', K.holds, deadline, oid)
-        count('held', q)
+        held_added = held_added + q
         redis.call('HSET', K.idem, ikey, cjson.encode({fp = fp, code = '', oid = oid, pb = deadline, ver = ver}))
         local number_json, fee_json = 'null', 'null'
         if num ~= '' then
@@ -97,7 +111,7 @@ for i = 1, n do
           ',"quantity":' .. q .. ',"number":' .. number_json .. ',"number_surcharge":' .. fee_json ..
           ',"channel":' .. enc(ch) .. ',"agreement_version":' .. enc(av) ..
           ',"offer_id":' .. enc(meta.offer_id) ..
-          ',"offer":' .. redis.call('HGET', K.offers, ver) .. ',"pay_before":' .. deadline ..
+          ',"offer":' .. offer_of(ver) .. ',"pay_before":' .. deadline ..
           ',"pii":' .. pii .. '}'
         emit(oid, o, 'order.reserved', now, data)
         versions[ver] = true
@@ -107,9 +121,13 @@ for i = 1, n do
   end
 end
 
+if created > 0 then
+  redis.call('HSET', K.counters, 'orders', next_order)
+  count('held', held_added)
+end
 local offers = {}
 for ver, _ in pairs(versions) do
   offers[#offers + 1] = ver
-  offers[#offers + 1] = redis.call('HGET', K.offers, ver) or '{}'
+  offers[#offers + 1] = offer_of(ver)
 end
 return {results, offers}
