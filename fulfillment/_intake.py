@@ -1,6 +1,8 @@
 """Intake: order events from the orders topic → ``fulfillment_orders`` (one transaction per
 batch, idempotent, any arrival order). Only what fulfillment needs is kept, so it never waits
-for the writer's ``orders`` row."""
+for the writer's ``orders`` row; the other way round, a paid order whose ``order.reserved``
+fulfillment never saw (e.g. a group created after the topic was trimmed) takes its snapshot
+from the ``orders`` row once the writer has it (:func:`backfill`)."""
 
 from __future__ import annotations
 
@@ -72,3 +74,18 @@ async def intake(conn: asyncpg.Connection, events: Iterable[OrderEvent]) -> int:
             if rows:
                 await conn.executemany(sql, rows)
     return len(reserved) + len(paid) + len(void)
+
+
+_BACKFILL = """
+UPDATE fulfillment_orders f SET offer = o.offer, quantity = o.quantity, number = o.number,
+       channel = o.channel, pii = o.pii, updated_at = now()
+FROM orders o
+WHERE o.id = f.order_id AND f.offer IS NULL AND f.paid_seq IS NOT NULL
+  AND o.offer IS NOT NULL AND o.reserved_at IS NOT NULL
+  AND f.created_at < now() - make_interval(secs => $1)"""
+
+
+async def backfill(pool: asyncpg.Pool, after_seconds: float = 30.0) -> int:
+    """Fill snapshots missing for longer than ``after_seconds`` from ``orders``; returns count."""
+    status = await pool.execute(_BACKFILL, after_seconds)
+    return int(status.rsplit(" ", 1)[-1])

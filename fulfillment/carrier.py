@@ -53,7 +53,8 @@ class Tracking:
 
 
 class Carrier(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     async def book(self, idempotency_key: str, parcel: Parcel) -> Booking: ...
 

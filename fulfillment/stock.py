@@ -4,7 +4,7 @@ allocation codes) and spare phone numbers; :func:`seed_stock` generates valid te
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -61,12 +61,12 @@ async def seed_stock(
         for sku, n in (handsets or {}).items():
             tac = await model_tac(conn, sku, rng)
             out.tacs[sku] = tac
-            rows = [(make_imei(rng, tac), sku) for _ in range(n)]
+            pairs = [(make_imei(rng, tac), sku) for _ in range(n)]
             out.handsets[sku] = await _insert(
                 conn,
                 "INSERT INTO handsets (imei, sku) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING RETURNING 1",
-                rows,
+                pairs,
             )
         if numbers:
             rows = [(make_number(rng, number_prefix),) for _ in range(numbers)]
@@ -79,7 +79,7 @@ async def seed_stock(
     return out
 
 
-async def _insert(conn: asyncpg.Connection, sql: str, rows: list[tuple[str, ...]]) -> int:
+async def _insert(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[str, ...]]) -> int:
     got = await conn.fetchmany(sql, rows)
     return len(got)
 

@@ -45,7 +45,7 @@ from flashsale.settings import Settings
 from flashsale.topics import Topics
 from fulfillment import _outbox
 from fulfillment._allocate import allocate
-from fulfillment._intake import intake
+from fulfillment._intake import backfill, intake
 from fulfillment._ship import backoff_delay, dead_letter, record_booking, reschedule
 from fulfillment.carrier import Carrier, Parcel
 from fulfillment.errors import FulfillmentError
@@ -81,6 +81,8 @@ class FulfillConfig:
     poll_ms: int = 200
     track_every: float = 2.0
     zone: str = "Asia/Shanghai"  # promised dates are calendar dates here
+    backfill_after: float = 30.0  # seconds a paid order waits for order.reserved before the
+    # snapshot is taken from the writer's orders row
     backoff: Backoff = field(default_factory=Backoff)  # Kafka / PostgreSQL outages
     seed: int | None = None
 
@@ -151,6 +153,7 @@ class Fulfiller:
         if time.monotonic() - self._last_track >= self.config.track_every:
             self._last_track = time.monotonic()
             self.stats.tracked += await track_once(self.pool, self.carrier)
+            await backfill(self.pool, self.config.backfill_after)
         await self._publish()
 
     # -- intake ------------------------------------------------------------------------------
