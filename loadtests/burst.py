@@ -86,6 +86,7 @@ class OpeningBurst(LoadTestShape):
         assert self.runner is not None
         env = self.runner.environment
         opts = env.parsed_options
+        assert opts is not None  # set by Locust's command line before any tick
         if self.opens_at is None:
             opens_in = getattr(opts, "opens_in", None)
             if opens_in is None:
