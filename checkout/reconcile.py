@@ -67,11 +67,14 @@ class Report:
         return data
 
 
-async def _pg_side(pool: asyncpg.Pool, round_id: str
-                   ) -> tuple[dict[str, Any], dict[str, tuple[str, int]], set[str]]:
+async def _pg_side(
+    pool: asyncpg.Pool, round_id: str
+) -> tuple[dict[str, Any], dict[str, tuple[str, int]], set[str]]:
     rows = await pool.fetch(
         "SELECT id, status, seq, coalesce(quantity, 0) AS quantity, "
-        "reserved_at IS NOT NULL AS full FROM orders WHERE round_id = $1", round_id)
+        "reserved_at IS NOT NULL AS full FROM orders WHERE round_id = $1",
+        round_id,
+    )
     by_status: dict[str, dict[str, int]] = {}
     for r in rows:
         s = by_status.setdefault(r["status"], {"orders": 0, "units": 0})
@@ -82,12 +85,26 @@ async def _pg_side(pool: asyncpg.Pool, round_id: str
     return {"orders": len(rows), "by_status": by_status}, complete, partial
 
 
+def _agrees(in_redis: tuple[str, int], in_pg: tuple[str, int] | None) -> bool:
+    """Same status and seq — or paid in Redis and already shipped/delivered in PostgreSQL
+    (fulfillment's shipment events move the order on past what Redis tracks)."""
+    if in_pg == in_redis:
+        return True
+    return in_pg is not None and in_redis[0] == "paid" and in_pg[0] in ("shipped", "delivered")
+
+
 def _diff(code: str, message: str, ids: set[str]) -> Difference:
     return Difference(code, message, len(ids), sorted(ids)[:SAMPLE])
 
 
-async def reconcile(settings: Settings, redis: Redis, pool: asyncpg.Pool, round_id: str,
-                    *, group: str = WRITER_GROUP) -> Report:
+async def reconcile(
+    settings: Settings,
+    redis: Redis,
+    pool: asyncpg.Pool,
+    round_id: str,
+    *,
+    group: str = WRITER_GROUP,
+) -> Report:
     side = await redis_side(redis, round_id)
     pg, complete, partial = await _pg_side(pool, round_id)
     backlog = await outbox_backlog(redis, round_id, relay.GROUP)
@@ -96,42 +113,82 @@ async def reconcile(settings: Settings, redis: Redis, pool: asyncpg.Pool, round_
     redis_info: dict[str, Any] = {"orders": len(side.order_ids)}
     if side.stats is not None:
         st = side.stats
-        redis_info.update(stocked=st.stocked, left=st.left, held=st.held, paid=st.paid,
-                          released=st.released, refund_required=st.refund_required)
+        redis_info.update(
+            stocked=st.stocked,
+            left=st.left,
+            held=st.held,
+            paid=st.paid,
+            released=st.released,
+            refund_required=st.refund_required,
+        )
         sold = st.held + st.paid
         if sold + st.left != st.stocked:
-            diffs.append(Difference("stock", f"held {st.held} + paid {st.paid} + left {st.left}"
-                                    f" != stocked {st.stocked}"))
+            diffs.append(
+                Difference(
+                    "stock",
+                    f"held {st.held} + paid {st.paid} + left {st.left} != stocked {st.stocked}",
+                )
+            )
         units = {s: v["units"] for s, v in pg["by_status"].items()}
         pg_paid = sum(units.get(s, 0) for s in _PAID)
         if units.get("reserved", 0) != st.held:
-            diffs.append(Difference("held", f"Redis holds {st.held} units, PostgreSQL has "
-                                    f"{units.get('reserved', 0)} reserved"))
+            diffs.append(
+                Difference(
+                    "held",
+                    f"Redis holds {st.held} units, PostgreSQL has "
+                    f"{units.get('reserved', 0)} reserved",
+                )
+            )
         if pg_paid != st.paid:
-            diffs.append(Difference("paid", f"Redis paid {st.paid} units, PostgreSQL has "
-                                    f"{pg_paid} paid"))
+            diffs.append(
+                Difference("paid", f"Redis paid {st.paid} units, PostgreSQL has {pg_paid} paid")
+            )
     missing = side.order_ids - set(complete)
     if missing:
-        diffs.append(_diff("missing_in_pg",
-                           f"{len(missing)} reservation(s) acknowledged in Redis have no order "
-                           "row in PostgreSQL", missing))
+        diffs.append(
+            _diff(
+                "missing_in_pg",
+                f"{len(missing)} reservation(s) acknowledged in Redis have no order "
+                "row in PostgreSQL",
+                missing,
+            )
+        )
     if partial:
-        diffs.append(_diff("partial_in_pg", f"{len(partial)} order row(s) lack their "
-                           "order.reserved event", partial))
+        diffs.append(
+            _diff(
+                "partial_in_pg",
+                f"{len(partial)} order row(s) lack their order.reserved event",
+                partial,
+            )
+        )
     unknown = set(complete) - side.order_ids
     if unknown:
-        diffs.append(_diff("unknown_in_pg", f"{len(unknown)} order row(s) unknown to Redis",
-                           unknown))
+        diffs.append(
+            _diff("unknown_in_pg", f"{len(unknown)} order row(s) unknown to Redis", unknown)
+        )
     states = None
     if side.stats is not None:
         states = await redis_states(redis, round_id, side.order_ids & set(complete))
     if states:
-        wrong = {oid for oid, state in states.items() if complete.get(oid) != state}
+        wrong = {oid for oid, state in states.items() if not _agrees(state, complete.get(oid))}
         if wrong:
-            diffs.append(_diff("status", f"{len(wrong)} order(s) differ in status/seq between "
-                               "Redis and PostgreSQL", wrong))
-    return Report(round_id, side.source, redis_info, pg, backlog, lag, diffs,
-                  missing=sorted(missing | partial))
+            diffs.append(
+                _diff(
+                    "status",
+                    f"{len(wrong)} order(s) differ in status/seq between Redis and PostgreSQL",
+                    wrong,
+                )
+            )
+    return Report(
+        round_id,
+        side.source,
+        redis_info,
+        pg,
+        backlog,
+        lag,
+        diffs,
+        missing=sorted(missing | partial),
+    )
 
 
 async def repair(settings: Settings, redis: Redis, pool: asyncpg.Pool, report: Report) -> int:
@@ -139,23 +196,38 @@ async def repair(settings: Settings, redis: Redis, pool: asyncpg.Pool, report: R
     if not report.missing:
         return 0
     events: dict[str, OrderEvent] = {
-        e.event_id: e for e in await reserved_events(redis, report.round_id, report.missing)}
+        e.event_id: e for e in await reserved_events(redis, report.round_id, report.missing)
+    }
     rows = await pool.fetch(
         "SELECT event_id, type, order_id, round_id, seq, status, "
         "(extract(epoch FROM at) * 1000)::bigint AS at, data::text AS data "
-        "FROM order_events WHERE order_id = ANY($1::text[])", report.missing)
+        "FROM order_events WHERE order_id = ANY($1::text[])",
+        report.missing,
+    )
     for r in rows:
-        events.setdefault(r["event_id"], OrderEvent(
-            r["event_id"], r["type"], r["order_id"], r["round_id"], r["seq"], r["status"],
-            r["at"], orjson.loads(r["data"])))
+        events.setdefault(
+            r["event_id"],
+            OrderEvent(
+                r["event_id"],
+                r["type"],
+                r["order_id"],
+                r["round_id"],
+                r["seq"],
+                r["status"],
+                r["at"],
+                orjson.loads(r["data"]),
+            ),
+        )
     if not events:
         return 0
     producer = make_producer(settings)
     await producer.start()
     try:
         topic = Topics(settings.topic_prefix).orders
-        futures = [await producer.send(topic, e.to_json(), key=e.order_id.encode())
-                   for e in sorted(events.values(), key=lambda e: (e.order_id, e.seq))]
+        futures = [
+            await producer.send(topic, e.to_json(), key=e.order_id.encode())
+            for e in sorted(events.values(), key=lambda e: (e.order_id, e.seq))
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
