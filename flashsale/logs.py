@@ -80,7 +80,7 @@ class RedactFilter(logging.Filter):
 # -- JSON formatting -------------------------------------------------------------------------
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName",
+    "message", "asctime", "taskName", "color_message",
 }  # fmt: skip
 
 

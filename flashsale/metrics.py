@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -99,9 +100,11 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def count_reservations(endpoint: Endpoint) -> Endpoint:
-    """Wrap the reserve endpoint: count each answer by its result code."""
+    """Wrap the reserve endpoint: count each answer by its result code (raised API errors,
+    and refusals answered directly, such as the pre-encoded sold-out fast path)."""
     reserved = RESERVATIONS.labels("reserved")
     replayed = RESERVATIONS.labels("replayed")
+    codes: dict[bytes, Any] = {}  # answer body -> counter child (refusal bodies are few)
 
     async def counted(request: Request) -> Response:
         try:
@@ -110,10 +113,19 @@ def count_reservations(endpoint: Endpoint) -> Endpoint:
             code = getattr(exc, "code", None)
             RESERVATIONS.labels(code if isinstance(code, str) else "error").inc()
             raise
-        if "idempotent-replayed" in response.headers:
-            replayed.inc()
-        else:
-            reserved.inc()
+        if response.status_code < 300:
+            (replayed if "idempotent-replayed" in response.headers else reserved).inc()
+            return response
+        child = codes.get(response.body)
+        if child is None:
+            try:
+                code = orjson.loads(response.body)["error"]["code"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                code = f"http_{response.status_code}"
+            child = RESERVATIONS.labels(str(code))
+            if len(codes) < 64:
+                codes[bytes(response.body)] = child
+        child.inc()
         return response
 
     return counted

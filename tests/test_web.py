@@ -87,10 +87,11 @@ async def test_dashboard_figures(settings: Settings, unique: str, pg_pool) -> No
             )
             assert r.status_code == 201
         await client.app.state.fs.rounds.refresh()  # type: ignore[attr-defined]
-        r = await client.get("/api/admin/dashboard", headers=admin(settings))
+        r = await client.get(f"/api/admin/dashboard?rounds={rid}", headers=admin(settings))
         assert r.status_code == 200, r.text
         snap = r.json()
-        mine = next(x for x in snap["rounds"] if x["round_id"] == rid)
+        assert [x["round_id"] for x in snap["rounds"]] == [rid]
+        mine = snap["rounds"][0]
         assert (mine["stocked"], mine["left"], mine["held"], mine["orders"]) == (7, 4, 3, 3)
         assert mine["outbox"]["length"] >= 3
         assert mine["persisted"] == {"paid": 1, "reserved": 1}

@@ -8,6 +8,8 @@ the Kafka lag (a costlier admin round trip) is refreshed in the background at mo
 ``LAG_TTL`` seconds, so many open dashboards and ``/metrics`` scrapes cost little. The
 PostgreSQL pool is opened on first use: a front without a database still serves shoppers.
 
+``?rounds=a,b`` pins the rounds shown (the page passes its own ``?rounds=`` through).
+
 Reservations per second are derived by the page from successive samples (``server_time`` and
 each round's ``orders`` counter), which stays right when polls land on different workers.
 """
@@ -59,8 +61,7 @@ class OpsSampler:
         self._lag: int | None = None
         self._lag_at = 0.0
         self._lag_task: asyncio.Task[None] | None = None
-        self._snapshot: dict[str, Any] | None = None
-        self._snapshot_at = 0.0
+        self._snapshots: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
         self._snapshot_lock = asyncio.Lock()
         self._closed = False
 
@@ -172,8 +173,13 @@ class OpsSampler:
             "sold_out_at": st.sold_out_at_ms, "outbox": backlog,
         }  # fmt: skip
 
-    async def _take(self) -> dict[str, Any]:
-        ids = sorted(self._rounds.rounds, key=lambda r: -int(self._rounds.rounds[r]["starts_at"]))
+    async def _take(self, only: tuple[str, ...]) -> dict[str, Any]:
+        if only:
+            ids = list(only)
+        else:  # the latest-starting rounds still open
+            now = time.time() * 1000
+            current = {k: v for k, v in self._rounds.rounds.items() if v["ends_at"] > now}
+            ids = sorted(current, key=lambda r: -int(current[r]["starts_at"]))
         ids = ids[:MAX_ROUNDS]
         gate = asyncio.Semaphore(8)
 
@@ -203,12 +209,17 @@ class OpsSampler:
             "fulfillment": fulfillment,
         }
 
-    async def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self, only: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Figures of ``only`` these rounds, or of the latest open ones (at most MAX_ROUNDS)."""
         async with self._snapshot_lock:
-            if self._snapshot is None or time.monotonic() - self._snapshot_at > SNAPSHOT_TTL:
-                self._snapshot = await self._take()
-                self._snapshot_at = time.monotonic()
-            return self._snapshot
+            now = time.monotonic()
+            cached = self._snapshots.get(only)
+            if cached is None or now - cached[0] > SNAPSHOT_TTL:
+                if len(self._snapshots) > 32:
+                    self._snapshots.clear()
+                cached = (now, await self._take(only))
+                self._snapshots[only] = cached
+            return cached[1]
 
     async def gauges(self) -> dict[str, tuple[str, list[tuple[dict[str, str], float]]]]:
         """Scrape-time figures for ``/metrics`` (see flashsale.metrics)."""
@@ -256,5 +267,7 @@ def require_admin(request: Request) -> None:
 
 async def dashboard(request: Request) -> Response:
     require_admin(request)
-    snap = await request.app.state.ops.snapshot()
+    raw = request.query_params.get("rounds", "")
+    only = tuple(sorted({r for r in raw.split(",") if r}))[:MAX_ROUNDS]
+    snap = await request.app.state.ops.snapshot(only)
     return JSONResponse(snap, headers={"Cache-Control": "no-store"})

@@ -26,7 +26,9 @@
 
   async function poll() {
     if (!token) return authError("Admin credential required.");
-    const res = await api("GET", "/api/admin/dashboard", { token });
+    const pinned = new URLSearchParams(location.search).get("rounds");
+    const path = "/api/admin/dashboard" + (pinned ? "?rounds=" + encodeURIComponent(pinned) : "");
+    const res = await api("GET", path, { token });
     if (res.status === 401) {
       stop();
       sessionStorage.removeItem("fs_admin");
