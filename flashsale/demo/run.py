@@ -307,7 +307,14 @@ def run_demo(settings: Settings, config: DemoConfig, console: Console) -> dict[s
     port = free_port()
     try:
         services.start("serve", "serve", "--port", str(port), "--workers", str(config.workers))
-        services.start("relay", "relay", "--consumer", f"demo-relay-{config.seed}")
+        services.start(
+            "relay",
+            "relay",
+            "--consumer",
+            f"demo-relay-{config.seed}",
+            "--round-prefix",
+            cat.round_id,
+        )
         services.start("writer", "writer")
         services.start("sweeper", "sweeper", "--interval", "0.5")
         services.start(
