@@ -4,7 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install up down status demo test test-fast lint format bench clean
+.PHONY: install up down status demo test lint format bench clean debian-test debian-bench
+
+# Debian packages beyond the stack's (which `flashsale stack up` installs itself).
+define apt_ensure
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(2) (Debian)"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
+	  else echo "$(1) is missing: apt-get install $(2)"; fi; }
+endef
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +35,14 @@ status: install
 demo: install
 	$(BIN)/flashsale demo
 
-test: install
+debian-test:
+	$(call apt_ensure,chromium,chromium)
+
+debian-bench:
+	$(call apt_ensure,wrk,wrk)
+	$(call apt_ensure,redis-benchmark,redis-tools)
+
+test: install debian-test
 	$(BIN)/flashsale stack up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -39,7 +55,8 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install
+bench: install debian-bench
+	$(BIN)/flashsale stack up
 	$(BIN)/flashsale bench
 
 clean:
