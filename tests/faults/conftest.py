@@ -1,0 +1,115 @@
+"""Fixtures of the fault-injection suite: one private stack (Redis, PostgreSQL, Kafka on free
+loopback ports under a tmp dir) and one set of `flashsale` processes for the whole suite; the
+scenarios take turns breaking it. The shared stack is never touched. At the end of the session
+a table of scenario → result is printed (whatever ``-s`` says)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from flashsale.db import migrate
+from flashsale.demo.setup import cli
+from flashsale.settings import Settings
+
+from ._sale import RESULTS, Rig, settings_for
+from ._stack import PrivateStack
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = 12  # upper bound of sales in the suite (fulfillment stock is seeded for them)
+
+
+def _kafka_libs(settings: Settings) -> Path | None:
+    for base in (settings.data_dir, ROOT / ".flashsale"):
+        libs = base / "kafka" / f"libs-{settings.kafka_version}"
+        if libs.is_dir():
+            return libs
+    return None
+
+
+@pytest.fixture(scope="session")
+async def rig(
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Rig]:
+    libs = _kafka_libs(base_settings)
+    if libs is None:
+        pytest.skip("no cached Kafka jars (run `flashsale stack up` once)")
+    root = tmp_path_factory.mktemp("faults")
+    stack = PrivateStack.create(root / "stack", base_settings.kafka_version, libs)
+    settings = settings_for(base_settings, stack, f"faults-{uuid.uuid4().hex[:8]}")
+    private = {
+        "FLASHSALE_REDIS_URL": settings.redis_url,
+        "FLASHSALE_DATABASE_URL": settings.database_url,
+        "FLASHSALE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "FLASHSALE_TOPIC_PREFIX": settings.topic_prefix,
+        "FLASHSALE_DATA_DIR": str(settings.data_dir),  # the same secrets as this session
+    }
+    env = {
+        **os.environ,
+        **private,
+        "FLASHSALE_ADMIN_TOKEN": settings.admin_token.reveal(),
+        "FLASHSALE_OPERATOR": "faults-marketer",
+    }
+    rig = Rig(settings, env, stack, root)
+    with pytest.MonkeyPatch.context() as mp:
+        # The demo's catalog setup runs the CLI with os.environ: point it at the private stack.
+        for name, value in private.items():
+            mp.setenv(name, value)
+        try:
+            await stack.start()
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                await migrate(conn)
+            finally:
+                await conn.close()
+            n = str(SCENARIOS * 250)
+            cli(env, "fulfillment", "seed", "--sims", n, "--numbers", n)
+            rig.start_all()
+            yield rig
+        finally:
+            rig.stop()
+            stack.stop()
+
+
+@pytest.fixture
+async def fault_redis(rig: Rig) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(rig.settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def fault_pg(rig: Rig) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(rig.settings.database_url, min_size=1, max_size=4)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not RESULTS:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", "fault injection: scenario → result")
+    head = (
+        f"{'scenario':<26} {'result':<6} {'left@fault':>10} {'recover s':>9} {'settle s':>8} "
+        f"{'total s':>7}  invariants"
+    )
+    tr.write_line(head)
+    for o in RESULTS:
+        rec = f"{o.recovered_s:.1f}" if o.recovered_s is not None else "-"
+        settle = f"{o.settled_s:.1f}" if o.settled_s is not None else "-"
+        left = "-" if o.left_at_fault is None else str(o.left_at_fault)
+        tr.write_line(
+            f"{o.scenario:<26} {'PASS' if o.passed else 'FAIL':<6} {left:>10} {rec:>9} "
+            f"{settle:>8} {o.total_s:>7.1f}  {o.summary()}"
+            + ("" if o.reconcile_ok else ", reconcile FAILED")
+        )
+        for problem in o.problems:
+            tr.write_line(f"{'':<26} ↳ {problem}")

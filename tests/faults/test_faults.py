@@ -1,0 +1,178 @@
+"""Fault injection during a live sale (issue 9): each scenario runs a small sale with
+concurrent shoppers against the private stack, breaks one part in the middle of it, brings it
+back, and then checks: 0 oversold, 0 lost acknowledged reservations (every 201 the crowd saw
+is an order row in PostgreSQL), 0 duplicate orders or shipments, every paid order shipped, and
+`reconcile` passes.
+
+Redis durability: the private Redis runs as the product configures it (appendonly yes,
+appendfsync everysec). A SIGKILL of the Redis *process* loses nothing the server answered:
+Redis write()s the AOF before it replies, and the kernel keeps the page cache when the process
+dies; everysec only bounds what an OS crash or power cut loses (≤ ~1-2 s of writes), which a
+test on one host cannot simulate. The "redis kill (always)" scenario runs the same kill with
+appendfsync always for comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from ._sale import RESULTS, Live, Outcome, Rig, run_sale
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
+
+
+async def _record(outcome: Outcome) -> Outcome:
+    RESULTS.append(outcome)
+    return outcome
+
+
+def _assert(outcome: Outcome) -> None:
+    assert outcome.passed, f"{outcome.scenario}: {outcome.problems} ({outcome.summary()})"
+
+
+async def _until(check: object, limit: float) -> float:
+    """Seconds until ``check()`` (sync or async) is true; raises after ``limit``."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        result = check()  # type: ignore[operator]
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return time.monotonic() - began
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not recovered after {limit}s")
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+def _kill_process(name: str, down: float = 1.0):  # type: ignore[no-untyped-def]
+    async def fault(live: Live) -> float:
+        began = time.monotonic()
+        live.rig.kill(name)
+        await asyncio.sleep(down)
+        live.rig.restart(name)
+        return time.monotonic() - began
+
+    return fault
+
+
+async def _kill_front_worker(live: Live) -> float:
+    before = live.rig.workers()
+    assert len(before) == 2, before
+    victim = before[0]
+    os.kill(victim, signal.SIGKILL)
+
+    def replaced() -> bool:
+        now = live.rig.workers()
+        return len(now) == 2 and victim not in now
+
+    took = await _until(replaced, 30)
+    await _until(live.rig.ping, 30)
+    return took
+
+
+async def _kill_kafka(live: Live) -> float:
+    stack = live.rig.stack
+    began = time.monotonic()
+    await stack.kill(stack.kafka)
+    await asyncio.sleep(1.0)
+    await stack.restart(stack.kafka)
+    return time.monotonic() - began
+
+
+async def _kill_redis(live: Live) -> float:
+    stack = live.rig.stack
+    began = time.monotonic()
+    await stack.kill(stack.redis)
+    await stack.restart(stack.redis)
+    return time.monotonic() - began
+
+
+async def _kill_postgres(live: Live) -> float:
+    stack = live.rig.stack
+    began = time.monotonic()
+    await stack.kill(stack.postgres)
+    await asyncio.sleep(1.0)
+    await stack.restart(stack.postgres)
+    await live.pool.expire_connections()
+    return time.monotonic() - began
+
+
+async def _script_flush(live: Live) -> float:
+    for _ in range(3):
+        await live.redis.script_flush()
+        await asyncio.sleep(0.3)
+    return 0.0
+
+
+async def _stall_kafka(live: Live) -> float:
+    stack = live.rig.stack
+    pids = stack.pause(stack.kafka)
+    try:
+        await asyncio.sleep(4.0)
+    finally:
+        stack.resume(pids)
+    return 4.0
+
+
+async def _slow_postgres(live: Live) -> float:
+    """The orders table locked for 4 s: every writer transaction waits behind it."""
+    async with live.pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        await asyncio.sleep(4.0)
+    return 4.0
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+async def _sale(rig: Rig, name: str, fault, redis: Redis, pool: asyncpg.Pool) -> Outcome:  # type: ignore[no-untyped-def]
+    return await _record(await run_sale(rig, name, fault, redis=redis, pool=pool))
+
+
+async def test_redis_script_flush(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    out = await _sale(rig, "redis SCRIPT FLUSH", _script_flush, fault_redis, fault_pg)
+    _assert(out)
+    # Invariant 8: script cache loss never turns into errors for shoppers.
+    assert out.server_errors == 0
+    assert out.transport_errors == 0
+
+
+async def test_kafka_stall(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    _assert(await _sale(rig, "kafka stall (SIGSTOP 4s)", _stall_kafka, fault_redis, fault_pg))
+
+
+async def test_slow_postgres(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    _assert(await _sale(rig, "postgres slow (lock 4s)", _slow_postgres, fault_redis, fault_pg))
+
+
+async def test_kill_front_worker(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    _assert(await _sale(rig, "kill front worker", _kill_front_worker, fault_redis, fault_pg))
+
+
+@pytest.mark.parametrize("process", ["relay", "writer", "fulfill"])
+async def test_kill_pipeline_process(
+    rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool, process: str
+) -> None:
+    _assert(await _sale(rig, f"kill {process}", _kill_process(process), fault_redis, fault_pg))
+
+
+async def test_kill_kafka(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    _assert(await _sale(rig, "kill kafka broker", _kill_kafka, fault_redis, fault_pg))
+
+
+async def test_kill_redis(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    assert await fault_redis.config_get("appendfsync") == {"appendfsync": "everysec"}
+    _assert(await _sale(rig, "kill redis (everysec)", _kill_redis, fault_redis, fault_pg))
+
+
+async def test_kill_postgres(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
+    _assert(await _sale(rig, "kill postgres", _kill_postgres, fault_redis, fault_pg))
