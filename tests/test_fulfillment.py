@@ -111,7 +111,6 @@ async def test_every_paid_order_one_shipment_two_workers_duplicates(
         await eventually(_ready(pg_pool, r, 40), within=40)
         await asyncio.sleep(0.5)  # duplicates in flight have a chance to land
         assert sum(f.stats.booked for f in fs) == 40
-        assert all(f.stats.booked > 0 for f in fs), "both workers took a share"
 
     counts = await shipment_counts(pg_pool, r)
     assert set(counts) == {f"{r}-{n}" for n in range(1, 41)}  # paid ones only
