@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+import fulfillment
 from checkout import payments, pii
 from inventory import Inventory, ReserveRequest, ReserveResult
 
@@ -107,8 +108,26 @@ async def _own_order(request: Request) -> tuple[str, str, dict[str, Any]]:
 
 
 async def get_order(request: Request) -> Response:
-    _, _, order = await _own_order(request)
-    return JSONResponse(public_order(order))
+    _, order_id, order = await _own_order(request)
+    view = public_order(order)
+    if order["status"] == "paid":
+        view["shipment"] = None
+        pool = await request.app.state.ops.pool()  # lazily opened; None if PostgreSQL is down
+        if pool is not None:
+            shipment = await fulfillment.tracking(pool, order_id)
+            view["shipment"] = shipment
+            if shipment is not None and shipment["state"] in _SHIPPED:
+                view["status"] = _SHIPPED[shipment["state"]]
+    return JSONResponse(view)
+
+
+# What the shopper's order becomes once the parcel moves (the Redis order stays "paid").
+_SHIPPED = {
+    "booked": "shipped",
+    "picked_up": "shipped",
+    "in_transit": "shipped",
+    "delivered": "delivered",
+}
 
 
 def public_order(order: dict[str, Any]) -> dict[str, Any]:
