@@ -62,7 +62,7 @@ async def test_paid_order_shows_tracking(
         assert shipment["tracking_no"]
         assert shipment["carrier"]
         assert shipment["promised_date"]
-        assert [h["state"] for h in shipment["history"]][0] == "booked"
+        assert shipment["history"][0]["state"] == "booked"
         # Another buyer still sees nothing of it.
         other = await client.get(f"/api/orders/{order_id}", headers=buyer(settings, "nosy"))
         assert other.status_code == 404
