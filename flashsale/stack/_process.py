@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import signal
@@ -99,8 +100,19 @@ def terminate(pid: int, timeout: float = 30.0) -> None:
 
 
 def _reap(pid: int) -> None:
+    for proc in [p for p in _children if p.pid == pid]:
+        proc.poll()  # collects the exit status if it is our child
+        _children.remove(proc)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+@atexit.register
+def _detach_daemons() -> None:
+    """Services we started are meant to outlive this process: don't warn about them at exit."""
+    for proc in _children:
+        if proc.poll() is None:
+            proc.returncode = 0
 
 
 async def wait_until(
