@@ -111,7 +111,7 @@ async def test_permanent_failure_dead_letter_and_retry(
     assert sorted(x["order_id"] for x in listed) == [f"{r}-2", f"{r}-5"]
     assert all(x["reason"] for x in listed)
 
-    target = listed[0]["id"]
+    target = next(x["id"] for x in listed if x["order_id"] == f"{r}-2")
     rc, out = await cli(
         {k: v for k, v in own_env.items() if k != "FLASHSALE_ADMIN_TOKEN"},
         "fulfillment",
