@@ -220,13 +220,12 @@ class Inventory:
     async def _reserve_batch(
         self, round_id: str, reqs: list[ReserveRequest]
     ) -> list[ReserveResult]:
-        args: list[ARG] = []
-        for r in reqs:
-            args += [
-                r.buyer_id, r.id_hash, r.quantity, r.idempotency_key, r.fingerprint(), r.channel,
-                r.agreement_version, r.number or "", orjson.dumps(r.pii),
-            ]  # fmt: skip
-        rows, flat_offers = await self._call("reserve", round_id, args)
+        batch = orjson.dumps([
+            [r.buyer_id, r.id_hash, r.quantity, r.idempotency_key, r.fingerprint(), r.channel,
+             r.agreement_version, r.number or "", orjson.dumps(r.pii).decode()]
+            for r in reqs
+        ])  # fmt: skip
+        rows, flat_offers = await self._call("reserve", round_id, [batch])
         offers = {_s(flat_offers[i]): flat_offers[i + 1] for i in range(0, len(flat_offers), 2)}
         results = []
         for code, order_id, pay_before, left, replay, version in rows:

@@ -235,15 +235,8 @@ def redis_script_rate(settings: Settings, round_id: str, requests: int = 100_000
         str(len(keys)),
         *keys,
         round_id,
-        "b__rand_int__",
-        "h__rand_int__",
-        "1",
-        "k__rand_int__",
-        "fp",
-        "web",
-        AGREEMENT,
-        "",
-        "{}",
+        # one request per call, in the script's batch format (see inventory/lua/reserve.lua)
+        f'[["b__rand_int__","h__rand_int__",1,"k__rand_int__","fp","web","{AGREEMENT}","","{{}}"]]',
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
     # "EVALSHA ...: 12345.67 requests per second, p50=..." (the last \r-separated segment)
