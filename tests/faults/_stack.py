@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import time
@@ -23,20 +24,27 @@ from flashsale.stack.postgres import PostgresService
 from flashsale.stack.redis import RedisService
 
 
-def free_port(pair: bool = False) -> int:
-    """A free loopback port (with ``pair``, port + 1 is free too: Kafka's controller)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not pair:
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(pair: bool = False, avoid: frozenset[int] = frozenset()) -> int:
+    """A free loopback port below the kernel's ephemeral range (so no outgoing connection takes
+    it while a killed service is down), not next to one in ``avoid``; with ``pair``, port + 1
+    is free too (Kafka's controller)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(10_000, low - 12_000), low - 2)
+        if {port - 1, port, port + 1} & avoid:
+            continue
+        if _bindable(port) and (not pair or _bindable(port + 1)):
             return port
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
     raise RuntimeError("no free port")
 
 
@@ -97,7 +105,9 @@ class PrivateStack:
 
     @classmethod
     def create(cls, root: Path, kafka_version: str, kafka_libs: Path) -> PrivateStack:
-        redis_port, pg_port, kafka_port = free_port(), free_port(), free_port(pair=True)
+        redis_port = free_port()
+        pg_port = free_port(avoid=frozenset({redis_port}))
+        kafka_port = free_port(pair=True, avoid=frozenset({redis_port, pg_port}))
         redis = FaultRedis(
             f"redis://127.0.0.1:{redis_port}/0", Address("127.0.0.1", redis_port), root
         )

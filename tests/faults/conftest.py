@@ -112,4 +112,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             + ("" if o.reconcile_ok else ", reconcile FAILED")
         )
         for problem in o.problems:
-            tr.write_line(f"{'':<26} ↳ {problem}")
+            tr.write_line(f"{'':<26} ↳ FAILED: {problem}")
+        for finding in o.findings:
+            tr.write_line(f"{'':<26} ↳ note: {finding}")

@@ -18,12 +18,13 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from ._sale import RESULTS, Live, Outcome, Rig, run_sale
+from ._sale import RESULTS, Fault, Live, Outcome, Rig, run_sale
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
@@ -37,12 +38,12 @@ def _assert(outcome: Outcome) -> None:
     assert outcome.passed, f"{outcome.scenario}: {outcome.problems} ({outcome.summary()})"
 
 
-async def _until(check: object, limit: float) -> float:
+async def _until(check: Callable[[], bool | Awaitable[bool]], limit: float) -> float:
     """Seconds until ``check()`` (sync or async) is true; raises after ``limit``."""
     began = time.monotonic()
     while time.monotonic() - began < limit:
-        result = check()  # type: ignore[operator]
-        if asyncio.iscoroutine(result):
+        result = check()
+        if not isinstance(result, bool):
             result = await result
         if result:
             return time.monotonic() - began
@@ -53,7 +54,7 @@ async def _until(check: object, limit: float) -> float:
 # --- faults -------------------------------------------------------------------------------
 
 
-def _kill_process(name: str, down: float = 1.0):  # type: ignore[no-untyped-def]
+def _kill_process(name: str, down: float = 1.0) -> Fault:
     async def fault(live: Live) -> float:
         began = time.monotonic()
         live.rig.kill(name)
@@ -134,7 +135,7 @@ async def _slow_postgres(live: Live) -> float:
 # --- scenarios ----------------------------------------------------------------------------
 
 
-async def _sale(rig: Rig, name: str, fault, redis: Redis, pool: asyncpg.Pool) -> Outcome:  # type: ignore[no-untyped-def]
+async def _sale(rig: Rig, name: str, fault: Fault, redis: Redis, pool: asyncpg.Pool) -> Outcome:
     return await _record(await run_sale(rig, name, fault, redis=redis, pool=pool))
 
 
@@ -169,10 +170,44 @@ async def test_kill_kafka(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) 
     _assert(await _sale(rig, "kill kafka broker", _kill_kafka, fault_redis, fault_pg))
 
 
-async def test_kill_redis(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
-    assert await fault_redis.config_get("appendfsync") == {"appendfsync": "everysec"}
-    _assert(await _sale(rig, "kill redis (everysec)", _kill_redis, fault_redis, fault_pg))
-
-
 async def test_kill_postgres(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool) -> None:
     _assert(await _sale(rig, "kill postgres", _kill_postgres, fault_redis, fault_pg))
+
+
+# Redis last: its restart leaves closed connections in the fronts' pools (see the findings).
+@pytest.mark.parametrize("fsync", ["everysec", "always"])
+async def test_kill_redis(rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool, fsync: str) -> None:
+    """SIGKILL of the Redis process mid-sale, restart from the AOF. Run with the product's
+    appendfsync everysec and, for comparison, always: neither may lose an acknowledged
+    reservation to a process kill (everysec's window is an OS crash, not a process crash)."""
+    redis_service = rig.stack.redis
+    redis_service.appendfsync = fsync  # for the restart's config file
+    await fault_redis.config_set("appendfsync", fsync)
+    try:
+        out = await _sale(rig, f"kill redis ({fsync})", _kill_redis, fault_redis, fault_pg)
+    finally:
+        redis_service.appendfsync = "everysec"
+        await fault_redis.config_set("appendfsync", "everysec")
+    _assert(out)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: `flashsale relay` exits on redis ConnectionError (Redis restart) "
+    "instead of retrying with bounded backoff; see checkout/relay.py Relay.run",
+)
+async def test_relay_survives_redis_restart(rig: Rig, fault_redis: Redis) -> None:
+    """No sale needed: with the relay idle-polling, restart Redis; the relay must keep running
+    (as the writer, fulfillment and the fronts do) rather than exit with a traceback."""
+    rig.revive()
+    relay = rig.services.procs["relay"]
+    await asyncio.sleep(1.0)
+    assert relay.poll() is None
+    await rig.stack.kill(rig.stack.redis)
+    await asyncio.sleep(0.5)
+    await rig.stack.restart(rig.stack.redis)
+    await asyncio.sleep(3.0)
+    try:
+        assert relay.poll() is None, f"relay exited with {relay.returncode}"
+    finally:
+        rig.revive()
