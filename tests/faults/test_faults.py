@@ -211,3 +211,27 @@ async def test_relay_survives_redis_restart(rig: Rig, fault_redis: Redis) -> Non
         assert relay.poll() is None, f"relay exited with {relay.returncode}"
     finally:
         rig.revive()
+
+
+async def _nothing(live: Live) -> float:
+    return 0.0
+
+
+@pytest.mark.xfail(
+    strict=False,  # how many stale connections a sale meets varies: not strict
+    reason="product finding: after a Redis restart the fronts' pooled Redis connections are "
+    "stale; the first reservation on each answers 503 (invariant 8: a restart never turns "
+    "into errors for shoppers)",
+)
+async def test_no_shopper_errors_after_redis_restart(
+    rig: Rig, fault_redis: Redis, fault_pg: asyncpg.Pool
+) -> None:
+    """Redis killed and restarted *before* the sale, fully back 2 s later: the sale itself
+    must see no 5xx and no dropped connections."""
+    await rig.stack.kill(rig.stack.redis)
+    await rig.stack.restart(rig.stack.redis)
+    await asyncio.sleep(2.0)
+    rig.revive()  # the relay (see test_relay_survives_redis_restart)
+    out = await _sale(rig, "sale after redis restart", _nothing, fault_redis, fault_pg)
+    _assert(out)
+    assert (out.server_errors, out.transport_errors) == (0, 0), out.summary()
