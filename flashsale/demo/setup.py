@@ -56,14 +56,33 @@ def cli(env: dict[str, str], *args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def number_block(rng: random.Random, taken: set[str], size: int) -> list[str]:
-    """``size`` fresh mainland numbers from one 1[3-9]x-yyy block not used before."""
+def number_block(rng: random.Random, used: set[str], size: int) -> list[str]:
+    """``size`` fresh mainland numbers sharing one ``1[3-9]…`` prefix not in ``used``."""
+    width = max(4, len(str(max(size - 1, 1))))
     while True:
-        head = f"1{rng.randint(3, 9)}{rng.randint(0, 9)}{rng.randint(0, 9999):04d}"
-        if head not in taken:
+        head = f"1{rng.randint(3, 9)}" + "".join(str(rng.randint(0, 9)) for _ in range(9 - width))
+        if head not in used:
             break
-    width = 11 - len(head)
     return [f"{head}{n:0{width}d}" for n in rng.sample(range(10**width), size)]
+
+
+def used_prefixes(settings: Settings, length: int) -> set[str]:
+    """Number prefixes of that length already loaded (numbers are unique across pools)."""
+    import asyncio
+
+    import asyncpg
+
+    async def fetch() -> set[str]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT DISTINCT left(number, $1) AS head FROM pool_numbers", length
+            )
+        finally:
+            await conn.close()
+        return {r["head"] for r in rows}
+
+    return asyncio.run(fetch())
 
 
 def create_catalog(
@@ -130,7 +149,9 @@ def create_catalog(
         AGREEMENT,
     )
     pool = f"demo-{seed}"
-    numbers = number_block(rng, set(), max(stock, 1))
+    size = max(stock, 1)
+    width = max(4, len(str(max(size - 1, 1))))
+    numbers = number_block(rng, used_prefixes(settings, 11 - width), size)
     (workdir / "numbers.txt").write_text(
         "".join(f"{n},88\n" if n.endswith("888") else f"{n}\n" for n in numbers)
     )
