@@ -13,11 +13,34 @@ MAX_BODY = 16 * 1024
 MAX_DEPTH = 8
 
 
-async def json_body(request: Request, max_bytes: int = MAX_BODY) -> dict[str, Any]:
-    """The request's JSON object, or ApiError (413 too large, 415 wrong type, 400 malformed)."""
+async def json_body(
+    request: Request, max_bytes: int = MAX_BODY, *, optional: bool = False
+) -> dict[str, Any]:
+    """The request's JSON object, or ApiError (413 too large, 415 wrong type, 400 malformed).
+    With ``optional`` an empty body is ``{}``."""
+    raw: bytes | None = None
+    if optional and request.headers.get("content-length") in (None, "0"):
+        raw = await bounded_body(request, max_bytes)
+        if not raw:  # no body at all: whatever its declared type
+            return {}
     ctype = request.headers.get("content-type", "")
     if ctype and not ctype.split(";", 1)[0].strip().lower().endswith(("/json", "+json")):
         raise ApiError("unsupported_media_type", "send the body as application/json")
+    if raw is None:
+        raw = await bounded_body(request, max_bytes)
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
+        raise ApiError("invalid_request", f"JSON nested deeper than {MAX_DEPTH} levels")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError("invalid_request", "body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError("invalid_request", "body must be a JSON object")
+    return data
+
+
+async def bounded_body(request: Request, max_bytes: int = MAX_BODY) -> bytes:
+    """The raw body, read no further than ``max_bytes`` (ApiError ``payload_too_large``)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -31,16 +54,7 @@ async def json_body(request: Request, max_bytes: int = MAX_BODY) -> dict[str, An
         if size > max_bytes:
             raise ApiError("payload_too_large", f"body larger than {max_bytes} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
-        raise ApiError("invalid_request", f"JSON nested deeper than {MAX_DEPTH} levels")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ApiError("invalid_request", "body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError("invalid_request", "body must be a JSON object")
-    return data
+    return b"".join(chunks)
 
 
 def _depth(raw: bytes) -> int:

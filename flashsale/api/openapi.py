@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from checkout.payments import SIGNATURE_HEADER
 from flashsale import __version__
 
 from .buy_request import MAX_QUANTITY
@@ -60,6 +61,17 @@ def _op(
         }
     if auth:
         op["security"] = _BEARER
+    return op
+
+
+def _with(op: dict[str, Any], responses: dict[str, Any], body: str | None = None) -> dict[str, Any]:
+    """``op`` with more responses (e.g. a second success status) and an optional body."""
+    op["responses"] = dict(sorted({**op["responses"], **responses}.items()))
+    if body is not None:
+        op["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
     return op
 
 
@@ -126,6 +138,7 @@ def document() -> dict[str, Any]:
             rounds={"type": "array", "items": _ref("Round")},
         ),
         "Payment": _obj(("order_id", "status"), order_id=_STR, status=_STR, payment_id=_STR),
+        "PayRequest": _obj((), instant={"type": "boolean", "description": "confirm at once"}),
         "OtpRequest": _obj(("phone",), phone={"type": "string", "pattern": "^1[3-9][0-9]{9}$"}),
         "OtpVerify": _obj(
             ("phone", "code"), phone=_STR, code={"type": "string", "pattern": "^[0-9]{6}$"}
@@ -240,13 +253,19 @@ def document() -> dict[str, Any]:
             )
         },
         "/api/orders/{order_id}/pay": {
-            "post": _op(
-                "Start paying (the simulated provider confirms by a signed callback)",
-                _json(_ref("Payment"), "payment started or confirmed"),
-                *order_codes,
-                "order_not_payable",
-                auth=True,
-                params=("order_id",),
+            "post": _with(
+                _op(
+                    "Start paying (the simulated provider confirms by a signed callback)",
+                    _json(_ref("Payment"), "paid (already, or at once with instant)"),
+                    *order_codes,
+                    "order_not_payable",
+                    "payload_too_large",
+                    "unsupported_media_type",
+                    auth=True,
+                    params=("order_id",),
+                ),
+                {"202": _json(_ref("Payment"), "pending: the provider confirms shortly")},
+                body="PayRequest",
             )
         },
         "/api/orders/{order_id}/cancel": {
@@ -261,13 +280,15 @@ def document() -> dict[str, Any]:
         },
         "/api/payments/callback": {
             "post": _op(
-                "Payment provider callback, signed (Payment-Signature: t=<ts>,v1=<hmac>)",
+                "Payment provider callback, signed (Flashsale-Signature: t=<ts>,v1=<hmac>)",
                 _json(_ref("Payment"), "applied"),
                 "invalid_signature",
+                "invalid_callback",
                 "stale_callback",
                 "replayed_callback",
                 "not_found",
-                headers=("Payment-Signature",),
+                "payload_too_large",
+                headers=(SIGNATURE_HEADER,),
             )
         },
         "/api/auth/otp": {

@@ -12,7 +12,7 @@ import fulfillment
 from checkout import payments, pii
 from inventory import Inventory, ReserveRequest, ReserveResult
 
-from ._body import json_body
+from ._body import bounded_body, json_body
 from .auth import buyer_id
 from .buy_request import idempotency_key, parse_buy
 from .errors import ApiError, error_body
@@ -39,6 +39,7 @@ _REFUSALS = {
 }
 
 
+CALLBACK_MAX_BODY = 8 * 1024  # a provider event is a few hundred bytes
 _SOLD_OUT = orjson.dumps(error_body("sold_out", _REFUSALS["sold_out"][1]))
 
 
@@ -148,7 +149,7 @@ async def pay(request: Request) -> Response:
     """Start paying. ``{"instant": true}`` (demos, load tests) has the simulated provider
     confirm at once; otherwise it confirms by a signed callback shortly after."""
     _, order_id, order = await _own_order(request)
-    data = await json_body(request, max_bytes=1024) if await request.body() else {}
+    data = await json_body(request, max_bytes=1024, optional=True)
     if order["status"] not in ("reserved", "expired", "cancelled"):
         if order["status"] == "paid":
             return JSONResponse(
@@ -176,7 +177,7 @@ async def cancel(request: Request) -> Response:
 
 
 async def payment_callback(request: Request) -> Response:
-    body = await request.body()
+    body = await bounded_body(request, CALLBACK_MAX_BODY)
     signature = request.headers.get(payments.SIGNATURE_HEADER, "")
     return JSONResponse(await apply_callback(request.app.state.fs, body, signature))
 
