@@ -20,6 +20,7 @@ from .errors import ApiError
 from .responses import JSONResponse
 
 log = logging.getLogger(__name__)
+ENDED_REFRESH = 30.0  # seconds between looks at a round that has ended or closed
 
 
 class RoundCache:
@@ -35,14 +36,26 @@ class RoundCache:
     async def refresh(self) -> None:
         ids = sorted(m.decode() for m in await self._redis.smembers(ARMED_ROUNDS))  # type: ignore[misc]
         gate = asyncio.Semaphore(8)  # a few connections, however many rounds are armed
+        now = time.time()
+        now_ms = int(now * 1000)
 
         async def describe(rid: str) -> dict[str, Any] | None:
+            known = self.rounds.get(rid)
+            if (
+                known is not None
+                and _phase(known, now_ms) == "ended"
+                and now - known["described_at"] < ENDED_REFRESH
+            ):
+                return known  # finished rounds change rarely: look again now and then
             async with gate:
-                return await self._inventory.describe(rid)
+                found = await self._inventory.describe(rid)
+            if found is not None:
+                found["described_at"] = now
+            return found
 
         described = await asyncio.gather(*(describe(rid) for rid in ids))
         self.rounds = {d["round_id"]: d for d in described if d is not None}
-        self.refreshed_at = time.time()
+        self.refreshed_at = now
 
     async def run(self, stop: asyncio.Event) -> None:
         """Refresh until ``stop``; a failed refresh keeps the last view and is retried."""
@@ -60,7 +73,7 @@ class RoundCache:
             return None
         phase = _phase(r, now_ms)
         return {
-            **r,
+            **{k: v for k, v in r.items() if k != "described_at"},
             "phase": phase,
             "starts_in_ms": max(0, r["starts_at"] - now_ms),
             "ends_in_ms": max(0, r["ends_at"] - now_ms),
