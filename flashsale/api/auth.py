@@ -20,7 +20,9 @@ def buyer_id(request: Request) -> str:
             headers={"WWW-Authenticate": "Bearer"},
         )
     try:
-        claims = tokens.verify(request.app.state.fs.settings.token_secret, token.strip())
+        claims = tokens.verify(
+            request.app.state.fs.settings.token_secret, token.strip(), round_id=_round_of(request)
+        )
     except tokens.TokenError:
         raise ApiError(
             "unauthorized",
@@ -28,3 +30,13 @@ def buyer_id(request: Request) -> str:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from None
     return claims.sub
+
+
+def _round_of(request: Request) -> str | None:
+    """The round the request is about (path ``round_id``, or the round of ``order_id``): a
+    token bound to another round is refused."""
+    params = request.path_params
+    if "round_id" in params:
+        return str(params["round_id"])
+    round_id, sep, _ = str(params.get("order_id", "")).rpartition("-")
+    return round_id if sep and round_id else None
