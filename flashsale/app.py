@@ -21,7 +21,8 @@ from flashsale.settings import Settings
 from inventory import Inventory, InventoryError
 
 from . import metrics, web
-from .api import errors, login, orders, rounds
+from .admission import Admission, AdmissionConfig
+from .api import admission, errors, login, orders, rounds
 from .api.dashboard import OpsSampler, dashboard
 from .api.openapi import openapi
 from .api.state import AppState
@@ -42,10 +43,17 @@ async def _stop_task(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         await asyncio.wait_for(task, 2)
 
 
-def create_app(settings: Settings | None = None, *, access_log: bool | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    access_log: bool | None = None,
+    admission_config: AdmissionConfig | None = None,
+) -> Starlette:
     """The front. ``access_log`` (default: ``FLASHSALE_ACCESS_LOG=1``, set by ``flashsale serve
-    --access-log``) writes one JSON line per request."""
+    --access-log``) writes one JSON line per request. ``admission_config`` (default: from the
+    environment) sets the rate limits of the buy endpoint."""
     settings = settings or Settings.from_env()
+    admission_config = admission_config or AdmissionConfig.from_env(os.environ)
     if access_log is None:
         access_log = os.environ.get("FLASHSALE_ACCESS_LOG") == "1"
 
@@ -68,6 +76,7 @@ def create_app(settings: Settings | None = None, *, access_log: bool | None = No
                 rounds=cache,
                 payments=payments.PaymentProvider(settings.payment_secret),
                 pii_keys=PiiKeys.derive(settings.pii_key),
+                admission=Admission(redis, admission_config, settings.token_secret),
             )
             stack.push_async_callback(state.drain)
             stop = asyncio.Event()
@@ -75,6 +84,10 @@ def create_app(settings: Settings | None = None, *, access_log: bool | None = No
                 await cache.refresh()  # first view before the first request
             refresher = asyncio.create_task(cache.run(stop))
             stack.push_async_callback(_stop_task, refresher, stop)
+            with contextlib.suppress(aioredis.RedisError, OSError):
+                await state.admission.policies.refresh()  # round options before the first buy
+            admitter = asyncio.create_task(state.admission.run(stop))
+            stack.push_async_callback(_stop_task, admitter, stop)
             ops = OpsSampler(settings, redis, inventory, cache)
             stack.push_async_callback(ops.aclose)
             app.state.fs = state
@@ -90,6 +103,9 @@ def create_app(settings: Settings | None = None, *, access_log: bool | None = No
             metrics.count_reservations(orders.create_order),
             methods=["POST"],
         ),
+        Route("/api/rounds/{round_id}/queue", admission.join_queue, methods=["POST"]),
+        Route("/api/rounds/{round_id}/queue", admission.queue_status, methods=["GET"]),
+        Route("/api/rounds/{round_id}/challenge", admission.challenge, methods=["GET"]),
         Route("/api/orders/{order_id}", orders.get_order, methods=["GET"]),
         Route("/api/orders/{order_id}/pay", orders.pay, methods=["POST"]),
         Route("/api/orders/{order_id}/cancel", orders.cancel, methods=["POST"]),

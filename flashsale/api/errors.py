@@ -47,6 +47,8 @@ STATUS: dict[str, int] = {
     "otp_locked": 429,
     "otp_cooldown": 429,
     "rate_limited": 429,
+    "admission_required": 403,
+    "challenge_failed": 403,
     "unavailable": 503,
     "internal": 500,
 }

@@ -79,6 +79,91 @@ def _obj(required: tuple[str, ...], **props: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": list(required), "properties": props}
 
 
+def _admission_schemas() -> dict[str, Any]:
+    nullable_int = {"type": ["integer", "null"]}
+    return {
+        "QueuePlace": _obj(
+            ("round_id", "state", "token"),
+            round_id=_STR,
+            state={
+                "type": "string",
+                "enum": ["off", "before", "queued", "admitted"],
+                "description": "off: no waiting room, buy directly; before: joined, positions "
+                "are drawn at random at the start; queued; admitted: buy with token",
+            },
+            position={**nullable_int, "description": "1 = next to be admitted"},
+            estimated_wait_ms=nullable_int,
+            starts_in_ms=nullable_int,
+            queue_length=nullable_int,
+            rate_per_second={"type": ["number", "null"]},
+            token={
+                "type": ["string", "null"],
+                "description": "admission token: send it as X-Admission-Token with the order",
+            },
+            token_expires_at={"type": "integer", "description": "seconds since the epoch"},
+        ),
+        "Challenge": {
+            "type": "object",
+            "required": ["round_id", "challenge", "difficulty", "required", "expires_at"],
+            "properties": {
+                "round_id": _STR,
+                "challenge": _STR,
+                "difficulty": {"type": "integer", "minimum": 0, "maximum": 32},
+                "required": {"type": "boolean"},
+                "expires_at": {"type": "integer", "description": "seconds since the epoch"},
+                "how": _STR,
+            },
+        },
+    }
+
+
+def _admission_paths(paths: dict[str, Any]) -> None:
+    """The waiting room and proof-of-work endpoints, and the buy request's optional headers."""
+    place = _json(_ref("QueuePlace"), "your place; the admission token once admitted")
+    codes = ("unauthorized", "not_found", "rate_limited")
+    paths["/api/rounds/{round_id}/queue"] = {
+        "post": _op(
+            "Join the round's waiting room (early arrivals are shuffled at the start)",
+            place,
+            *codes,
+            auth=True,
+            params=("round_id",),
+        ),
+        "get": _op(
+            "Your place in the waiting room, an estimate, and the admission token",
+            place,
+            *codes,
+            auth=True,
+            params=("round_id",),
+        ),
+    }
+    paths["/api/rounds/{round_id}/challenge"] = {
+        "get": _op(
+            "A proof-of-work challenge bound to you and the round (X-PoW on the order)",
+            _json(_ref("Challenge"), "the challenge"),
+            "unauthorized",
+            auth=True,
+            params=("round_id",),
+        )
+    }
+    paths["/api/rounds/{round_id}/orders"]["post"]["parameters"] += [
+        {
+            "name": "X-Admission-Token",
+            "in": "header",
+            "required": False,
+            "description": "required while the round's waiting room is on",
+            "schema": _STR,
+        },
+        {
+            "name": "X-PoW",
+            "in": "header",
+            "required": False,
+            "description": "<challenge>.<solution>, when the round asks for proof of work",
+            "schema": _STR,
+        },
+    ]
+
+
 @cache
 def document() -> dict[str, Any]:
     order_codes = ("unauthorized", "not_found")
@@ -236,6 +321,9 @@ def document() -> dict[str, Any]:
                 "agreement_outdated",
                 "idempotency_mismatch",
                 "unavailable",
+                "rate_limited",
+                "admission_required",
+                "challenge_failed",
                 body="BuyRequest",
                 auth=True,
                 params=("round_id",),
@@ -309,6 +397,8 @@ def document() -> dict[str, Any]:
             )
         },
     }
+    schemas |= _admission_schemas()
+    _admission_paths(paths)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -13,6 +13,7 @@ from checkout import payments, pii
 from inventory import Inventory, ReserveRequest, ReserveResult
 
 from ._body import bounded_body, json_body
+from .admission import admit_buyer
 from .auth import buyer_id
 from .buy_request import idempotency_key, parse_buy
 from .errors import ApiError, error_body
@@ -57,6 +58,7 @@ def _inventory(request: Request) -> Inventory:
 async def create_order(request: Request) -> Response:
     buyer = buyer_id(request)
     key = idempotency_key(request.headers)
+    await admit_buyer(request, buyer, key)  # rate limits; the round's waiting room / PoW
     state = request.app.state.fs
     round_id = request.path_params["round_id"]
     if await state.inventory.answer_sold_out(round_id, buyer, key):

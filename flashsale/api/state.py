@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from checkout.payments import Callback, CallbackError, PaymentProvider
 from checkout.pii import PiiKeys
+from flashsale.admission import Admission
 from flashsale.settings import Settings
 from inventory import Inventory, InventoryError
 
@@ -31,6 +32,7 @@ class AppState:
     rounds: RoundCache
     payments: PaymentProvider
     pii_keys: PiiKeys
+    admission: Admission
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
     def deliver_later(self, callback: Callback, apply: Apply) -> None:
