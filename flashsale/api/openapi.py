@@ -189,9 +189,10 @@ def document() -> dict[str, Any]:
                 },
                 address={"type": "string", "minLength": 4, "maxLength": 200},
                 number={
-                    "type": "string",
+                    "type": ["string", "null"],
                     "pattern": "^1[3-9][0-9]{9}$",
-                    "description": "chosen phone number, when the round offers a choice",
+                    "description": "chosen phone number, when the round offers a choice "
+                    "(null: none)",
                 },
                 agreement_version={"type": "string", "minLength": 1, "maxLength": 40},
                 channel={"type": "string", "enum": ["web", "mobile", "sms"], "default": "web"},
