@@ -24,4 +24,5 @@ for command in (stack, db, topics, demo, serve, sweeper, bench, fulfill, fulfill
     main.add_command(command)
 main.add_command(__import__("flashsale.cli.tokens", fromlist=["tokens"]).tokens)  # tokens group
 __import__("flashsale.cli.rounds")  # registers the catalog, numbers and round groups
+__import__("flashsale.cli.admission")  # round waiting-room, round pow
 from . import pipeline  # noqa: E402, F401  (registers relay, writer, reconcile)
