@@ -3,13 +3,16 @@ relay, writer, sweeper and fulfillment as real processes, a crowd of shoppers.""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
+import asyncpg
 import pytest
 from rich.console import Console
 
 from flashsale.demo import DemoConfig, run_demo
 from flashsale.settings import Settings
+from loadtests.crowd import mint
 
 
 @pytest.mark.timeout(240)
@@ -47,3 +50,25 @@ def test_small_demo_sale_ends_consistent(
     assert result["expired_holds"] > 0
     assert result["reconcile"]["ok"], result["reconcile"]["differences"]
     assert "reconcile" in console.export_text()
+    # National ID numbers reach PostgreSQL only hashed, encrypted or masked: none of the
+    # crowd's real ID numbers appears in any stored row of the round.
+    ids = {m.id_number for m in mint(settings.token_secret, config.shoppers or 0, config.seed)}
+    rows = asyncio.run(_stored_rows(settings, result["round_id"]))
+    assert len(rows) > result["orders_acknowledged"]
+    assert [r for r in rows if any(i in r for i in ids)] == []
+    assert any(i[:6] in r for r in rows for i in ids)  # masked IDs are there (first 6 kept)
+
+
+async def _stored_rows(settings: Settings, round_id: str) -> list[str]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT row_to_json(o)::text AS t FROM orders o WHERE round_id = $1
+               UNION ALL SELECT row_to_json(e)::text FROM order_events e WHERE round_id = $1
+               UNION ALL SELECT row_to_json(f)::text FROM fulfillment_orders f
+                         WHERE round_id = $1""",
+            round_id,
+        )
+    finally:
+        await conn.close()
+    return [r["t"] for r in rows]
