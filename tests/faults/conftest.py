@@ -6,6 +6,8 @@ a table of scenario → result is printed (whatever ``-s`` says)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,13 +36,15 @@ def _kafka_libs(settings: Settings) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-async def rig(
-    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Rig]:
+async def rig(base_settings: Settings) -> AsyncIterator[Rig]:
     libs = _kafka_libs(base_settings)
     if libs is None:
         pytest.skip("no cached Kafka jars (run `flashsale stack up` once)")
-    root = tmp_path_factory.mktemp("faults")
+    # Not under pytest's tmp root: a concurrent pytest session resets /tmp/pytest-of-<user> to
+    # mode 0700, and the postgres user (PostgreSQL runs as postgres when we are root) must
+    # traverse to its data dir for every restart.
+    root = Path(tempfile.mkdtemp(prefix="flashsale-faults-"))
+    os.chmod(root, 0o711)  # noqa: S103 - traverse only (no read) for the postgres user
     stack = PrivateStack.create(root / "stack", base_settings.kafka_version, libs)
     settings = settings_for(base_settings, stack, f"faults-{uuid.uuid4().hex[:8]}")
     private = {
@@ -75,6 +79,7 @@ async def rig(
         finally:
             rig.stop()
             stack.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
