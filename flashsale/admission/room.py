@@ -60,8 +60,8 @@ async def place(redis: aioredis.Redis, round_id: str, buyer: str, *, join: bool)
         return Place(state, starts_in_ms=max(0, starts - now), rate=rate)
     if state == "admitted":
         return Place(state, position=0, wait_ms=0, starts_in_ms=0, length=length, rate=rate)
-    ahead = rank - cursor_milli / 1000  # admissions still to come before this entrant's
-    wait = math.ceil((ahead + 0.001) * 1000 / rate) if rate > 0 else None
+    needed = rank + 1 - cursor_milli / 1000  # admitted once the cursor passes rank + 1
+    wait = max(1, math.ceil(needed * 1000 / rate)) if rate > 0 else None
     position = rank - cursor_milli // 1000 + 1
     return Place(state, position=position, wait_ms=wait, starts_in_ms=0, length=length, rate=rate)
 
