@@ -30,7 +30,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from checkout._kafka import make_producer
 from checkout._ledger import dead_letter_key, ledger_key
@@ -85,12 +87,23 @@ class Relay:
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> RelayStats:
         """Relay until :meth:`stop`; the batch in hand is finished, flushed and acked first."""
+        failures = 0
         try:
             while not self.stop_event.is_set():
                 try:
                     moved = await self.step()
                 except Stopped:
                     break
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    # Redis restarting (or loading its AOF): retry with bounded backoff. Entries
+                    # published but not yet acked stay pending and are re-read from our own
+                    # pending list (duplicates downstream are no-ops).
+                    failures += 1
+                    self._recovering |= self._groups
+                    await pause(self.config.backoff, failures, self.stop_event, log,
+                                "relay (Redis)", exc)
+                    continue
+                failures = 0
                 if moved == 0:
                     await self._sleep(self.config.idle_sleep)
         finally:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from checkout import payments
 from checkout.pii import PiiKeys
+from flashsale.redis_client import redis_client
 from flashsale.settings import Settings
 from inventory import Inventory, InventoryError
 
@@ -60,11 +61,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            # A blocking pool: a burst waits briefly for a connection instead of failing.
-            pool = aioredis.BlockingConnectionPool.from_url(
-                settings.redis_url, max_connections=64, timeout=5, health_check_interval=30
-            )
-            redis = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+            redis = redis_client(settings.redis_url, max_connections=64)
             stack.push_async_callback(redis.aclose)
             inventory = Inventory(redis)
             stack.push_async_callback(inventory.aclose)

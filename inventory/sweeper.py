@@ -38,15 +38,17 @@ async def run_sweeper(
     stop: asyncio.Event,
     interval: float = 0.5,
     limit: int = 500,
-    max_failures: int = 10,
+    max_failures: int = 40,
 ) -> int:
     """Sweep every ``interval`` seconds until ``stop`` is set; returns how many orders it released.
 
-    Redis errors are logged and retried on the next tick; ``max_failures`` in a row re-raise.
+    Redis errors are logged and retried with exponential backoff (capped at 2 s, so a Redis
+    restart of about a minute is ridden out); ``max_failures`` in a row re-raise.
     """
     total = 0
     failures = 0
     while not stop.is_set():
+        wait = interval
         try:
             total += await sweep_all(inventory, redis, limit=limit)
             failures = 0
@@ -55,6 +57,7 @@ async def run_sweeper(
             log.warning("sweep failed (%d/%d): %s", failures, max_failures, exc)
             if failures >= max_failures:
                 raise
+            wait = max(interval, min(2.0, 0.1 * 2**failures))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+            await asyncio.wait_for(stop.wait(), wait)
     return total
