@@ -25,6 +25,17 @@ def make_producer(settings: Settings, *, linger_ms: int = 5,
     )
 
 
+async def started_producer(settings: Settings) -> AIOKafkaProducer:
+    """A started :func:`make_producer`; stopped again if starting fails (no leaked client)."""
+    producer = make_producer(settings)
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
+
+
 def make_consumer(settings: Settings, topic: str, *, group: str = WRITER_GROUP,
                   request_timeout_ms: int = 10_000) -> AIOKafkaConsumer:
     """Group member with manual commits: offsets are committed after the sink commits."""

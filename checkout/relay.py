@@ -34,7 +34,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from checkout._kafka import make_producer
+from checkout._kafka import started_producer
 from checkout._ledger import dead_letter_key, ledger_key
 from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
@@ -214,13 +214,7 @@ class Relay:
     # -- Kafka -------------------------------------------------------------------------------
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self.settings)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await started_producer(self.settings)
         return self._producer
 
     async def _publish(self, events: list[OrderEvent]) -> None:

@@ -38,7 +38,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from checkout._kafka import make_consumer, make_producer
+from checkout._kafka import make_consumer, started_producer
 from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
 from flashsale.settings import Settings
@@ -253,13 +253,7 @@ class Fulfiller:
 
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self.settings)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await started_producer(self.settings)
         return self._producer
 
     async def _close(self) -> None:
