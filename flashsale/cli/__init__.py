@@ -1,4 +1,4 @@
-"""The `flashsale` command line: one group, subcommands registered from their own modules."""
+"""The `flashsale` command line: one group, subcommands defined in their own modules."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ import click
 
 from flashsale import __version__
 
+from . import admission  # noqa: F401  (adds `round waiting-room` and `round pow`)
 from .bench import bench
+from .catalog import catalog_group, numbers_group
 from .demo import demo
 from .fulfillment import fulfill, fulfillment_group
+from .pipeline import reconcile, relay, writer
+from .rounds import round_group
 from .serve import serve
 from .stack import db, stack, topics
 from .sweeper import sweeper
+from .tokens import tokens
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,9 +25,8 @@ def main() -> None:
     """flashsale — timed drops of SIM cards, plans and handsets."""
 
 
-for command in (stack, db, topics, demo, serve, sweeper, bench, fulfill, fulfillment_group):
+for command in (
+    stack, db, topics, catalog_group, numbers_group, round_group, tokens, serve, relay, writer,
+    sweeper, fulfill, fulfillment_group, reconcile, demo, bench,
+):  # fmt: skip
     main.add_command(command)
-main.add_command(__import__("flashsale.cli.tokens", fromlist=["tokens"]).tokens)  # tokens group
-__import__("flashsale.cli.rounds")  # registers the catalog, numbers and round groups
-__import__("flashsale.cli.admission")  # round waiting-room, round pow
-from . import pipeline  # noqa: E402, F401  (registers relay, writer, reconcile)

@@ -199,10 +199,3 @@ def _show(data: dict[str, object], as_json: bool) -> None:
     if "republished" in data:
         console.print(f"republished {data['republished']} event(s)")
 
-
-# flashsale.cli imports this module after defining its group; registering here keeps the
-# group's own module to a single line for the whole pipeline.
-from . import main as _main  # noqa: E402
-
-for _command in (relay, writer, reconcile):
-    _main.add_command(_command)

@@ -518,10 +518,3 @@ def report(round_id: str, tz_name: str | None, as_json: bool) -> None:
         title="by channel",
     )
 
-
-# flashsale.cli imports this module after defining its group (one line there); register here.
-from . import main as _main  # noqa: E402
-from .catalog import catalog_group, numbers_group  # noqa: E402
-
-for _command in (catalog_group, numbers_group, round_group):
-    _main.add_command(_command)
