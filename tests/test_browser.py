@@ -107,7 +107,11 @@ async def _wait_round(server: str, rid: str) -> None:
 async def _login(page: Page) -> None:
     await page.fill("#phone", _phone())
     await page.click("#send-code")
-    await expect(page.locator("#dev-sms")).to_be_visible()
+    try:
+        await expect(page.locator("#dev-sms")).to_be_visible(timeout=15_000)
+    except AssertionError as exc:  # say why: the page shows the API's refusal, if any
+        error = await page.locator("#login-error").text_content()
+        raise AssertionError(f"no dev SMS shown; login error on the page: {error!r}") from exc
     await expect(page.locator("#code")).not_to_have_value("")
     await page.click("#verify")
     await expect(page.locator("#logout")).to_be_visible()
