@@ -11,6 +11,7 @@ import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -87,6 +88,16 @@ async def pg_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     assert pool is not None
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_libs(base_settings: Settings) -> Path:
+    """Kafka's jars for private brokers: the stack's, fetched with Maven if not there yet."""
+    from flashsale.stack import Stack
+    from flashsale.stack.kafka import KafkaService
+
+    kafka = next(s for s in Stack(base_settings).services if isinstance(s, KafkaService))
+    return kafka.fetch_jars()
 
 
 @pytest.fixture

@@ -44,12 +44,8 @@ def _free_port_pair() -> int:
 
 
 @pytest.fixture
-def private_kafka(settings: Settings, tmp_path: Path) -> KafkaService:
-    libs = settings.data_dir / "kafka" / f"libs-{settings.kafka_version}"
-    if not libs.is_dir():
-        libs = ROOT / ".flashsale" / "kafka" / f"libs-{settings.kafka_version}"
-    if not libs.is_dir():
-        pytest.skip("no cached Kafka jars (run `flashsale stack up` once)")
+def private_kafka(settings: Settings, tmp_path: Path, kafka_libs: Path) -> KafkaService:
+    libs = kafka_libs
     service = KafkaService(settings.kafka_version, Address("127.0.0.1", _free_port_pair()),
                            tmp_path)
     service.dir.mkdir(parents=True)

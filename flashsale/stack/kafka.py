@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 from importlib import resources
+from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -71,14 +73,17 @@ class KafkaService(Service):
             ]
         )
 
-    def _fetch_jars(self) -> None:
+    def fetch_jars(self) -> Path:
+        """The broker's jars, fetched with Maven on first use (cached in ~/.m2 as well)."""
         if self.libs.is_dir() and any(self.libs.glob("kafka_2.13-*.jar")):
-            return
+            return self.libs
         mvn = _packages.ensure("mvn", "maven")
+        self.dir.mkdir(parents=True, exist_ok=True)
         pom = self.dir / "pom.xml"
         template = resources.files("flashsale.stack").joinpath("kafka-pom.xml").read_text()
         pom.write_text(template.replace("@KAFKA_VERSION@", self.version))
         partial = self.libs.with_name(self.libs.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted fetch
         result = subprocess.run(
             [
                 mvn,
@@ -100,6 +105,7 @@ class KafkaService(Service):
                 f"{(result.stdout + result.stderr)[-2000:]}"
             )
         partial.rename(self.libs)
+        return self.libs
 
     def _java(self, main: str, *args: str) -> list[str]:
         java = _packages.ensure("java", "openjdk-17-jre-headless", JAVA_SEARCH)
@@ -137,7 +143,7 @@ class KafkaService(Service):
         """Fetch the jars, write the configuration, format the storage once."""
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "tmp").mkdir(exist_ok=True)
-        self._fetch_jars()
+        self.fetch_jars()
         (self.dir / "log4j2.properties").write_text(
             resources.files("flashsale.stack").joinpath("kafka-log4j2.properties").read_text()
         )

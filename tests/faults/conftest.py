@@ -27,19 +27,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = 12  # upper bound of sales in the suite (fulfillment stock is seeded for them)
 
 
-def _kafka_libs(settings: Settings) -> Path | None:
-    for base in (settings.data_dir, ROOT / ".flashsale"):
-        libs = base / "kafka" / f"libs-{settings.kafka_version}"
-        if libs.is_dir():
-            return libs
-    return None
-
-
 @pytest.fixture(scope="session")
-async def rig(base_settings: Settings) -> AsyncIterator[Rig]:
-    libs = _kafka_libs(base_settings)
-    if libs is None:
-        pytest.skip("no cached Kafka jars (run `flashsale stack up` once)")
+async def rig(base_settings: Settings, kafka_libs: Path) -> AsyncIterator[Rig]:
+    libs = kafka_libs
     # Not under pytest's tmp root: a concurrent pytest session resets /tmp/pytest-of-<user> to
     # mode 0700, and the postgres user (PostgreSQL runs as postgres when we are root) must
     # traverse to its data dir for every restart.
