@@ -101,8 +101,11 @@ def terminate(pid: int, timeout: float = 30.0) -> None:
 
 def _reap(pid: int) -> None:
     for proc in [p for p in _children if p.pid == pid]:
-        proc.poll()  # collects the exit status if it is our child
-        _children.remove(proc)
+        # A JVM's main thread can be a zombie while its other threads still run down: wait
+        # (bounded) for the whole process before letting go of the handle.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+            _children.remove(proc)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 
