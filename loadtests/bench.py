@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import redis.asyncio as aioredis
 
 from checkout import idnumber
@@ -40,6 +42,7 @@ from inventory.spec import RoundSpec
 from .wrk_runner import WrkResult, run_wrk
 
 AGREEMENT = "bench-v1"
+PACED_CONNECTIONS = 256
 DEFAULT_APP = "flashsale.app:create_app"
 OFFER = {
     "name": "Bench 3G card",
@@ -69,6 +72,8 @@ class Rep:
     sold_out: WrkResult
     baseline: WrkResult | None = None
     redis_script_rps: float | None = None
+    paced: WrkResult | None = None  # reserve offered at ~80 % of this rep's max rate
+    timeline: list[tuple[float, int]] = field(default_factory=list)  # (s, orders) in reserve
 
     def ratios(self) -> dict[str, float | None]:
         return {
@@ -274,18 +279,138 @@ def summarize(reps: list[Rep]) -> dict[str, Any]:
         for p in reps[0].reserve.latency_ms
     }
     out["reserve_non_2xx"] = sum(r.reserve.non_2xx for r in reps)
+    paced = [r.paced for r in reps if r.paced]
+    if paced:
+        out["at_80_percent"] = {
+            "offered_rps_median": round(median([p.rps for p in paced])),
+            "p50_ms": round(median([p.latency_ms["50"] for p in paced]), 2),
+            "p99_ms": round(median([p.latency_ms["99"] for p in paced]), 2),
+            "share_of_max_median": round(
+                median([r.paced.rps / r.reserve.rps for r in reps if r.paced]), 2
+            ),
+            "non_2xx": sum(p.non_2xx for p in paced),
+        }
     out["runs"] = [
         {
             "ping": r.ping.as_dict(),
             "reserve": r.reserve.as_dict(),
             "sold_out": r.sold_out.as_dict(),
             "baseline": r.baseline.as_dict() if r.baseline else None,
+            "paced": r.paced.as_dict() if r.paced else None,
             "redis_script_rps": r.redis_script_rps,
             "ratios": r.ratios(),
+            "reserve_timeline": r.timeline,
         }
         for r in reps
     ]
     return out
+
+
+class OrderSampler(threading.Thread):
+    """Reservations acknowledged in a round, sampled a few times a second (throughput plot)."""
+
+    def __init__(self, settings: Settings, round_id: str, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(settings.redis_url)
+        self.key = RoundKeys(round_id).counters
+        self.every = every
+        self.samples: list[tuple[float, int]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        began = time.monotonic()
+        try:
+            while not self.done.wait(self.every):
+                orders = int(self.client.hget(self.key, "orders") or 0)  # type: ignore[arg-type]
+                self.samples.append((round(time.monotonic() - began, 2), orders))
+        finally:
+            self.client.close()
+
+
+def _repetition(
+    settings: Settings,
+    config: BenchConfig,
+    server: Server,
+    rounds: BenchRounds,
+    baseline_round: str,
+    tag: str,
+    seed: int,
+) -> Rep:
+    buyers = config.results / f"buyers-{tag}.tsv"
+    paced_buyers = config.results / f"buyers-{tag}-paced.tsv"
+    write_buyers(settings, buyers, config.buyers_per_rep, seed=seed)
+    write_buyers(settings, paced_buyers, config.buyers_per_rep, seed=seed + 1)
+    try:
+        common = {"seconds": config.seconds, "connections": config.connections}
+        ping = run_wrk(f"{server.url}/api/ping", **common)
+        sampler = OrderSampler(settings, rounds.reserve)
+        sampler.start()
+        try:
+            reserve = run_wrk(
+                server.url,
+                script="reserve.lua",
+                **common,
+                args=[str(buyers), rounds.reserve, tag, AGREEMENT, "1"],
+            )
+        finally:
+            sampler.done.set()
+            sampler.join()
+        sold = run_wrk(
+            server.url,
+            script="reserve.lua",
+            **common,
+            args=[str(buyers), rounds.sold_out, f"{tag}s", AGREEMENT, "1"],
+        )
+        naive = None
+        if config.baseline:
+            naive = run_wrk(
+                server.url,
+                script="reserve.lua",
+                **common,
+                args=[str(buyers), f"naive/{baseline_round}", f"{tag}n", AGREEMENT, "1"],
+            )
+        # p50/p99 at ~80 % of the maximum: PACED_CONNECTIONS each waiting pace_ms.
+        # Closed-loop pacing: each request also waits its own latency, so subtract roughly
+        # that (the flat-out p50); the rate actually offered is reported next to the result.
+        pace_ms = max(
+            1,
+            round(
+                PACED_CONNECTIONS * 1000 / (0.8 * reserve.rps) - reserve.latency_ms.get("50", 0.0)
+            ),
+        )
+        paced = run_wrk(
+            server.url,
+            script="reserve_paced.lua",
+            seconds=config.seconds,
+            connections=PACED_CONNECTIONS,
+            args=[str(paced_buyers), rounds.reserve, f"{tag}p", AGREEMENT, "1", str(pace_ms)],
+        )
+        script_rps = redis_script_rate(settings, rounds.redis_only)
+    finally:
+        buyers.unlink(missing_ok=True)
+        paced_buyers.unlink(missing_ok=True)
+    return Rep(ping, reserve, sold, naive, script_rps, paced, sampler.samples)
+
+
+def _line(rep: int, r: Rep) -> str:
+    q = r.ratios()
+    text = (
+        f"rep {rep + 1}: ping {r.ping.rps:.0f}/s, reserve {r.reserve.rps:.0f}/s "
+        f"(P1 {q['P1_reserve_over_ping']:.2f}), sold-out {r.sold_out.rps:.0f}/s "
+        f"(P2 {q['P2_sold_out_over_ping']:.2f})"
+    )
+    if r.baseline:
+        text += f", naive {r.baseline.rps:.0f}/s (P3 {q['P3_reserve_over_baseline']:.1f}x)"
+    text += (
+        f", redis script 1/call {r.redis_script_rps:.0f}/s "
+        f"(P4 {q['P4_reserve_over_redis_script']:.2f})"
+    )
+    if r.paced:
+        text += (
+            f", at {r.paced.rps:.0f}/s p50 {r.paced.latency_ms.get('50')} ms "
+            f"p99 {r.paced.latency_ms.get('99')} ms"
+        )
+    return text
 
 
 def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, Any]:
@@ -309,46 +434,18 @@ def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, 
     try:
         server.wait_ready()
         for rep in range(config.repetitions):
-            buyers = config.results / f"buyers-{nonce}-{rep}.tsv"
-            write_buyers(settings, buyers, config.buyers_per_rep, seed=hash((nonce, rep)))
-            common = {"seconds": config.seconds, "connections": config.connections}
-            ping = run_wrk(f"{server.url}/api/ping", **common)
-            reserve = run_wrk(
-                server.url,
-                script="reserve.lua",
-                **common,
-                args=[str(buyers), rounds.reserve, f"{nonce}{rep}", AGREEMENT, "1"],
-            )
-            sold = run_wrk(
-                server.url,
-                script="reserve.lua",
-                **common,
-                args=[str(buyers), rounds.sold_out, f"{nonce}{rep}s", AGREEMENT, "1"],
-            )
-            naive = None
-            if config.baseline:
-                naive = run_wrk(
-                    f"{server.url}",
-                    script="reserve.lua",
-                    **common,
-                    args=[str(buyers), f"naive/{baseline_round}", f"{nonce}{rep}n", AGREEMENT, "1"],
+            reps.append(
+                _repetition(
+                    settings,
+                    config,
+                    server,
+                    rounds,
+                    baseline_round,
+                    f"{nonce}{rep}",
+                    seed=hash((nonce, rep)),
                 )
-            script_rps = redis_script_rate(settings, rounds.redis_only)
-            reps.append(Rep(ping, reserve, sold, naive, script_rps))
-            buyers.unlink()
-            r = reps[-1].ratios()
-            say(
-                f"rep {rep + 1}: ping {ping.rps:.0f}/s, reserve {reserve.rps:.0f}/s "
-                f"(P1 {r['P1_reserve_over_ping']:.2f}), sold-out {sold.rps:.0f}/s "
-                f"(P2 {r['P2_sold_out_over_ping']:.2f})"
-                + (
-                    f", naive {naive.rps:.0f}/s (P3 {r['P3_reserve_over_baseline']:.1f}x)"
-                    if naive
-                    else ""
-                )
-                + f", redis script 1/call {script_rps:.0f}/s "
-                f"(P4 {r['P4_reserve_over_redis_script']:.2f})"
             )
+            say(_line(rep, reps[-1]))
     finally:
         server.stop()
         asyncio.run(forget_rounds(settings, rounds))

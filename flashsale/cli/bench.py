@@ -65,5 +65,9 @@ def bench(
     summary = run(Settings.from_env(), config, say=console.print)
     out = results / "bench.json"
     out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    from loadtests.plots import plot_all
+
+    for png in plot_all(summary, results):
+        console.print(f"plot: {png}")
     console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
     console.print(f"written: {out}")

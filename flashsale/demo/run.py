@@ -18,7 +18,7 @@ from rich.table import Table
 
 from checkout.reconcile import reconcile
 from flashsale.settings import Settings
-from loadtests.crowd import Behaviour, Crowd, CrowdStats, mint
+from loadtests.crowd import Behaviour, Crowd, CrowdStats, Shopper, mint
 from loadtests.http1 import Pool
 
 from .figures import Sample, Watcher
@@ -235,6 +235,7 @@ def _print_report(console: Console, report: dict[str, Any]) -> None:
 async def _sale(
     settings: Settings,
     cat: DemoCatalog,
+    crowd_members: list[Shopper],
     config: DemoConfig,
     services: Services,
     port: int,
@@ -244,12 +245,6 @@ async def _sale(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    shoppers = config.shoppers or 2 * config.cards
-    config.shoppers = shoppers
-    console.print(f"minting {shoppers} shoppers (tokens + generated ID numbers) …")
-    crowd_members = await asyncio.to_thread(
-        mint, settings.token_secret, shoppers, config.seed, config.behaviour
-    )
     redis = aioredis.Redis.from_url(settings.redis_url)
     pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     http = Pool("127.0.0.1", port, config.concurrency)
@@ -266,7 +261,7 @@ async def _sale(
         wait = cat.opens_at - time.time()
         console.print(
             f"round {cat.round_id} opens in {max(0.0, wait):.1f} s: "
-            f"{config.cards} cards, {shoppers} shoppers, hold {config.hold_seconds} s"
+            f"{config.cards} cards, {config.shoppers} shoppers, hold {config.hold_seconds} s"
         )
         timeline = Timeline()
         crowd_done = asyncio.Event()
@@ -299,22 +294,13 @@ def run_demo(settings: Settings, config: DemoConfig, console: Console) -> dict[s
     env = cli_env(settings)
     console.print("seeding fulfillment stock (blank SIM cards, spare numbers) …")
     cli(env, "fulfillment", "seed", "--sims", str(config.cards), "--numbers", str(config.cards))
-    console.print("creating the catalog and the round with the marketer CLI …")
-    cat = create_catalog(
-        settings, config.cards, config.opens_in, config.hold_seconds, "1h", config.seed, workdir
-    )
+    config.shoppers = config.shoppers or 2 * config.cards
+    console.print(f"minting {config.shoppers} shoppers (tokens + generated ID numbers) …")
+    crowd_members = mint(settings.token_secret, config.shoppers, config.seed, config.behaviour)
     services = Services(workdir / "logs", env)
     port = free_port()
     try:
         services.start("serve", "serve", "--port", str(port), "--workers", str(config.workers))
-        services.start(
-            "relay",
-            "relay",
-            "--consumer",
-            f"demo-relay-{config.seed}",
-            "--round-prefix",
-            cat.round_id,
-        )
         services.start("writer", "writer")
         services.start("sweeper", "sweeper", "--interval", "0.5")
         services.start(
@@ -327,12 +313,24 @@ def run_demo(settings: Settings, config: DemoConfig, console: Console) -> dict[s
             "--carrier-step-seconds",
             "1",
         )
+        console.print("creating the catalog and the round with the marketer CLI …")
+        cat = create_catalog(
+            settings, config.cards, config.opens_in, config.hold_seconds, "1h", config.seed, workdir
+        )
+        services.start(
+            "relay",
+            "relay",
+            "--consumer",
+            f"demo-relay-{config.seed}",
+            "--round-prefix",
+            cat.round_id,
+        )
         services.wait_http(f"http://127.0.0.1:{port}/api/ping")
         console.print(
             f"front on http://127.0.0.1:{port} (storefront /, dashboard /ops); "
             f"logs in {workdir / 'logs'}"
         )
-        result = asyncio.run(_sale(settings, cat, config, services, port, console))
+        result = asyncio.run(_sale(settings, cat, crowd_members, config, services, port, console))
     finally:
         codes = services.stop()
         console.print("stopped: " + ", ".join(f"{n} ({c})" for n, c in codes.items()))

@@ -1,5 +1,6 @@
 -- wrk script: POST reservations, each from a distinct pre-minted buyer (token + ID number).
 -- wrk -t T -s reserve.lua URL -- <buyers.tsv> <round_id> <run_nonce> <agreement_version> <T>
+--                                  [<pace_ms>: only used by reserve_paced.lua]
 local created = 0
 local lines = {}
 
@@ -16,6 +17,7 @@ function init(args)
   nonce, agreement, step = args[3], args[4], tonumber(args[5])
   path = "/api/rounds/" .. args[2] .. "/orders"
   counter = tid
+  pace = tonumber(args[6] or "0")
 end
 
 function request()
