@@ -7,7 +7,6 @@ figures. Kafka: the writer group's lag on the orders topic (end offset - committ
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 from dataclasses import dataclass
@@ -64,14 +63,7 @@ async def redis_states(redis: Redis, round_id: str,
     inventory = _inventory(redis)
     if inventory is None:
         return None
-    ids = sorted(order_ids)
-    states: dict[str, tuple[str, int]] = {}
-    for i in range(0, len(ids), 32):  # bounded: one Redis connection per call in flight
-        chunk = ids[i:i + 32]
-        rows = await asyncio.gather(*(inventory.order(round_id, oid) for oid in chunk))
-        states.update({oid: (row["status"], int(row["seq"]))
-                       for oid, row in zip(chunk, rows, strict=True) if row})
-    return states
+    return await inventory.order_states(round_id, sorted(order_ids))  # type: ignore[no-any-return]
 
 
 async def outbox_backlog(redis: Redis, round_id: str, group: str) -> dict[str, int]:

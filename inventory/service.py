@@ -326,6 +326,25 @@ class Inventory:
             "offer": orjson.loads(offer) if offer else {},
         }  # fmt: skip
 
+    async def order_states(self, round_id: str, order_ids: Sequence[str],
+                           chunk: int = 2000) -> dict[str, tuple[str, int]]:
+        """(status, seq) of many orders, read in chunks of HMGET (reconciliation of a whole
+        round: one round trip per ``chunk`` orders instead of one per order)."""
+        key = RoundKeys(round_id).orders
+        states: dict[str, tuple[str, int]] = {}
+        ids = list(order_ids)
+        try:
+            for i in range(0, len(ids), chunk):
+                part = ids[i : i + chunk]
+                rows = await self._redis.hmget(key, part)  # type: ignore[misc]
+                for oid, raw in zip(part, rows, strict=True):
+                    if raw is not None:
+                        o = orjson.loads(raw)
+                        states[oid] = (o["status"], int(o["seq"]))
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
+        return states
+
     async def order_ids(self, round_id: str) -> set[str]:
         try:
             keys = await self._redis.hkeys(RoundKeys(round_id).orders)  # type: ignore[misc]
