@@ -47,7 +47,7 @@ from .stack import up
 )
 @click.option(
     "--concurrency",
-    default=256,
+    default=512,
     show_default=True,
     type=click.IntRange(1, 10_000),
     help="Shoppers pressing buy at the same moment.",

@@ -33,7 +33,7 @@ class DemoConfig:
     workers: int = 2
     hold_seconds: int = 20
     opens_in: float = 8.0
-    concurrency: int = 256
+    concurrency: int = 512
     settle_seconds: float = 180.0
     seed: int = field(default_factory=lambda: int(time.time()))
     behaviour: Behaviour = field(default_factory=Behaviour)
