@@ -14,6 +14,14 @@ from ._output import console
 
 @click.command()
 @click.option(
+    "--writer",
+    "writer_orders",
+    type=click.IntRange(1000),
+    default=None,
+    metavar="ORDERS",
+    help="Instead: the Kafka→PostgreSQL writer benchmark.",
+)
+@click.option(
     "--seconds",
     default=5.0,
     show_default=True,
@@ -25,7 +33,7 @@ from ._output import console
 @click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--buyers",
-    default=60_000,
+    default=100_000,
     show_default=True,
     type=click.IntRange(1000),
     help="Distinct pre-minted buyers per repetition.",
@@ -35,6 +43,7 @@ from ._output import console
     "--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True
 )
 def bench(
+    writer_orders: int | None,
     seconds: float,
     repetitions: int,
     connections: int,
@@ -50,7 +59,18 @@ def bench(
     Examples:
       flashsale bench
       flashsale bench --seconds 10 -n 5 -c 128
+      flashsale bench --writer 50000 -n 3      # orders/s into PostgreSQL vs a plain COPY
     """
+    results.mkdir(parents=True, exist_ok=True)
+    if writer_orders is not None:
+        from loadtests.bench_writer import run as run_writer
+
+        summary = run_writer(Settings.from_env(), writer_orders, repetitions, say=console.print)
+        out = results / "bench_writer.json"
+        out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
+        console.print(f"written: {out}")
+        return
     from loadtests.bench import BenchConfig, run
 
     config = BenchConfig(
