@@ -180,16 +180,31 @@ class Crowd:
         if self.rng.random() >= b.pay:
             self.stats.left_to_expire += 1
             return
-        paid = await self.pool.request(
-            "POST",
-            f"/api/orders/{order['order_id']}/pay",
-            {"Authorization": f"Bearer {shopper.token}"},
-            {"instant": True},
-        )
-        if paid.status == 200 and paid.json()["status"] == "paid":
+        paid = await self._pay(shopper, order["order_id"])
+        if paid is not None and paid.status == 200 and paid.json()["status"] == "paid":
             self.stats.paid += 1
         else:
-            self.stats.answers[f"pay_{paid.status}"] += 1
+            self.stats.answers[f"pay_{paid.status if paid else 'failed'}"] += 1
+
+    async def _pay(self, shopper: Shopper, order_id: str) -> Reply | None:
+        """Pay at once (demo provider); 5xx and transport errors are retried like a person
+        pressing "pay" again — safe: a paid order answers "paid" without paying twice."""
+        for attempt in range(4):
+            try:
+                reply = await self.pool.request(
+                    "POST",
+                    f"/api/orders/{order_id}/pay",
+                    {"Authorization": f"Bearer {shopper.token}"},
+                    {"instant": True},
+                )
+            except (OSError, asyncio.IncompleteReadError, ConnectionError):
+                self.stats.transport_errors += 1
+            else:
+                if reply.status < 500:
+                    return reply
+                self.stats.server_errors += 1
+            await asyncio.sleep(0.05 * 2**attempt)
+        return None
 
     async def run(
         self,
