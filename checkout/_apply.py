@@ -39,15 +39,41 @@ CREATE TEMP TABLE IF NOT EXISTS _w_orders (
     payment_id text, updated_at timestamptz) ON COMMIT DELETE ROWS;
 """
 _EVENT_COLS = ("event_id", "order_id", "round_id", "type", "seq", "status", "at", "data")
-_ORDER_COLS = ("id", "round_id", "status", "seq", "buyer_id", "id_hash", "quantity", "number",
-               "channel", "agreement_version", "offer", "pii", "pay_before", "reserved_at",
-               "paid_at", "payment_id", "updated_at")
+_ORDER_COLS = (
+    "id",
+    "round_id",
+    "status",
+    "seq",
+    "buyer_id",
+    "id_hash",
+    "quantity",
+    "number",
+    "channel",
+    "agreement_version",
+    "offer",
+    "pii",
+    "pay_before",
+    "reserved_at",
+    "paid_at",
+    "payment_id",
+    "updated_at",
+)
 _INSERT_EVENTS = f"""
 INSERT INTO order_events ({", ".join(_EVENT_COLS)})
 SELECT {", ".join(_EVENT_COLS)} FROM _w_events
 ON CONFLICT (event_id) DO NOTHING"""  # noqa: S608 (constants only)
-_RESERVATION = ("buyer_id", "id_hash", "quantity", "number", "channel", "agreement_version",
-                "offer", "pii", "pay_before", "reserved_at")
+_RESERVATION = (
+    "buyer_id",
+    "id_hash",
+    "quantity",
+    "number",
+    "channel",
+    "agreement_version",
+    "offer",
+    "pii",
+    "pay_before",
+    "reserved_at",
+)
 _NEWER = "EXCLUDED.seq > orders.seq"
 _UPSERT_ORDERS = f"""
 INSERT INTO orders ({", ".join(_ORDER_COLS)})
@@ -89,10 +115,19 @@ class _Fold:
         r = self.reserved.data if self.reserved else {}
         top = self.top
         return (
-            top.order_id, top.round_id, top.status, top.seq,
-            r.get("buyer_id"), r.get("id_hash"), r.get("quantity"), r.get("number"),
-            r.get("channel"), r.get("agreement_version"), _json(r.get("offer")),
-            _json(r.get("pii")), _ts(r.get("pay_before")),
+            top.order_id,
+            top.round_id,
+            top.status,
+            top.seq,
+            r.get("buyer_id"),
+            r.get("id_hash"),
+            r.get("quantity"),
+            r.get("number"),
+            r.get("channel"),
+            r.get("agreement_version"),
+            _json(r.get("offer")),
+            _json(r.get("pii")),
+            _ts(r.get("pay_before")),
             _ts(self.reserved.at) if self.reserved else None,
             _ts(self.paid.at) if self.paid else None,
             self.paid.data.get("payment_id") if self.paid else None,
@@ -131,8 +166,19 @@ async def _ensure_temp(conn: asyncpg.Connection) -> None:
 async def apply_batch(conn: asyncpg.Connection, events: list[OrderEvent]) -> int:
     """Write ``events`` in one transaction; returns the number of new ``order_events`` rows."""
     unique = list({e.event_id: e for e in events}.values())
-    event_rows = [(e.event_id, e.order_id, e.round_id, e.type, e.seq, e.status, _ts(e.at),
-                   orjson.dumps(e.data).decode()) for e in unique]
+    event_rows = [
+        (
+            e.event_id,
+            e.order_id,
+            e.round_id,
+            e.type,
+            e.seq,
+            e.status,
+            _ts(e.at),
+            orjson.dumps(e.data).decode(),
+        )
+        for e in unique
+    ]
     async with conn.transaction():
         await _ensure_temp(conn)
         await conn.copy_records_to_table("_w_events", records=event_rows, columns=_EVENT_COLS)

@@ -9,8 +9,9 @@ from flashsale.settings import Settings
 WRITER_GROUP = "flashsale-writer"
 
 
-def make_producer(settings: Settings, *, linger_ms: int = 5,
-                  request_timeout_ms: int = 10_000) -> AIOKafkaProducer:
+def make_producer(
+    settings: Settings, *, linger_ms: int = 5, request_timeout_ms: int = 10_000
+) -> AIOKafkaProducer:
     """Idempotent producer: acks=all, broker-side dedupe of internal retries, batched."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
@@ -36,8 +37,9 @@ async def started_producer(settings: Settings) -> AIOKafkaProducer:
     return producer
 
 
-def make_consumer(settings: Settings, topic: str, *, group: str = WRITER_GROUP,
-                  request_timeout_ms: int = 10_000) -> AIOKafkaConsumer:
+def make_consumer(
+    settings: Settings, topic: str, *, group: str = WRITER_GROUP, request_timeout_ms: int = 10_000
+) -> AIOKafkaConsumer:
     """Group member with manual commits: offsets are committed after the sink commits."""
     return AIOKafkaConsumer(
         topic,

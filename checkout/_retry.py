@@ -22,8 +22,14 @@ class Backoff:
         return min(self.first * 2 ** (attempt - 1), self.cap)
 
 
-async def pause(backoff: Backoff, attempt: int, stop: asyncio.Event, log: logging.Logger,
-                what: str, exc: BaseException) -> None:
+async def pause(
+    backoff: Backoff,
+    attempt: int,
+    stop: asyncio.Event,
+    log: logging.Logger,
+    what: str,
+    exc: BaseException,
+) -> None:
     """Log one failed attempt (class name only: driver messages can echo payloads) and wait.
 
     Raises the original error once the attempts are used up; returns early if ``stop`` is set.
@@ -32,7 +38,13 @@ async def pause(backoff: Backoff, attempt: int, stop: asyncio.Event, log: loggin
         log.error("%s failed %d times, giving up: %s", what, attempt, type(exc).__name__)
         raise exc
     delay = backoff.delay(attempt)
-    log.warning("%s failed (attempt %d/%d, %s); retrying in %.1fs",
-                what, attempt, backoff.attempts, type(exc).__name__, delay)
+    log.warning(
+        "%s failed (attempt %d/%d, %s); retrying in %.1fs",
+        what,
+        attempt,
+        backoff.attempts,
+        type(exc).__name__,
+        delay,
+    )
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay)

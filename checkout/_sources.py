@@ -57,8 +57,9 @@ async def redis_side(redis: Redis, round_id: str) -> RedisSide:
     return RedisSide("relay-ledger", None, ledger)
 
 
-async def redis_states(redis: Redis, round_id: str,
-                       order_ids: set[str]) -> dict[str, tuple[str, int]] | None:
+async def redis_states(
+    redis: Redis, round_id: str, order_ids: set[str]
+) -> dict[str, tuple[str, int]] | None:
     """(status, seq) of each order per the inventory; None when it is not available."""
     inventory = _inventory(redis)
     if inventory is None:
@@ -77,10 +78,12 @@ async def outbox_backlog(redis: Redis, round_id: str, group: str) -> dict[str, i
 
 async def kafka_lag(settings: Settings, topic: str, group: str) -> int | None:
     """Messages on ``topic`` not yet committed by ``group``; None if Kafka is unreachable."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=5000)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=5000, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        request_timeout_ms=5000,
+        enable_auto_commit=False,
+    )
     try:
         await admin.start()
         await consumer.start()
@@ -89,8 +92,10 @@ async def kafka_lag(settings: Settings, topic: str, group: str) -> int | None:
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         ends = await consumer.end_offsets(tps)
         committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-        return sum(max(0, ends[tp] - max(committed[tp].offset, 0) if tp in committed
-                       else ends[tp]) for tp in tps)
+        return sum(
+            max(0, ends[tp] - max(committed[tp].offset, 0) if tp in committed else ends[tp])
+            for tp in tps
+        )
     except (KafkaError, OSError):
         return None
     finally:

@@ -22,8 +22,44 @@ from typing import NamedTuple
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"  # remainder 0..10 -> check character
 PROVINCES = frozenset(
-    (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-     50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91)
+    (
+        11,
+        12,
+        13,
+        14,
+        15,
+        21,
+        22,
+        23,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        41,
+        42,
+        43,
+        44,
+        45,
+        46,
+        50,
+        51,
+        52,
+        53,
+        54,
+        61,
+        62,
+        63,
+        64,
+        65,
+        71,
+        81,
+        82,
+        83,
+        91,
+    )
 )
 MIN_BIRTH_YEAR = 1900
 _DIGITS = frozenset("0123456789")
@@ -141,8 +177,11 @@ def region_of(id_number: str) -> Region | None:
     return REGIONS_BY_CODE.get(id_number[:6])
 
 
-def generate(rng: random.Random, birth_year_range: tuple[int, int] = (1955, 2006),
-             region: Region | None = None) -> str:
+def generate(
+    rng: random.Random,
+    birth_year_range: tuple[int, int] = (1955, 2006),
+    region: Region | None = None,
+) -> str:
     """A valid, made-up ID number: demo region, random birth date in the (inclusive) year range,
     random serial. For tests and demo data only."""
     first_year, last_year = birth_year_range
@@ -154,4 +193,3 @@ def generate(rng: random.Random, birth_year_range: tuple[int, int] = (1955, 2006
     code = (region or rng.choice(REGIONS)).code
     body = f"{code}{born:%Y%m%d}{rng.randrange(1000):03d}"
     return body + check_char(body)
-

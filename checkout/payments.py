@@ -206,9 +206,12 @@ def _event(body: bytes) -> PaymentEvent:
     if not isinstance(data, dict):
         raise InvalidCallback("callback body is not an object")
     strings = ("id", "type", "payment_id", "order_id", "currency")
-    if (not all(isinstance(data.get(k), str) and data[k] for k in strings)
-            or data["type"] not in EVENT_TYPES
-            or type(data.get("amount")) is not int or type(data.get("created")) is not int):
+    if (
+        not all(isinstance(data.get(k), str) and data[k] for k in strings)
+        or data["type"] not in EVENT_TYPES
+        or type(data.get("amount")) is not int
+        or type(data.get("created")) is not int
+    ):
         raise InvalidCallback("callback body is not a payment event")
     return PaymentEvent(**{k: data[k] for k in (*strings, "amount", "created")})
 
@@ -217,9 +220,14 @@ def _seen_key(event: PaymentEvent) -> str:
     return f"{_SEEN_PREFIX}{event.payment_id}"
 
 
-async def verify_callback(secret: SecretLike, body: bytes, signature_header: str,
-                          redis: aioredis.Redis, tolerance: int = DEFAULT_TOLERANCE,
-                          now: float | None = None) -> PaymentEvent:
+async def verify_callback(
+    secret: SecretLike,
+    body: bytes,
+    signature_header: str,
+    redis: aioredis.Redis,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> PaymentEvent:
     """The event of an authentic, fresh, first-seen callback, or a :class:`CallbackError`.
 
     Each payment's outcome is accepted once: the replay mark lives ``2 * tolerance + 60`` s,

@@ -34,8 +34,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from checkout.idnumber import mask
 from flashsale.settings import Secret
 
-__all__ = ["DecryptError", "PiiError", "PiiKeys", "ProtectedId", "decrypt", "encrypt",
-           "id_hash", "mask", "protect"]
+__all__ = [
+    "DecryptError",
+    "PiiError",
+    "PiiKeys",
+    "ProtectedId",
+    "decrypt",
+    "encrypt",
+    "id_hash",
+    "mask",
+    "protect",
+]
 
 VERSION = "v1"
 _AAD = b"flashsale-pii-v1"

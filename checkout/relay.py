@@ -71,8 +71,7 @@ class RelayConfig:
 
 
 class Relay:
-    def __init__(self, settings: Settings, redis: Redis,
-                 config: RelayConfig | None = None) -> None:
+    def __init__(self, settings: Settings, redis: Redis, config: RelayConfig | None = None) -> None:
         self.settings = settings
         self.redis = redis
         self.config = config or RelayConfig()
@@ -100,8 +99,9 @@ class Relay:
                     # pending list (duplicates downstream are no-ops).
                     failures += 1
                     self._recovering |= self._groups
-                    await pause(self.config.backoff, failures, self.stop_event, log,
-                                "relay (Redis)", exc)
+                    await pause(
+                        self.config.backoff, failures, self.stop_event, log, "relay (Redis)", exc
+                    )
                     continue
                 failures = 0
                 if moved == 0:
@@ -129,8 +129,9 @@ class Relay:
     async def step(self) -> int:
         """One pass over every armed round; returns the number of entries moved."""
         members: set[Any] = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
-        rounds = sorted(r for r in (m.decode() for m in members)
-                        if r.startswith(self.config.round_prefix))
+        rounds = sorted(
+            r for r in (m.decode() for m in members) if r.startswith(self.config.round_prefix)
+        )
         claim = time.monotonic() - self._last_claim >= self.config.claim_every
         if claim:
             self._last_claim = time.monotonic()
@@ -158,8 +159,13 @@ class Relay:
                 self._recovering.discard(round_id)
         if not entries and claim:
             _cursor, claimed, *_ = await self.redis.xautoclaim(
-                key, GROUP, self.config.consumer, self.config.min_idle_ms, "0-0",
-                count=self.config.batch)
+                key,
+                GROUP,
+                self.config.consumer,
+                self.config.min_idle_ms,
+                "0-0",
+                count=self.config.batch,
+            )
             entries = list(claimed)
             if entries:
                 self.stats.claimed += len(entries)
@@ -171,8 +177,9 @@ class Relay:
         return len(entries)
 
     async def _read(self, key: str, start: str) -> list[Entry]:
-        resp: Any = await self.redis.xreadgroup(GROUP, self.config.consumer, {key: start},
-                                                count=self.config.batch)
+        resp: Any = await self.redis.xreadgroup(
+            GROUP, self.config.consumer, {key: start}, count=self.config.batch
+        )
         return [(eid, fields) for _stream, items in resp or [] for eid, fields in items]
 
     async def _handle(self, round_id: str, entries: Sequence[Entry]) -> None:
@@ -187,8 +194,9 @@ class Relay:
                 events.append(OrderEvent.from_fields(fields))
             except EventFormatError as exc:
                 reason = str(exc).split(" {", 1)[0][:60]  # the message echoes fields: cut it
-                log.error("relay.parked round=%s entry=%s reason=%s",
-                          round_id, entry_id.decode(), reason)
+                log.error(
+                    "relay.parked round=%s entry=%s reason=%s", round_id, entry_id.decode(), reason
+                )
                 parked.append((entry_id, fields, reason))
         if events:
             await self._publish(events)
@@ -196,8 +204,11 @@ class Relay:
         key = RoundKeys(round_id).outbox
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id, fields, reason in parked:
-                parked_fields: dict[Any, Any] = {**fields, b"_entry_id": entry_id,
-                                                 b"_reason": reason.encode()}
+                parked_fields: dict[Any, Any] = {
+                    **fields,
+                    b"_entry_id": entry_id,
+                    b"_reason": reason.encode(),
+                }
                 pipe.xadd(dead_letter_key(round_id), parked_fields)
             reserved = {e.order_id: e.to_json() for e in events if e.type == "order.reserved"}
             if reserved:
@@ -208,8 +219,7 @@ class Relay:
         self.stats.published += len(events)
         self.stats.parked += len(parked)
         self.stats.batches += 1
-        log.debug("relay.batch round=%s published=%d parked=%d", round_id, len(events),
-                  len(parked))
+        log.debug("relay.batch round=%s published=%d parked=%d", round_id, len(events), len(parked))
 
     # -- Kafka -------------------------------------------------------------------------------
     async def _producer_ready(self) -> AIOKafkaProducer:
@@ -223,8 +233,10 @@ class Relay:
         while True:
             try:
                 producer = await self._producer_ready()
-                futures = [await producer.send(self.topic, e.to_json(), key=e.order_id.encode())
-                           for e in events]
+                futures = [
+                    await producer.send(self.topic, e.to_json(), key=e.order_id.encode())
+                    for e in events
+                ]
                 results = await asyncio.gather(*futures, return_exceptions=True)
                 failed = [r for r in results if isinstance(r, BaseException)]
                 if failed:
@@ -233,7 +245,8 @@ class Relay:
             except (KafkaError, OSError) as exc:
                 await self.aclose()  # a fresh idempotent producer for the retry
                 attempt += 1
-                await pause(self.config.backoff, attempt, self.stop_event, log,
-                            "relay publish", exc)
+                await pause(
+                    self.config.backoff, attempt, self.stop_event, log, "relay publish", exc
+                )
                 if self.stop_event.is_set():
                     raise Stopped from exc

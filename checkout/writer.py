@@ -84,8 +84,9 @@ class WriterStats:
 
 
 class Writer:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool,
-                 config: WriterConfig | None = None) -> None:
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, config: WriterConfig | None = None
+    ) -> None:
         self.settings = settings
         self.pool = pool
         self.config = config or WriterConfig()
@@ -105,8 +106,9 @@ class Writer:
             while not self.stop_event.is_set():
                 try:
                     consumer = await self._consumer_ready()
-                    batch = await consumer.getmany(timeout_ms=self.config.poll_ms,
-                                                   max_records=self.config.max_records)
+                    batch = await consumer.getmany(
+                        timeout_ms=self.config.poll_ms, max_records=self.config.max_records
+                    )
                     if batch:
                         await self._write(consumer, batch)
                     attempt = 0
@@ -114,8 +116,7 @@ class Writer:
                     if not isinstance(exc, SinkUnavailable):
                         await self._drop_consumer()  # a fresh consumer for the retry
                     attempt += 1
-                    await pause(self.config.backoff, attempt, self.stop_event, log,
-                                "writer", exc)
+                    await pause(self.config.backoff, attempt, self.stop_event, log, "writer", exc)
         finally:
             await self._drop_consumer()
         return self.stats
@@ -144,15 +145,17 @@ class Writer:
         events: list[OrderEvent] = []
         offsets: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
-            parse = shipment_from_json if tp.topic == self.shipments_topic else \
-                OrderEvent.from_json
+            parse = shipment_from_json if tp.topic == self.shipments_topic else OrderEvent.from_json
             for record in records:
                 try:
                     events.append(parse(record.value))
                 except EventFormatError:
                     self.stats.skipped += 1
-                    log.error("writer.skipped partition=%d offset=%d reason=malformed",
-                              tp.partition, record.offset)
+                    log.error(
+                        "writer.skipped partition=%d offset=%d reason=malformed",
+                        tp.partition,
+                        record.offset,
+                    )
             offsets[tp] = records[-1].offset + 1
         if events:
             try:
@@ -171,8 +174,9 @@ class Writer:
         except CommitFailedError:
             # rebalanced away between the PG commit and here: another member replays the batch,
             # which the idempotent writes absorb
-            log.warning("writer.commit_failed partitions=%d (rebalance); batch will replay",
-                        len(offsets))
+            log.warning(
+                "writer.commit_failed partitions=%d (rebalance); batch will replay", len(offsets)
+            )
         self.stats.batches += 1
         self.stats.messages += sum(len(r) for r in batch.values())
         log.debug("writer.batch messages=%d events=%d", len(events), self.stats.new_events)

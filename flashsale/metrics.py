@@ -116,7 +116,7 @@ def count_reservations(endpoint: Endpoint) -> Endpoint:
         if response.status_code < 300:
             (replayed if "idempotent-replayed" in response.headers else reserved).inc()
             return response
-        child = codes.get(response.body)
+        child = codes.get(bytes(response.body))
         if child is None:
             try:
                 code = orjson.loads(response.body)["error"]["code"]

@@ -161,7 +161,7 @@ def normalize_phone(raw: str) -> str:
     phone = raw.translate(_SEPARATORS)
     for prefix in ("+86", "0086"):
         if phone.startswith(prefix):
-            phone = phone[len(prefix):]
+            phone = phone[len(prefix) :]
             break
     if not _PHONE.fullmatch(phone):
         raise InvalidPhone("phone must be a mainland mobile number (11 digits, 13x-19x)")
@@ -184,13 +184,18 @@ def _subkey(raw: bytes, label: bytes) -> bytes:
 
 def buyer_id_for(phone: str, key: Secret | str | bytes) -> str:
     """The stable buyer id of a (normalised) phone number: ``b_`` + 24 hex of a keyed hash."""
-    return "b_" + hmac.digest(_key(key, b"flashsale buyer id v1"), phone.encode(),
-                              hashlib.sha256).hex()[:24]
+    return (
+        "b_"
+        + hmac.digest(_key(key, b"flashsale buyer id v1"), phone.encode(), hashlib.sha256).hex()[
+            :24
+        ]
+    )
 
 
 def _code_hash(key: Secret | str | bytes, buyer_id: str, code: str) -> str:
-    return hmac.digest(_key(key, b"flashsale otp code v1"), f"{buyer_id}:{code}".encode(),
-                       hashlib.sha256).hex()
+    return hmac.digest(
+        _key(key, b"flashsale otp code v1"), f"{buyer_id}:{code}".encode(), hashlib.sha256
+    ).hex()
 
 
 def _keys(buyer_id: str) -> tuple[str, str, str, str]:
@@ -203,17 +208,32 @@ def _status(reply: list[Any]) -> tuple[str, int]:
     return (status.decode() if isinstance(status, bytes) else status), int(value)
 
 
-async def request_code(redis: aioredis.Redis, phone: str, *, key: Secret | str | bytes,
-                       dev: bool = True, policy: OtpPolicy = DEFAULT_POLICY) -> CodeSent:
+async def request_code(
+    redis: aioredis.Redis,
+    phone: str,
+    *,
+    key: Secret | str | bytes,
+    dev: bool = True,
+    policy: OtpPolicy = DEFAULT_POLICY,
+) -> CodeSent:
     """Send a fresh code to ``phone`` (simulated SMS; dev mode writes it to the outbox)."""
     phone = normalize_phone(phone)
     buyer_id = buyer_id_for(phone, key)
     code = f"{secrets.randbelow(1_000_000):06d}"
     code_key, cooldown_key, sends_key, lock_key = _keys(buyer_id)
     reply = await redis.eval(  # type: ignore[misc]
-        _REQUEST, 4, code_key, cooldown_key, sends_key, lock_key,
-        _code_hash(key, buyer_id, code), policy.code_ttl * 1000, policy.cooldown * 1000,
-        policy.max_sends, policy.send_window * 1000)
+        _REQUEST,
+        4,
+        code_key,
+        cooldown_key,
+        sends_key,
+        lock_key,
+        _code_hash(key, buyer_id, code),
+        policy.code_ttl * 1000,
+        policy.cooldown * 1000,
+        policy.max_sends,
+        policy.send_window * 1000,
+    )
     status, ms = _status(reply)
     if status == "locked":
         raise Locked("too many wrong codes; try again later", ms)
@@ -224,13 +244,23 @@ async def request_code(redis: aioredis.Redis, phone: str, *, key: Secret | str |
     if dev:
         minutes = policy.code_ttl // 60
         text = f"【flashsale】验证码 {code}\uff0c{minutes} 分钟内有效。请勿泄露给他人。"
-        await redis.xadd(SMS_OUTBOX, {"phone": phone, "text": text, "at": int(time.time())},
-                         maxlen=SMS_OUTBOX_MAXLEN, approximate=True)
+        await redis.xadd(
+            SMS_OUTBOX,
+            {"phone": phone, "text": text, "at": int(time.time())},
+            maxlen=SMS_OUTBOX_MAXLEN,
+            approximate=True,
+        )
     return CodeSent(phone, policy.code_ttl, policy.cooldown, code if dev else None)
 
 
-async def verify_code(redis: aioredis.Redis, phone: str, code: str, *,
-                      key: Secret | str | bytes, policy: OtpPolicy = DEFAULT_POLICY) -> str:
+async def verify_code(
+    redis: aioredis.Redis,
+    phone: str,
+    code: str,
+    *,
+    key: Secret | str | bytes,
+    policy: OtpPolicy = DEFAULT_POLICY,
+) -> str:
     """The buyer id if ``code`` is the phone's current code (consumed it), else OtpError."""
     phone = normalize_phone(phone)
     if not isinstance(code, str) or not _CODE.fullmatch(code.strip()):
@@ -238,8 +268,14 @@ async def verify_code(redis: aioredis.Redis, phone: str, code: str, *,
     buyer_id = buyer_id_for(phone, key)
     code_key, _, _, lock_key = _keys(buyer_id)
     reply = await redis.eval(  # type: ignore[misc]
-        _VERIFY, 2, code_key, lock_key, _code_hash(key, buyer_id, code.strip()),
-        policy.max_attempts, policy.lock_ttl * 1000)
+        _VERIFY,
+        2,
+        code_key,
+        lock_key,
+        _code_hash(key, buyer_id, code.strip()),
+        policy.max_attempts,
+        policy.lock_ttl * 1000,
+    )
     status, value = _status(reply)
     if status == "ok":
         return buyer_id
@@ -250,8 +286,9 @@ async def verify_code(redis: aioredis.Redis, phone: str, code: str, *,
     raise NoActiveCode("no active code for this phone; request a new one")
 
 
-async def read_outbox(redis: aioredis.Redis, count: int = 20,
-                      phone: str | None = None) -> list[dict[str, str]]:
+async def read_outbox(
+    redis: aioredis.Redis, count: int = 20, phone: str | None = None
+) -> list[dict[str, str]]:
     """Newest simulated SMS messages first (dev page), optionally for one phone."""
     wanted = normalize_phone(phone) if phone else None
     rows = await redis.xrevrange(SMS_OUTBOX, count=count if wanted is None else 1000)

@@ -73,8 +73,15 @@ def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
-def issue(secret: SecretLike, buyer_id: str, ttl: int, *, typ: TokenType = "buyer",
-          round_id: str | None = None, now: float | None = None) -> str:
+def issue(
+    secret: SecretLike,
+    buyer_id: str,
+    ttl: int,
+    *,
+    typ: TokenType = "buyer",
+    round_id: str | None = None,
+    now: float | None = None,
+) -> str:
     """A signed token for ``buyer_id`` valid for ``ttl`` seconds."""
     if not buyer_id:
         raise ValueError("buyer_id is empty")
@@ -93,8 +100,13 @@ def issue(secret: SecretLike, buyer_id: str, ttl: int, *, typ: TokenType = "buye
     return (signing_input + b"." + signature).decode()
 
 
-def verify(secret: SecretLike, token: str, now: float | None = None,
-           round_id: str | None = None, typ: TokenType = "buyer") -> Claims:
+def verify(
+    secret: SecretLike,
+    token: str,
+    now: float | None = None,
+    round_id: str | None = None,
+    typ: TokenType = "buyer",
+) -> Claims:
     """The claims of a valid token of type ``typ``, or :class:`TokenError`."""
     try:
         raw = token.encode("ascii")
@@ -106,7 +118,7 @@ def verify(secret: SecretLike, token: str, now: float | None = None,
     expected = _b64(hmac.digest(_key(secret), signing_input, hashlib.sha256))
     if not hmac.compare_digest(expected, signature):
         raise TokenError("bad_signature")
-    claims = _decode(signing_input[len(_PREFIX):])
+    claims = _decode(signing_input[len(_PREFIX) :])
     now = time.time() if now is None else now
     if now >= claims.exp:
         raise TokenError("expired")
@@ -132,7 +144,13 @@ def _decode(payload: bytes) -> Claims:
         raise TokenError("malformed")
     sub, iat, exp = data.get("sub"), data.get("iat"), data.get("exp")
     typ, rid = data.get("typ", "buyer"), data.get("rid")
-    if (not isinstance(sub, str) or not sub or type(iat) is not int or type(exp) is not int
-            or typ not in TOKEN_TYPES or (rid is not None and not isinstance(rid, str))):
+    if (
+        not isinstance(sub, str)
+        or not sub
+        or type(iat) is not int
+        or type(exp) is not int
+        or typ not in TOKEN_TYPES
+        or (rid is not None and not isinstance(rid, str))
+    ):
         raise TokenError("malformed")
     return Claims(sub=sub, iat=iat, exp=exp, typ=typ, rid=rid)

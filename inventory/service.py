@@ -326,8 +326,9 @@ class Inventory:
             "offer": orjson.loads(offer) if offer else {},
         }  # fmt: skip
 
-    async def order_states(self, round_id: str, order_ids: Sequence[str],
-                           chunk: int = 2000) -> dict[str, tuple[str, int]]:
+    async def order_states(
+        self, round_id: str, order_ids: Sequence[str], chunk: int = 2000
+    ) -> dict[str, tuple[str, int]]:
         """(status, seq) of many orders, read in chunks of HMGET (reconciliation of a whole
         round: one round trip per ``chunk`` orders instead of one per order)."""
         key = RoundKeys(round_id).orders

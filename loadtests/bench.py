@@ -156,7 +156,7 @@ def write_buyers(settings: Settings, path: Path, count: int, seed: int) -> None:
     """``token<TAB>id_number`` lines: distinct buyers with distinct valid ID numbers."""
     rng = random.Random(seed)
     seen: set[str] = set()
-    lines = []
+    lines: list[str] = []
     while len(lines) < count:
         idn = idnumber.generate(rng)
         if idn in seen:
@@ -341,7 +341,7 @@ def _repetition(
     write_buyers(settings, buyers, config.buyers_per_rep, seed=seed)
     write_buyers(settings, paced_buyers, config.buyers_per_rep, seed=seed + 1)
     try:
-        common = {"seconds": config.seconds, "connections": config.connections}
+        common: dict[str, Any] = {"seconds": config.seconds, "connections": config.connections}
         ping = run_wrk(f"{server.url}/api/ping", **common)
         sampler = OrderSampler(settings, rounds.reserve)
         sampler.start()

@@ -73,7 +73,7 @@ def mint(secret: Secret, count: int, seed: int, channels: Behaviour = Behaviour(
     """Distinct buyers with distinct valid (generated) ID numbers."""
     rng = random.Random(seed)
     seen: set[str] = set()
-    shoppers = []
+    shoppers: list[Shopper] = []
     names = [c for c, _ in channels.channels]
     weights = [w for _, w in channels.channels]
     while len(shoppers) < count:

@@ -42,7 +42,7 @@ def test_every_single_character_change_is_refused() -> None:
             for ch in alphabet:
                 if ch == number[i]:
                     continue
-                changed = number[:i] + ch + number[i + 1:]
+                changed = number[:i] + ch + number[i + 1 :]
                 with pytest.raises(IdNumberError):
                     validate(changed)
 

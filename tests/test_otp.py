@@ -134,8 +134,15 @@ async def test_dev_outbox_and_production_mode(redis: aioredis.Redis, phone: str)
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "1234567890", "12345678901", "23800138000", "138001380001", "1380013800a",
-     "+1 13800138000"],
+    [
+        "",
+        "1234567890",
+        "12345678901",
+        "23800138000",
+        "138001380001",
+        "1380013800a",
+        "+1 13800138000",
+    ],
 )
 async def test_invalid_phone(redis: aioredis.Redis, bad: str) -> None:
     with pytest.raises(InvalidPhone) as caught:

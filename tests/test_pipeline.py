@@ -39,11 +39,10 @@ except ImportError:
     )
 
 
-
 async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        FLASHSALE, *args, env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        FLASHSALE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
 
 
 async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> tuple[int, str]:
@@ -60,9 +59,9 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
 
 
 @pytest.mark.timeout(120)
-async def test_sigkill_relay_and_writer_mid_stream(settings: Settings, env: dict[str, str],
-                                                   redis: Redis, pg_pool: asyncpg.Pool,
-                                                   unique: str) -> None:
+async def test_sigkill_relay_and_writer_mid_stream(
+    settings: Settings, env: dict[str, str], redis: Redis, pg_pool: asyncpg.Pool, unique: str
+) -> None:
     await ensure_topics(settings)
     r = f"kill-{unique}"
     group = f"w-{unique}"
@@ -72,8 +71,17 @@ async def test_sigkill_relay_and_writer_mid_stream(settings: Settings, env: dict
         stream.append(e)
         if int(e.order_id.rsplit("-", 1)[1]) % 2:
             stream.append(paid(e))
-    relay_args = ("relay", "--consumer", f"relay-{unique}", "--round-prefix", r,
-                  "--batch", "200", "--min-idle-ms", "1000")
+    relay_args = (
+        "relay",
+        "--consumer",
+        f"relay-{unique}",
+        "--round-prefix",
+        r,
+        "--batch",
+        "200",
+        "--min-idle-ms",
+        "1000",
+    )
     writer_args = ("writer", "--group", group, "--batch", "300")
     await xadd(redis, stream[:2000])
     relay = await spawn(env, *relay_args)
@@ -88,7 +96,9 @@ async def test_sigkill_relay_and_writer_mid_stream(settings: Settings, env: dict
 
         async def complete() -> bool:
             return await order_count(pg_pool, r) == 3000 and await pg_pool.fetchval(
-                "SELECT count(*) FROM order_events WHERE round_id=$1", r) == len(stream)
+                "SELECT count(*) FROM order_events WHERE round_id=$1", r
+            ) == len(stream)
+
         await eventually(complete, within=60, every=0.25)
     finally:
         rc_relay, out_relay = await stop(relay)

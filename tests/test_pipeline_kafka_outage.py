@@ -28,7 +28,6 @@ except ImportError:
     from test_pipeline_support import disarm, eventually, order_count, paid, reserved, xadd  # type: ignore[no-redef]
 
 
-
 def _free_port_pair() -> int:
     for _ in range(50):
         with socket.socket() as s:
@@ -46,17 +45,22 @@ def _free_port_pair() -> int:
 @pytest.fixture
 def private_kafka(settings: Settings, tmp_path: Path, kafka_libs: Path) -> KafkaService:
     libs = kafka_libs
-    service = KafkaService(settings.kafka_version, Address("127.0.0.1", _free_port_pair()),
-                           tmp_path)
+    service = KafkaService(
+        settings.kafka_version, Address("127.0.0.1", _free_port_pair()), tmp_path
+    )
     service.dir.mkdir(parents=True)
     service.libs.symlink_to(libs)
     return service
 
 
 @pytest.mark.timeout(150)
-async def test_kafka_outage_then_catch_up(settings: Settings, redis: Redis,
-                                          pg_pool: asyncpg.Pool, private_kafka: KafkaService,
-                                          unique: str) -> None:
+async def test_kafka_outage_then_catch_up(
+    settings: Settings,
+    redis: Redis,
+    pg_pool: asyncpg.Pool,
+    private_kafka: KafkaService,
+    unique: str,
+) -> None:
     await private_kafka.start()
     try:
         s = dataclasses.replace(settings, kafka_bootstrap=str(private_kafka.address))
@@ -64,8 +68,9 @@ async def test_kafka_outage_then_catch_up(settings: Settings, redis: Redis,
         r = f"outage-{unique}"
         base = [reserved(r, n) for n in range(1, 1001)]
         backoff = Backoff(attempts=200, first=0.1, cap=1.0)
-        relay = Relay(s, redis, RelayConfig(consumer=f"r-{unique}", round_prefix=r,
-                                            backoff=backoff))
+        relay = Relay(
+            s, redis, RelayConfig(consumer=f"r-{unique}", round_prefix=r, backoff=backoff)
+        )
         writer = Writer(s, pg_pool, WriterConfig(group=f"w-{unique}", backoff=backoff))
         tasks = [asyncio.create_task(relay.run()), asyncio.create_task(writer.run())]
         try:
@@ -79,8 +84,11 @@ async def test_kafka_outage_then_catch_up(settings: Settings, redis: Redis,
             await private_kafka.start()  # broker back: catch up
 
             async def caught_up() -> bool:
-                return await pg_pool.fetchval(
-                    "SELECT count(*) FROM order_events WHERE round_id=$1", r) == 1500
+                return (
+                    await pg_pool.fetchval("SELECT count(*) FROM order_events WHERE round_id=$1", r)
+                    == 1500
+                )
+
             await eventually(caught_up, within=60, every=0.3)
         finally:
             relay.stop()
@@ -88,8 +96,12 @@ async def test_kafka_outage_then_catch_up(settings: Settings, redis: Redis,
             await asyncio.wait_for(asyncio.gather(*tasks), 30)
             await disarm(redis, r)
         assert await order_count(pg_pool, r) == 1000
-        assert await pg_pool.fetchval(
-            "SELECT count(*) FROM orders WHERE round_id=$1 AND status='paid'", r) == 500
+        assert (
+            await pg_pool.fetchval(
+                "SELECT count(*) FROM orders WHERE round_id=$1 AND status='paid'", r
+            )
+            == 500
+        )
         assert await redis.xlen(f"fs:{{r:{r}}}:outbox") == 0
     finally:
         await asyncio.to_thread(private_kafka.stop)

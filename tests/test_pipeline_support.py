@@ -20,30 +20,54 @@ T0 = 1_790_000_000_000
 def reserved(round_id: str, n: int, *, at: int = T0, quantity: int = 1) -> OrderEvent:
     order_id = f"{round_id}-{n}"
     return OrderEvent(
-        event_id=f"{order_id}:1", type="order.reserved", order_id=order_id, round_id=round_id,
-        seq=1, status="reserved", at=at + n,
+        event_id=f"{order_id}:1",
+        type="order.reserved",
+        order_id=order_id,
+        round_id=round_id,
+        seq=1,
+        status="reserved",
+        at=at + n,
         data={
             "buyer_id": f"buyer-{n}",
             "id_hash": hashlib.sha256(f"id-{n}".encode()).hexdigest(),
-            "quantity": quantity, "number": f"1380000{n:04d}", "channel": "web",
+            "quantity": quantity,
+            "number": f"1380000{n:04d}",
+            "channel": "web",
             "agreement_version": "2026-01",
             "offer": {"sku": "sim-20", "price_cents": 2000, "gifts": ["1GB"]},
             "pay_before": at + n + 900_000,
-            "pii": {"name": "Z*** San", "national_id_masked": "1101**********1234",
-                    "national_id_enc": "gAAAAB-opaque"},
+            "pii": {
+                "name": "Z*** San",
+                "national_id_masked": "1101**********1234",
+                "national_id_enc": "gAAAAB-opaque",
+            },
         },
     )
 
 
 def later(event: OrderEvent, type_: str, status: str, seq: int, **data: object) -> OrderEvent:
-    return OrderEvent(event_id=f"{event.order_id}:{seq}", type=type_, order_id=event.order_id,
-                      round_id=event.round_id, seq=seq, status=status, at=event.at + seq * 1000,
-                      data=dict(data))
+    return OrderEvent(
+        event_id=f"{event.order_id}:{seq}",
+        type=type_,
+        order_id=event.order_id,
+        round_id=event.round_id,
+        seq=seq,
+        status=status,
+        at=event.at + seq * 1000,
+        data=dict(data),
+    )
 
 
 def paid(event: OrderEvent, seq: int = 2) -> OrderEvent:
-    return later(event, "order.paid", "paid", seq, payment_id=f"pay-{event.order_id}",
-                 amount=2000, late=False)
+    return later(
+        event,
+        "order.paid",
+        "paid",
+        seq,
+        payment_id=f"pay-{event.order_id}",
+        amount=2000,
+        late=False,
+    )
 
 
 def expired(event: OrderEvent, seq: int = 2) -> OrderEvent:
@@ -63,7 +87,7 @@ async def xadd(redis: Redis, events: Iterable[OrderEvent], chunk: int = 500) -> 
     events = list(events)
     for i in range(0, len(events), chunk):
         async with redis.pipeline(transaction=False) as pipe:
-            for e in events[i:i + chunk]:
+            for e in events[i : i + chunk]:
                 pipe.xadd(RoundKeys(e.round_id).outbox, fields(e))  # type: ignore[arg-type]
             await pipe.execute()
     rounds = {e.round_id for e in events}
@@ -76,8 +100,9 @@ async def disarm(redis: Redis, *round_ids: str) -> None:
     await redis.srem(ARMED_ROUNDS, *round_ids)  # type: ignore[misc]
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0,
-                     every: float = 0.1) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 30.0, every: float = 0.1
+) -> None:
     deadline = time.monotonic() + within
     while True:
         if await check():
@@ -88,8 +113,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30.0,
 
 
 async def order_count(pool: asyncpg.Pool, round_id: str) -> int:
-    return int(await pool.fetchval("SELECT count(*) FROM orders WHERE round_id = $1 "
-                                   "AND reserved_at IS NOT NULL", round_id))
+    return int(
+        await pool.fetchval(
+            "SELECT count(*) FROM orders WHERE round_id = $1 AND reserved_at IS NOT NULL", round_id
+        )
+    )
 
 
 async def statuses(pool: asyncpg.Pool, round_id: str) -> dict[str, str]:

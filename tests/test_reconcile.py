@@ -24,26 +24,42 @@ except ImportError:
     from test_pipeline_support import disarm, eventually, statuses  # type: ignore[no-redef]
 
 
-
 def spec(round_id: str) -> RoundSpec:
     now = datetime.now(UTC)
     return RoundSpec(
-        round_id=round_id, offer_id="sim-20", stock=STOCK, starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1), per_account_limit=1, per_id_limit=1, hold_seconds=900,
-        number_choice=False, channels=("web", "mobile"), status="live", agreement_version="v3",
-        offer={"price": 2000, "plan": "3G 20", "gifts": ["1GB"]})
+        round_id=round_id,
+        offer_id="sim-20",
+        stock=STOCK,
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=1),
+        per_account_limit=1,
+        per_id_limit=1,
+        hold_seconds=900,
+        number_choice=False,
+        channels=("web", "mobile"),
+        status="live",
+        agreement_version="v3",
+        offer={"price": 2000, "plan": "3G 20", "gifts": ["1GB"]},
+    )
 
 
 def request(round_id: str, n: int) -> ReserveRequest:
     return ReserveRequest(
-        round_id=round_id, buyer_id=f"b{n}", id_hash=f"h{n}", quantity=1,
-        idempotency_key=f"k{n}", channel="web" if n % 2 else "mobile", agreement_version="v3",
-        pii={"name": "Z*** San", "id_masked": "1101**********123X"})
+        round_id=round_id,
+        buyer_id=f"b{n}",
+        id_hash=f"h{n}",
+        quantity=1,
+        idempotency_key=f"k{n}",
+        channel="web" if n % 2 else "mobile",
+        agreement_version="v3",
+        pii={"name": "Z*** San", "id_masked": "1101**********123X"},
+    )
 
 
 @pytest.mark.timeout(90)
-async def test_sale_relay_writer_reconcile_repair(settings: Settings, redis: Redis,
-                                                  pg_pool: asyncpg.Pool, unique: str) -> None:
+async def test_sale_relay_writer_reconcile_repair(
+    settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
+) -> None:
     await ensure_topics(settings)
     r = f"e2e-{unique}"
     group = f"w-{unique}"
@@ -64,6 +80,7 @@ async def test_sale_relay_writer_reconcile_repair(settings: Settings, redis: Red
 
         async def agreed() -> bool:
             return (await reconcile(settings, redis, pg_pool, r, group=group)).ok
+
         await eventually(agreed, within=40, every=0.3)
         report = await reconcile(settings, redis, pg_pool, r, group=group)
         assert report.source == "inventory"

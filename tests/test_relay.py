@@ -23,11 +23,13 @@ except ImportError:
     from test_pipeline_support import disarm, reserved, xadd  # type: ignore[no-redef]
 
 
-
 async def _consume(settings: Settings, want: int, within: float = 30) -> list[dict]:
-    consumer = AIOKafkaConsumer(Topics(settings.topic_prefix).orders,
-                                bootstrap_servers=settings.kafka_bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        Topics(settings.topic_prefix).orders,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     got: list[dict] = []
     try:
@@ -40,20 +42,24 @@ async def _consume(settings: Settings, want: int, within: float = 30) -> list[di
     return got
 
 
-async def test_relay_publishes_acks_trims_and_parks(settings: Settings, redis: Redis,
-                                                    unique: str) -> None:
+async def test_relay_publishes_acks_trims_and_parks(
+    settings: Settings, redis: Redis, unique: str
+) -> None:
     await ensure_topics(settings)
     round_id = f"relay-{unique}"
     events = [reserved(round_id, n) for n in range(1, 201)]
     await xadd(redis, events)
     outbox = RoundKeys(round_id).outbox
     await redis.xadd(outbox, {"type": "order.reserved", "order_id": "x"})  # malformed
-    relay = Relay(settings, redis,
-                  RelayConfig(consumer=f"t-{unique}", batch=64, round_prefix=round_id))
+    relay = Relay(
+        settings, redis, RelayConfig(consumer=f"t-{unique}", batch=64, round_prefix=round_id)
+    )
     task = asyncio.create_task(relay.run())
     try:
+
         async def drained() -> bool:
             return await redis.xlen(outbox) == 0
+
         for _ in range(300):
             if await drained():
                 break
@@ -74,8 +80,9 @@ async def test_relay_publishes_acks_trims_and_parks(settings: Settings, redis: R
     assert all(m["_key"] == m["order_id"] for m in got)
 
 
-async def test_relay_reclaims_pending_of_dead_consumer(settings: Settings, redis: Redis,
-                                                       unique: str) -> None:
+async def test_relay_reclaims_pending_of_dead_consumer(
+    settings: Settings, redis: Redis, unique: str
+) -> None:
     await ensure_topics(settings)
     round_id = f"claim-{unique}"
     outbox = RoundKeys(round_id).outbox
@@ -84,8 +91,9 @@ async def test_relay_reclaims_pending_of_dead_consumer(settings: Settings, redis
         await redis.xgroup_create(outbox, GROUP, id="0", mkstream=True)
     # a consumer that read the entries and died before acking
     await redis.xreadgroup(GROUP, f"dead-{unique}", {outbox: ">"}, count=100)
-    config = RelayConfig(consumer=f"live-{unique}", min_idle_ms=200, round_prefix=round_id,
-                         claim_every=0.1)
+    config = RelayConfig(
+        consumer=f"live-{unique}", min_idle_ms=200, round_prefix=round_id, claim_every=0.1
+    )
     relay = Relay(settings, redis, config)
     task = asyncio.create_task(relay.run())
     try:
@@ -104,7 +112,8 @@ async def test_relay_reclaims_pending_of_dead_consumer(settings: Settings, redis
 
 @pytest.mark.timeout(60)
 async def test_relay_kafka_unreachable_retries_bounded_then_gives_up(
-        settings: Settings, redis: Redis, unique: str) -> None:
+    settings: Settings, redis: Redis, unique: str
+) -> None:
     import dataclasses
 
     from checkout._retry import Backoff
@@ -113,8 +122,13 @@ async def test_relay_kafka_unreachable_retries_bounded_then_gives_up(
     round_id = f"down-{unique}"
     outbox = RoundKeys(round_id).outbox
     await xadd(redis, [reserved(round_id, n) for n in range(1, 6)])
-    relay = Relay(dead, redis, RelayConfig(consumer=f"d-{unique}", round_prefix=round_id,
-                                           backoff=Backoff(attempts=3, first=0.05)))
+    relay = Relay(
+        dead,
+        redis,
+        RelayConfig(
+            consumer=f"d-{unique}", round_prefix=round_id, backoff=Backoff(attempts=3, first=0.05)
+        ),
+    )
     try:
         with pytest.raises(KafkaError) as info:
             await asyncio.wait_for(relay.run(), 40)

@@ -22,8 +22,11 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _sign(payload: dict[str, object], header: bytes = b'{"alg":"HS256","typ":"JWT"}',
-          key: bytes = b"token-secret-for-tests") -> str:
+def _sign(
+    payload: dict[str, object],
+    header: bytes = b'{"alg":"HS256","typ":"JWT"}',
+    key: bytes = b"token-secret-for-tests",
+) -> str:
     signing_input = f"{_b64(header)}.{_b64(orjson.dumps(payload))}"
     sig = hmac.digest(key, signing_input.encode(), hashlib.sha256)
     return f"{signing_input}.{_b64(sig)}"
@@ -100,7 +103,7 @@ def test_every_character_change_refused() -> None:
         for ch in "Aa0_-.":
             if token[i] != ch:
                 with pytest.raises(TokenError):
-                    verify(SECRET, token[:i] + ch + token[i + 1:], now=NOW, round_id="r1")
+                    verify(SECRET, token[:i] + ch + token[i + 1 :], now=NOW, round_id="r1")
 
 
 def test_alg_none_and_other_headers_refused() -> None:
@@ -148,6 +151,7 @@ def test_issue_rejects_bad_arguments() -> None:
 
 
 # `flashsale tokens mint`
+
 
 @pytest.fixture
 def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
@@ -201,11 +205,13 @@ def test_mint_round_binding_and_seed(cli_env: dict[str, str]) -> None:
         assert caught.value.reason == "wrong_round"
 
 
-def test_mint_to_file_with_summary(cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-                                   ) -> None:
+def test_mint_to_file_with_summary(
+    cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
     out = tmp_path_factory.mktemp("mint-out") / "buyers.jsonl"
     result = CliRunner().invoke(
-        main, ["tokens", "mint", "--count", "3", "--out", str(out), "--json"], env=cli_env)
+        main, ["tokens", "mint", "--count", "3", "--out", str(out), "--json"], env=cli_env
+    )
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.stdout)["count"] == 3
     assert len(out.read_bytes().splitlines()) == 3
@@ -213,10 +219,13 @@ def test_mint_to_file_with_summary(cli_env: dict[str, str], tmp_path_factory: py
 
 def test_mint_refuses_bad_arguments(cli_env: dict[str, str]) -> None:
     runner = CliRunner()
-    assert runner.invoke(main, ["tokens", "mint", "--count", "0", "--out", "-"],
-                         env=cli_env).exit_code == 2
+    assert (
+        runner.invoke(main, ["tokens", "mint", "--count", "0", "--out", "-"], env=cli_env).exit_code
+        == 2
+    )
     assert runner.invoke(main, ["tokens", "mint", "--count", "1"], env=cli_env).exit_code == 2
-    result = runner.invoke(main, ["tokens", "mint", "-n", "1", "-o", "/nonexistent/dir/x"],
-                           env=cli_env)
+    result = runner.invoke(
+        main, ["tokens", "mint", "-n", "1", "-o", "/nonexistent/dir/x"], env=cli_env
+    )
     assert result.exit_code == 1
     assert "cannot write" in result.output

@@ -36,15 +36,15 @@ except ImportError:
     )
 
 
-
 async def test_out_of_order_ends_correct(pg_pool: asyncpg.Pool, unique: str) -> None:
     r = f"ooo-{unique}"
     a, b, c, d = (reserved(r, n) for n in range(1, 5))
     async with pg_pool.acquire() as conn:
         # a: paid arrives before reserved, in separate batches
         await apply_batch(conn, [paid(a)])
-        row = await conn.fetchrow("SELECT status, seq, reserved_at FROM orders WHERE id=$1",
-                                  a.order_id)
+        row = await conn.fetchrow(
+            "SELECT status, seq, reserved_at FROM orders WHERE id=$1", a.order_id
+        )
         assert (row["status"], row["seq"], row["reserved_at"]) == ("paid", 2, None)
         await apply_batch(conn, [a])
         # b: expired (seq 3) after paid (seq 2) by seq, delivered newest first
@@ -58,7 +58,11 @@ async def test_out_of_order_ends_correct(pg_pool: asyncpg.Pool, unique: str) -> 
         rows = {x["id"]: x for x in await conn.fetch("SELECT * FROM orders WHERE round_id=$1", r)}
         events = await conn.fetchval("SELECT count(*) FROM order_events WHERE round_id=$1", r)
     assert {k: v["status"] for k, v in rows.items()} == {
-        a.order_id: "paid", b.order_id: "expired", c.order_id: "expired", d.order_id: "reserved"}
+        a.order_id: "paid",
+        b.order_id: "expired",
+        c.order_id: "expired",
+        d.order_id: "reserved",
+    }
     assert rows[a.order_id]["buyer_id"] == "buyer-1"
     assert rows[a.order_id]["paid_at"] is not None
     assert rows[a.order_id]["payment_id"] == f"pay-{a.order_id}"
@@ -86,34 +90,42 @@ async def test_offer_snapshot_and_protected_id(pg_pool: asyncpg.Pool, unique: st
 
 
 async def _produce(settings: Settings, events: list, times: int = 1) -> None:  # type: ignore[type-arg]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_idempotence=True, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
     await producer.start()
     try:
         topic = Topics(settings.topic_prefix).orders
-        futures = [await producer.send(topic, e.to_json(), key=e.order_id.encode())
-                   for _ in range(times) for e in events]
+        futures = [
+            await producer.send(topic, e.to_json(), key=e.order_id.encode())
+            for _ in range(times)
+            for e in events
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
 
 
-async def test_duplicated_and_shuffled_deliveries(settings: Settings, pg_pool: asyncpg.Pool,
-                                                  unique: str) -> None:
+async def test_duplicated_and_shuffled_deliveries(
+    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+) -> None:
     await ensure_topics(settings)
     r = f"dup-{unique}"
     base = [reserved(r, n) for n in range(1, 2001)]
     events = base + [paid(e) for e in base[::2]] + [expired(e) for e in base[1::2]]
     random.Random(5).shuffle(events)
     await _produce(settings, events, times=2)  # every message delivered twice
-    writers = [Writer(settings, pg_pool, WriterConfig(group=f"w-{unique}", max_records=700))
-               for _ in range(2)]
+    writers = [
+        Writer(settings, pg_pool, WriterConfig(group=f"w-{unique}", max_records=700))
+        for _ in range(2)
+    ]
     tasks = [asyncio.create_task(w.run()) for w in writers]
     try:
+
         async def done() -> bool:
-            n = await pg_pool.fetchval(
-                "SELECT count(*) FROM order_events WHERE round_id=$1", r)
+            n = await pg_pool.fetchval("SELECT count(*) FROM order_events WHERE round_id=$1", r)
             return n == len(events) and await order_count(pg_pool, r) == 2000
+
         await eventually(done, within=60)
         # let the writers drain their in-flight duplicates, then stop gracefully
         await asyncio.sleep(1)
@@ -125,16 +137,20 @@ async def test_duplicated_and_shuffled_deliveries(settings: Settings, pg_pool: a
     assert len(got) == 2000
     assert sum(s == "paid" for s in got.values()) == 1000
     assert sum(s == "expired" for s in got.values()) == 1000
-    assert await pg_pool.fetchval("SELECT count(*) FROM order_events WHERE round_id=$1",
-                                  r) == 4000
+    assert await pg_pool.fetchval("SELECT count(*) FROM order_events WHERE round_id=$1", r) == 4000
 
 
 async def test_refund_required_after_late_payment(pg_pool: asyncpg.Pool, unique: str) -> None:
     e = reserved(f"late-{unique}", 1)
-    events = [e, expired(e), later(e, "order.refund_required", "refund_required", 3,
-                                   payment_id="p1", reason="sold_out")]
+    events = [
+        e,
+        expired(e),
+        later(e, "order.refund_required", "refund_required", 3, payment_id="p1", reason="sold_out"),
+    ]
     async with pg_pool.acquire() as conn:
         for batch in ([events[2]], [events[0]], [events[1]]):
             await apply_batch(conn, batch)
-        assert await conn.fetchval("SELECT status FROM orders WHERE id=$1",
-                                   e.order_id) == "refund_required"
+        assert (
+            await conn.fetchval("SELECT status FROM orders WHERE id=$1", e.order_id)
+            == "refund_required"
+        )

@@ -110,7 +110,8 @@ async def coded_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    return error_response(code, str(exc.detail), status=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(code, str(exc.detail), status=exc.status_code, headers=headers)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:

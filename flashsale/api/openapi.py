@@ -17,7 +17,7 @@ from .responses import JSONResponse
 
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
-_BEARER = [{"buyer": []}]
+_BEARER: list[dict[str, list[str]]] = [{"buyer": []}]
 
 
 def _ref(name: str) -> dict[str, str]:

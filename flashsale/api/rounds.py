@@ -34,7 +34,8 @@ class RoundCache:
         self.refreshed_at = 0.0
 
     async def refresh(self) -> None:
-        ids = sorted(m.decode() for m in await self._redis.smembers(ARMED_ROUNDS))  # type: ignore[misc]
+        members = await self._redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
+        ids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         gate = asyncio.Semaphore(8)  # a few connections, however many rounds are armed
         now = time.time()
         now_ms = int(now * 1000)

@@ -54,5 +54,5 @@ def emit(
         print_json(data)
         return
     if rows is None:
-        rows = data if isinstance(data, list) else [data]  # type: ignore[assignment]
+        rows = data if isinstance(data, list) else [data]  # type: ignore[list-item]
     print_table(rows, columns, title)

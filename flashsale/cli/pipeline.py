@@ -26,13 +26,18 @@ from ._output import CliError, console, emit, json_option, run
 
 log = logging.getLogger("flashsale.pipeline")
 retries_option = click.option(
-    "--retries", type=click.IntRange(1, 10_000), default=30, show_default=True,
-    help="Consecutive failures (Kafka/PostgreSQL unavailable) before giving up; backoff 0.2s→5s.")
+    "--retries",
+    type=click.IntRange(1, 10_000),
+    default=30,
+    show_default=True,
+    help="Consecutive failures (Kafka/PostgreSQL unavailable) before giving up; backoff 0.2s→5s.",
+)
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
@@ -76,25 +81,48 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
                 return
 
 
-log_option = click.option("--log-level", default="info", show_default=True,
-                          type=click.Choice(["debug", "info", "warning", "error"]))
+log_option = click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 
 
 @click.command()
-@click.option("--consumer", default=None, help="Stable consumer name (default host-pid); a "
-              "restarted relay with the same name resumes its pending entries at once.")
+@click.option(
+    "--consumer",
+    default=None,
+    help="Stable consumer name (default host-pid); a "
+    "restarted relay with the same name resumes its pending entries at once.",
+)
 @click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True)
-@click.option("--min-idle-ms", type=click.IntRange(0), default=30_000, show_default=True,
-              help="Reclaim other consumers' pending entries idle this long (XAUTOCLAIM).")
+@click.option(
+    "--min-idle-ms",
+    type=click.IntRange(0),
+    default=30_000,
+    show_default=True,
+    help="Reclaim other consumers' pending entries idle this long (XAUTOCLAIM).",
+)
 @click.option("--round-prefix", default="", help="Only rounds whose id starts with this.")
 @retries_option
 @log_option
-def relay(consumer: str | None, batch: int, min_idle_ms: int, round_prefix: str, retries: int,
-          log_level: str) -> None:
+def relay(
+    consumer: str | None,
+    batch: int,
+    min_idle_ms: int,
+    round_prefix: str,
+    retries: int,
+    log_level: str,
+) -> None:
     """Relay armed rounds' outbox streams to Kafka until SIGTERM/SIGINT."""
     _logging(log_level)
-    config = RelayConfig(batch=batch, min_idle_ms=min_idle_ms, round_prefix=round_prefix,
-                         backoff=Backoff(attempts=retries))
+    config = RelayConfig(
+        batch=batch,
+        min_idle_ms=min_idle_ms,
+        round_prefix=round_prefix,
+        backoff=Backoff(attempts=retries),
+    )
     if consumer:
         config.consumer = consumer
 
@@ -106,8 +134,12 @@ def relay(consumer: str | None, batch: int, min_idle_ms: int, round_prefix: str,
             await _topics(settings, config.backoff, r.stop_event)
             log.info("relay.start consumer=%s topic=%s", config.consumer, r.topic)
             stats = await r.run()
-            log.info("relay.stop published=%d parked=%d claimed=%d", stats.published,
-                     stats.parked, stats.claimed)
+            log.info(
+                "relay.stop published=%d parked=%d claimed=%d",
+                stats.published,
+                stats.parked,
+                stats.claimed,
+            )
 
     try:
         run(main())
@@ -117,8 +149,13 @@ def relay(consumer: str | None, batch: int, min_idle_ms: int, round_prefix: str,
 
 @click.command()
 @click.option("--group", default=WriterConfig.group, show_default=True)
-@click.option("--batch", type=click.IntRange(1, 100_000), default=5000, show_default=True,
-              help="Max messages per PostgreSQL transaction.")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 100_000),
+    default=5000,
+    show_default=True,
+    help="Max messages per PostgreSQL transaction.",
+)
 @retries_option
 @log_option
 def writer(group: str, batch: int, retries: int, log_level: str) -> None:
@@ -134,8 +171,12 @@ def writer(group: str, batch: int, retries: int, log_level: str) -> None:
             await _topics(settings, config.backoff, w.stop_event)
             log.info("writer.start group=%s topic=%s", group, w.topic)
             stats = await w.run()
-            log.info("writer.stop messages=%d new_events=%d skipped=%d", stats.messages,
-                     stats.new_events, stats.skipped)
+            log.info(
+                "writer.stop messages=%d new_events=%d skipped=%d",
+                stats.messages,
+                stats.new_events,
+                stats.skipped,
+            )
 
     try:
         run(main())
@@ -145,12 +186,24 @@ def writer(group: str, batch: int, retries: int, log_level: str) -> None:
 
 @click.command()
 @click.argument("round_id")
-@click.option("--repair", is_flag=True, help="Re-publish events of orders missing downstream, "
-              "then re-check until --wait runs out.")
-@click.option("--wait", type=click.FloatRange(0, 600), default=20.0, show_default=True,
-              help="With --repair: seconds to wait for the writers to catch up.")
-@click.option("--group", default=WriterConfig.group, show_default=True,
-              help="Writer consumer group whose lag is reported.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-publish events of orders missing downstream, then re-check until --wait runs out.",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(0, 600),
+    default=20.0,
+    show_default=True,
+    help="With --repair: seconds to wait for the writers to catch up.",
+)
+@click.option(
+    "--group",
+    default=WriterConfig.group,
+    show_default=True,
+    help="Writer consumer group whose lag is reported.",
+)
 @json_option
 def reconcile(round_id: str, repair: bool, wait: float, group: str, as_json: bool) -> None:
     """Compare a round in Redis with PostgreSQL; exit 0 only when they agree.
@@ -188,14 +241,18 @@ def _show(data: dict[str, object], as_json: bool) -> None:
         return
     summary = {k: data[k] for k in ("round_id", "source", "redis", "outbox", "kafka_lag", "ok")}
     summary["postgres"] = data["postgres"]
-    emit(summary, False, rows=[{"field": k, "value": v} for k, v in summary.items()],
-         title=f"reconcile {data['round_id']}")
+    emit(
+        summary,
+        False,
+        rows=[{"field": k, "value": v} for k, v in summary.items()],
+        title=f"reconcile {data['round_id']}",
+    )
     diffs = data["differences"]
     assert isinstance(diffs, list)
     for d in diffs:
         sample = ", ".join(d["sample"][:5])
-        console.print(f"[red]DIFF {d['code']}[/red]: {d['message']}"
-                      + (f" (e.g. {sample})" if sample else ""))
+        console.print(
+            f"[red]DIFF {d['code']}[/red]: {d['message']}" + (f" (e.g. {sample})" if sample else "")
+        )
     if "republished" in data:
         console.print(f"republished {data['republished']} event(s)")
-

@@ -517,4 +517,3 @@ def report(round_id: str, tz_name: str | None, as_json: bool) -> None:
         rows=[{"channel": c, "orders": n} for c, n in data["by_channel"].items()],
         title="by channel",
     )
-

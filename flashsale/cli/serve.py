@@ -59,10 +59,16 @@ def metrics_dir(data_dir: Path) -> Path:
 )
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
-@click.option("--app", "factory", default="flashsale.app:create_app", show_default=True,
-              help="App factory (the bench serves its naive baseline beside the real routes).")
-def serve(host: str, port: int, workers: int, access_log: bool, log_level: str,
-          factory: str) -> None:
+@click.option(
+    "--app",
+    "factory",
+    default="flashsale.app:create_app",
+    show_default=True,
+    help="App factory (the bench serves its naive baseline beside the real routes).",
+)
+def serve(
+    host: str, port: int, workers: int, access_log: bool, log_level: str, factory: str
+) -> None:
     """Serve the shopper API, storefront (/), ops dashboard (/ops) and /metrics.
 
     Logs are JSON lines on stderr, with a request id, redacted of ID numbers and tokens.

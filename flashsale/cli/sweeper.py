@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 import click
 import redis.asyncio as aioredis
@@ -53,7 +55,9 @@ async def _main(settings: Settings, interval: float, lead: timedelta, armer: boo
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
         async with Inventory(client) as inventory:
-            jobs = [run_sweeper(inventory, client, stop=stop, interval=interval)]
+            jobs: list[Coroutine[Any, Any, object]] = [
+                run_sweeper(inventory, client, stop=stop, interval=interval)
+            ]
             if armer:
                 jobs.append(run_armer(settings, stop, lead=lead))
             await asyncio.gather(*jobs)

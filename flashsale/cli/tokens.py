@@ -37,13 +37,62 @@ GIVEN = (
     "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红娥玲芬燕彬鹏辉建国"
     "文婷雪梅晨宇浩然子轩欣怡梓涵一诺思远佳琪俊杰晓东志强海燕雨桐"
 )
-STREETS = ("人民路", "解放路", "中山路", "建设路", "和平路", "新华路", "文化路", "长江路",
-           "黄河路", "朝阳路", "滨江路", "学府路", "科技路", "花园路", "青年路", "光明路")
+STREETS = (
+    "人民路",
+    "解放路",
+    "中山路",
+    "建设路",
+    "和平路",
+    "新华路",
+    "文化路",
+    "长江路",
+    "黄河路",
+    "朝阳路",
+    "滨江路",
+    "学府路",
+    "科技路",
+    "花园路",
+    "青年路",
+    "光明路",
+)
 COMPOUNDS = ("阳光小区", "幸福家园", "锦绣花园", "翠苑", "金色家园", "绿地城", "书香苑", "和谐家园")
-MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "147", "150",
-                   "151", "152", "153", "155", "156", "157", "158", "159", "166", "176", "177",
-                   "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191",
-                   "198", "199")
+MOBILE_PREFIXES = (
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "147",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
+)
 
 
 def _name(rng: random.Random) -> str:
@@ -53,13 +102,22 @@ def _name(rng: random.Random) -> str:
 
 def _address(rng: random.Random, region: idnumber.Region) -> str:
     city = "" if region.city == region.province else region.city
-    return (f"{region.province}{city}{region.district}{rng.choice(STREETS)}{rng.randint(1, 999)}号"
-            f"{rng.choice(COMPOUNDS)}{rng.randint(1, 30)}栋{rng.randint(1, 6)}单元"
-            f"{rng.randint(1, 33)}{rng.randint(1, 4):02d}室")
+    return (
+        f"{region.province}{city}{region.district}{rng.choice(STREETS)}{rng.randint(1, 999)}号"
+        f"{rng.choice(COMPOUNDS)}{rng.randint(1, 30)}栋{rng.randint(1, 6)}单元"
+        f"{rng.randint(1, 33)}{rng.randint(1, 4):02d}室"
+    )
 
 
-def buyers(rng: random.Random, count: int, token_secret: SecretLike, buyer_key: SecretLike,
-           ttl: int, round_id: str | None, now: float) -> Iterator[dict[str, object]]:
+def buyers(
+    rng: random.Random,
+    count: int,
+    token_secret: SecretLike,
+    buyer_key: SecretLike,
+    ttl: int,
+    round_id: str | None,
+    now: float,
+) -> Iterator[dict[str, object]]:
     """``count`` distinct test buyers (distinct phones, buyer ids and ID numbers)."""
     phones: set[str] = set()
     ids: set[str] = set()
@@ -88,18 +146,39 @@ def tokens() -> None:
 
 
 @tokens.command()
-@click.option("--count", "-n", type=click.IntRange(1, 10_000_000), required=True,
-              help="How many buyers to write.")
-@click.option("--out", "-o", "out", type=click.Path(dir_okay=False, allow_dash=True),
-              required=True, help="JSON-lines file to write ('-' for stdout).")
-@click.option("--ttl", type=click.IntRange(1), default=3600, show_default=True,
-              help="Token lifetime in seconds.")
+@click.option(
+    "--count",
+    "-n",
+    type=click.IntRange(1, 10_000_000),
+    required=True,
+    help="How many buyers to write.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="JSON-lines file to write ('-' for stdout).",
+)
+@click.option(
+    "--ttl",
+    type=click.IntRange(1),
+    default=3600,
+    show_default=True,
+    help="Token lifetime in seconds.",
+)
 @click.option("--round", "round_id", default=None, help="Bind every token to this round.")
-@click.option("--seed", type=int, default=None, help="Repeatable identities (tokens still differ "
-              "by issue time).")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Repeatable identities (tokens still differ by issue time).",
+)
 @json_option
-def mint(count: int, out: str, ttl: int, round_id: str | None, seed: int | None,
-         as_json: bool) -> None:
+def mint(
+    count: int, out: str, ttl: int, round_id: str | None, seed: int | None, as_json: bool
+) -> None:
     """Write COUNT ready test buyers as JSON lines: token, buyer_id, id_number, real_name,
     phone, address. Identities are generated, never real people.
 
@@ -122,15 +201,23 @@ def mint(count: int, out: str, ttl: int, round_id: str | None, seed: int | None,
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror or exc}") from exc
     elapsed = time.perf_counter() - started
-    summary = {"count": count, "out": out, "ttl": ttl, "round": round_id,
-               "expires_at": int(now) + ttl, "seconds": round(elapsed, 3)}
+    summary = {
+        "count": count,
+        "out": out,
+        "ttl": ttl,
+        "round": round_id,
+        "expires_at": int(now) + ttl,
+        "seconds": round(elapsed, 3),
+    }
     if out == "-":
         return
     if as_json:
         emit(summary, as_json)
     else:
-        console.print(f"wrote {count} buyers to {out} in {elapsed:.2f}s "
-                      f"(tokens expire in {ttl}s{f', round {round_id}' if round_id else ''})")
+        console.print(
+            f"wrote {count} buyers to {out} in {elapsed:.2f}s "
+            f"(tokens expire in {ttl}s{f', round {round_id}' if round_id else ''})"
+        )
 
 
 def _write(fh: IO[bytes], lines: Iterator[dict[str, object]]) -> None:
