@@ -76,7 +76,12 @@ async def create_order(request: Request) -> Response:
             channel=buy.channel,
             agreement_version=buy.agreement_version,
             number=buy.number,
-            pii={"real_name": buy.real_name, "address": buy.address, **protected.as_dict()},
+            pii={
+                "real_name": buy.real_name,
+                "address": buy.address,
+                "id_masked": protected.masked,
+                "id_encrypted": protected.encrypted,
+            },
         )
     )
     headers = {"Idempotent-Replayed": "true"} if result.replay else None
