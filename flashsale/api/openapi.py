@@ -49,6 +49,8 @@ def _op(
     ok_status: str = "200",
     headers: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    if body:  # every JSON body is bounded in size and must be sent as JSON
+        codes = (*codes, "payload_too_large", "unsupported_media_type")
     op: dict[str, Any] = {"summary": summary, "responses": {ok_status: ok, **_errors(*codes)}}
     parameters = [{"name": p, "in": "path", "required": True, "schema": _STR} for p in params]
     parameters += [{"name": h, "in": "header", "required": True, "schema": _STR} for h in headers]
@@ -385,6 +387,8 @@ def document() -> dict[str, Any]:
                 "Send a one-time code by SMS",
                 _json(_obj(("sent",), sent={"type": "boolean"}), "sent"),
                 "rate_limited",
+                "otp_cooldown",
+                "otp_locked",
                 body="OtpRequest",
             )
         },
@@ -393,7 +397,10 @@ def document() -> dict[str, Any]:
                 "Exchange the code for a buyer token",
                 _json(_ref("Token"), "token"),
                 "unauthorized",
+                "invalid_code",
+                "code_expired",
                 "rate_limited",
+                "otp_locked",
                 body="OtpVerify",
             )
         },
