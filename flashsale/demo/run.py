@@ -34,7 +34,7 @@ class DemoConfig:
     hold_seconds: int = 20
     opens_in: float = 8.0
     concurrency: int = 512
-    settle_seconds: float = 180.0
+    settle_seconds: float = 480.0  # enough for fulfillment to ship 100k paid orders here
     seed: int = field(default_factory=lambda: int(time.time()))
     behaviour: Behaviour = field(default_factory=Behaviour)
 
