@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import click
@@ -23,6 +22,7 @@ from flashsale.settings import Settings
 from flashsale.topics import ensure_topics
 
 from ._output import CliError, console, emit, json_option, run
+from ._signals import on_signals, setup_logging
 
 log = logging.getLogger("flashsale.pipeline")
 retries_option = click.option(
@@ -32,19 +32,6 @@ retries_option = click.option(
     show_default=True,
     help="Consecutive failures (Kafka/PostgreSQL unavailable) before giving up; backoff 0.2s→5s.",
 )
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)
-
-
-def _on_signals(stop: Callable[[], None]) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
 
 
 @contextlib.asynccontextmanager
@@ -116,7 +103,7 @@ def relay(
     log_level: str,
 ) -> None:
     """Relay armed rounds' outbox streams to Kafka until SIGTERM/SIGINT."""
-    _logging(log_level)
+    setup_logging(log_level)
     config = RelayConfig(
         batch=batch,
         min_idle_ms=min_idle_ms,
@@ -130,7 +117,7 @@ def relay(
         settings = Settings.from_env()
         async with _redis(settings) as client:
             r = Relay(settings, client, config)
-            _on_signals(r.stop)
+            on_signals(r.stop)
             await _topics(settings, config.backoff, r.stop_event)
             log.info("relay.start consumer=%s topic=%s", config.consumer, r.topic)
             stats = await r.run()
@@ -160,14 +147,14 @@ def relay(
 @log_option
 def writer(group: str, batch: int, retries: int, log_level: str) -> None:
     """Write order events from Kafka to PostgreSQL until SIGTERM/SIGINT."""
-    _logging(log_level)
+    setup_logging(log_level)
     config = WriterConfig(group=group, max_records=batch, backoff=Backoff(attempts=retries))
 
     async def main() -> None:
         settings = Settings.from_env()
         async with _pool(settings) as pool:
             w = Writer(settings, pool, config)
-            _on_signals(w.stop)
+            on_signals(w.stop)
             await _topics(settings, config.backoff, w.stop_event)
             log.info("writer.start group=%s topic=%s", group, w.topic)
             stats = await w.run()
