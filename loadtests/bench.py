@@ -339,7 +339,9 @@ def _repetition(
     buyers = config.results / f"buyers-{tag}.tsv"
     paced_buyers = config.results / f"buyers-{tag}-paced.tsv"
     write_buyers(settings, buyers, config.buyers_per_rep, seed=seed)
+    probe_buyers = config.results / f"buyers-{tag}-probe.tsv"
     write_buyers(settings, paced_buyers, config.buyers_per_rep, seed=seed + 1)
+    write_buyers(settings, probe_buyers, config.buyers_per_rep // 4, seed=seed + 2)
     try:
         common: dict[str, Any] = {"seconds": config.seconds, "connections": config.connections}
         ping = run_wrk(f"{server.url}/api/ping", **common)
@@ -369,26 +371,46 @@ def _repetition(
                 **common,
                 args=[str(buyers), f"naive/{baseline_round}", f"{tag}n", AGREEMENT, "1"],
             )
-        # p50/p99 at ~80 % of the maximum: PACED_CONNECTIONS each waiting pace_ms.
-        # Closed-loop pacing: each request also waits its own latency, so subtract roughly
-        # that (the flat-out p50); the rate actually offered is reported next to the result.
-        pace_ms = max(
-            1,
-            round(
-                PACED_CONNECTIONS * 1000 / (0.8 * reserve.rps) - reserve.latency_ms.get("50", 0.0)
-            ),
+        # p50/p99 at ~80 % of the maximum, closed-loop pacing: each of PACED_CONNECTIONS waits
+        # pace_ms plus its own latency between requests. A 2 s probe measures that latency
+        # under the load, then the pace is set for 80 % and the real run is measured.
+        target = 0.8 * reserve.rps
+        pace_ms = max(1.0, PACED_CONNECTIONS * 1000 / target - reserve.latency_ms.get("50", 0.0))
+        probe = run_wrk(
+            server.url,
+            script="reserve_paced.lua",
+            seconds=2,
+            connections=PACED_CONNECTIONS,
+            args=[
+                str(probe_buyers),
+                rounds.reserve,
+                f"{tag}q",
+                AGREEMENT,
+                "1",
+                str(round(pace_ms)),
+            ],
         )
+        waited = PACED_CONNECTIONS * 1000 / max(probe.rps, 1.0) - pace_ms  # latency + overhead
+        pace_ms = max(1.0, PACED_CONNECTIONS * 1000 / target - waited)
         paced = run_wrk(
             server.url,
             script="reserve_paced.lua",
             seconds=config.seconds,
             connections=PACED_CONNECTIONS,
-            args=[str(paced_buyers), rounds.reserve, f"{tag}p", AGREEMENT, "1", str(pace_ms)],
+            args=[
+                str(paced_buyers),
+                rounds.reserve,
+                f"{tag}p",
+                AGREEMENT,
+                "1",
+                str(round(pace_ms)),
+            ],
         )
         script_rps = redis_script_rate(settings, rounds.redis_only)
     finally:
         buyers.unlink(missing_ok=True)
         paced_buyers.unlink(missing_ok=True)
+        probe_buyers.unlink(missing_ok=True)
     return Rep(ping, reserve, sold, naive, script_rps, paced, sampler.samples)
 
 

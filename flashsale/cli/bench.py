@@ -22,6 +22,14 @@ from ._output import console
     help="Instead: the Kafka→PostgreSQL writer benchmark.",
 )
 @click.option(
+    "--e2e",
+    "e2e_cards",
+    type=click.IntRange(100),
+    default=None,
+    metavar="CARDS",
+    help="Instead: a whole sale of CARDS cards (the demo's), timed sold → persisted → shipped.",
+)
+@click.option(
     "--seconds",
     default=5.0,
     show_default=True,
@@ -44,6 +52,7 @@ from ._output import console
 )
 def bench(
     writer_orders: int | None,
+    e2e_cards: int | None,
     seconds: float,
     repetitions: int,
     connections: int,
@@ -60,8 +69,12 @@ def bench(
       flashsale bench
       flashsale bench --seconds 10 -n 5 -c 128
       flashsale bench --writer 50000 -n 3      # orders/s into PostgreSQL vs a plain COPY
+      flashsale bench --e2e 100000             # sold, persisted and shipped wall times
     """
     results.mkdir(parents=True, exist_ok=True)
+    if e2e_cards is not None:
+        _end_to_end(e2e_cards, results)
+        return
     if writer_orders is not None:
         from loadtests.bench_writer import run as run_writer
 
@@ -90,4 +103,31 @@ def bench(
     for png in plot_all(summary, results):
         console.print(f"plot: {png}")
     console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
+    console.print(f"written: {out}")
+
+
+def _end_to_end(cards: int, results: Path) -> None:
+    """The demo's whole sale, reduced to its wall times (seconds from the opening second)."""
+    from flashsale.demo import DemoConfig, run_demo
+
+    report = run_demo(Settings.from_env(), DemoConfig(cards=cards), console)
+    keys = (
+        "cards",
+        "shoppers",
+        "time_to_sell_out_s",
+        "persisted_after_s",
+        "shipped_after_s",
+        "peak_reservations_per_s",
+        "mean_reservations_per_s",
+        "reserve_latency_ms",
+        "orders_acknowledged",
+        "orders_in_postgres",
+        "paid",
+        "shipments",
+        "oversold",
+    )
+    summary = {k: report[k] for k in keys} | {"reconcile_ok": report["reconcile"]["ok"]}
+    out = results / "bench_e2e.json"
+    out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    console.print_json(data=summary)
     console.print(f"written: {out}")
