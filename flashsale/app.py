@@ -61,7 +61,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            redis = redis_client(settings.redis_url, max_connections=64)
+            redis = redis_client(settings.redis_url, max_connections=256)
             stack.push_async_callback(redis.aclose)
             inventory = Inventory(redis)
             stack.push_async_callback(inventory.aclose)
