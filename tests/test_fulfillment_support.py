@@ -4,17 +4,22 @@ production like the relay's, and queries."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from checkout.events import OrderEvent
 from flashsale.settings import Settings
-from flashsale.topics import Topics, ensure_topics
+from flashsale.topics import ensure_topics
+
+try:  # one publisher for every pipeline test (tests/ as a package or as plain modules)
+    from tests.test_pipeline_support import produce
+except ImportError:
+    from test_pipeline_support import produce  # type: ignore[no-redef]
+
+__all__ = ["produce"]  # re-exported: the fulfillment tests import it from here
 
 T0 = 1_790_000_000_000
 
@@ -112,24 +117,6 @@ async def private(settings: Settings, unique: str) -> Settings:
     own = dataclasses.replace(settings, topic_prefix=f"{settings.topic_prefix}-{unique}")
     await ensure_topics(own)
     return own
-
-
-async def produce(settings: Settings, events: list[OrderEvent], times: int = 1) -> None:
-    """Publish like the relay: idempotent producer, acks=all, key = order id."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
-    )
-    await producer.start()
-    try:
-        topic = Topics(settings.topic_prefix).orders
-        futures = [
-            await producer.send(topic, e.to_json(), key=e.order_id.encode())
-            for _ in range(times)
-            for e in events
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
 
 
 async def shipment_counts(pool: asyncpg.Pool, round_id: str) -> dict[str, int]:

@@ -9,9 +9,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
+from flashsale.settings import Settings
+from flashsale.topics import Topics
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 
 T0 = 1_790_000_000_000
@@ -123,3 +126,21 @@ async def order_count(pool: asyncpg.Pool, round_id: str) -> int:
 async def statuses(pool: asyncpg.Pool, round_id: str) -> dict[str, str]:
     rows = await pool.fetch("SELECT id, status FROM orders WHERE round_id = $1", round_id)
     return {r["id"]: r["status"] for r in rows}
+
+
+async def produce(settings: Settings, events: list[OrderEvent], times: int = 1) -> None:
+    """Publish like the relay: idempotent producer, acks=all, key = order id."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        topic = Topics(settings.topic_prefix).orders
+        futures = [
+            await producer.send(topic, e.to_json(), key=e.order_id.encode())
+            for _ in range(times)
+            for e in events
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()

@@ -7,12 +7,11 @@ import asyncio
 import random
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from checkout._apply import apply_batch
 from checkout.writer import Writer, WriterConfig
 from flashsale.settings import Settings
-from flashsale.topics import Topics, ensure_topics
+from flashsale.topics import ensure_topics
 
 try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
     from tests.test_pipeline_support import (
@@ -21,6 +20,7 @@ try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
         later,
         order_count,
         paid,
+        produce,
         reserved,
         statuses,
     )
@@ -31,6 +31,7 @@ except ImportError:
         later,
         order_count,
         paid,
+        produce,
         reserved,
         statuses,
     )
@@ -89,23 +90,6 @@ async def test_offer_snapshot_and_protected_id(pg_pool: asyncpg.Pool, unique: st
     assert "national_id" not in orjson.loads(row["pii"])  # only masked/encrypted arrive
 
 
-async def _produce(settings: Settings, events: list, times: int = 1) -> None:  # type: ignore[type-arg]
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, acks="all", linger_ms=5
-    )
-    await producer.start()
-    try:
-        topic = Topics(settings.topic_prefix).orders
-        futures = [
-            await producer.send(topic, e.to_json(), key=e.order_id.encode())
-            for _ in range(times)
-            for e in events
-        ]
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
 async def test_duplicated_and_shuffled_deliveries(
     settings: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
@@ -114,7 +98,7 @@ async def test_duplicated_and_shuffled_deliveries(
     base = [reserved(r, n) for n in range(1, 2001)]
     events = base + [paid(e) for e in base[::2]] + [expired(e) for e in base[1::2]]
     random.Random(5).shuffle(events)
-    await _produce(settings, events, times=2)  # every message delivered twice
+    await produce(settings, events, times=2)  # every message delivered twice
     writers = [
         Writer(settings, pg_pool, WriterConfig(group=f"w-{unique}", max_records=700))
         for _ in range(2)
