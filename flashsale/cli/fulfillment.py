@@ -22,7 +22,7 @@ from flashsale.settings import Settings
 from flashsale.topics import ensure_topics
 
 from ._output import CliError, console, emit, json_option, run
-from ._signals import on_signals, setup_logging
+from ._signals import log_option, on_signals, retries_option, setup_logging
 from .catalog import operator, settings, token_file_option
 
 log = logging.getLogger("flashsale.fulfillment")
@@ -139,19 +139,8 @@ def _carrier_options(f: Any) -> Any:
     show_default=True,
     help="Seconds between tracking polls.",
 )
-@click.option(
-    "--retries",
-    type=click.IntRange(1, 10_000),
-    default=30,
-    show_default=True,
-    help="Consecutive Kafka/PostgreSQL failures before giving up.",
-)
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
+@retries_option
+@log_option
 @_carrier_options
 def fulfill(
     group: str,

@@ -22,16 +22,9 @@ from flashsale.settings import Settings
 from flashsale.topics import ensure_topics
 
 from ._output import CliError, console, emit, json_option, run
-from ._signals import on_signals, setup_logging
+from ._signals import log_option, on_signals, retries_option, setup_logging
 
 log = logging.getLogger("flashsale.pipeline")
-retries_option = click.option(
-    "--retries",
-    type=click.IntRange(1, 10_000),
-    default=30,
-    show_default=True,
-    help="Consecutive failures (Kafka/PostgreSQL unavailable) before giving up; backoff 0.2s→5s.",
-)
 
 
 @contextlib.asynccontextmanager
@@ -66,14 +59,6 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
             await pause(backoff, attempt, stop, log, "kafka topics", exc)
             if stop.is_set():
                 return
-
-
-log_option = click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
 
 
 @click.command()

@@ -16,7 +16,7 @@ from inventory import Inventory
 from inventory.sweeper import run_sweeper
 
 from ._output import run
-from ._signals import on_signals, setup_logging
+from ._signals import log_option, on_signals, setup_logging
 
 
 @click.command()
@@ -35,7 +35,7 @@ from ._signals import on_signals, setup_logging
     help="Arm rounds starting within this many seconds.",
 )
 @click.option("--no-armer", is_flag=True, help="Only sweep; do not arm rounds.")
-@click.option("--log-level", default="info", show_default=True)
+@log_option
 def sweeper(interval: float, lead: int, no_armer: bool, log_level: str) -> None:
     """Release unpaid holds past their deadline (each exactly once; several sweepers are safe)
     and arm rounds shortly before they start. Stops cleanly on SIGTERM/SIGINT.
