@@ -66,6 +66,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
+APPENDFSYNC = ("always", "everysec")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name) or default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "dev"
@@ -76,6 +86,9 @@ class Settings:
     kafka_partitions: int = 4
     kafka_version: str = "4.3.1"
     topic_prefix: str = "flashsale"
+    # fsync of the local Redis' AOF: "always" (an acknowledged reservation survives a host crash)
+    # or "everysec" (up to ~1 s of them may be lost then); see README "Durability".
+    redis_appendfsync: str = "always"
     token_secret: Secret = field(default=Secret(""), repr=False)
     admin_token: Secret = field(default=Secret(""), repr=False)
     payment_secret: Secret = field(default=Secret(""), repr=False)
@@ -108,6 +121,9 @@ class Settings:
             kafka_partitions=_int(env, "FLASHSALE_KAFKA_PARTITIONS", cls.kafka_partitions),
             kafka_version=env.get("FLASHSALE_KAFKA_VERSION") or cls.kafka_version,
             topic_prefix=env.get("FLASHSALE_TOPIC_PREFIX") or cls.topic_prefix,
+            redis_appendfsync=_choice(
+                env, "FLASHSALE_REDIS_APPENDFSYNC", APPENDFSYNC, cls.redis_appendfsync
+            ),
             **{name: Secret(value) for name, value in values.items()},
         )
 

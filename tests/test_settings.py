@@ -40,6 +40,18 @@ def test_bad_integer_is_a_clear_error(tmp_path: Path) -> None:
         )
 
 
+def test_redis_fsync_is_durable_by_default_and_selectable(tmp_path: Path) -> None:
+    assert Settings.from_env({"FLASHSALE_DATA_DIR": str(tmp_path)}).redis_appendfsync == "always"
+    relaxed = Settings.from_env(
+        {"FLASHSALE_DATA_DIR": str(tmp_path), "FLASHSALE_REDIS_APPENDFSYNC": "everysec"}
+    )
+    assert relaxed.redis_appendfsync == "everysec"
+    with pytest.raises(SettingsError, match="FLASHSALE_REDIS_APPENDFSYNC"):
+        Settings.from_env(
+            {"FLASHSALE_DATA_DIR": str(tmp_path), "FLASHSALE_REDIS_APPENDFSYNC": "no"}
+        )
+
+
 def test_secrets_hidden_and_dev_secrets_stable(tmp_path: Path) -> None:
     s = Settings.from_env({"FLASHSALE_DATA_DIR": str(tmp_path)})
     again = Settings.from_env({"FLASHSALE_DATA_DIR": str(tmp_path)})

@@ -30,6 +30,12 @@ from ._output import console
     help="Instead: a whole sale of CARDS cards (the demo's), timed sold → persisted → shipped.",
 )
 @click.option(
+    "--fsync",
+    "fsync",
+    is_flag=True,
+    help="Instead: reserve ÷ ping with Redis appendfsync everysec and always, in one run.",
+)
+@click.option(
     "--seconds",
     default=5.0,
     show_default=True,
@@ -53,6 +59,7 @@ from ._output import console
 def bench(
     writer_orders: int | None,
     e2e_cards: int | None,
+    fsync: bool,
     seconds: float,
     repetitions: int,
     connections: int,
@@ -70,6 +77,7 @@ def bench(
       flashsale bench --seconds 10 -n 5 -c 128
       flashsale bench --writer 50000 -n 3      # orders/s into PostgreSQL vs a plain COPY
       flashsale bench --e2e 100000             # sold, persisted and shipped wall times
+      flashsale bench --fsync                  # P1 with appendfsync everysec vs always
     """
     results.mkdir(parents=True, exist_ok=True)
     if e2e_cards is not None:
@@ -95,6 +103,15 @@ def bench(
         results=results,
         baseline=not no_baseline,
     )
+    if fsync:
+        from loadtests.bench_fsync import run as run_fsync
+
+        summary = run_fsync(Settings.from_env(), config, say=console.print)
+        out = results / "bench_fsync.json"
+        out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
+        console.print(f"written: {out}")
+        return
     summary = run(Settings.from_env(), config, say=console.print)
     out = results / "bench.json"
     out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))

@@ -24,7 +24,12 @@ class Stack:
     def __init__(self, settings: Settings) -> None:
         data = settings.data_dir
         self.services: list[Service] = [
-            RedisService(settings.redis_url, Address.from_url(settings.redis_url, 6379), data),
+            RedisService(
+                settings.redis_url,
+                Address.from_url(settings.redis_url, 6379),
+                data,
+                appendfsync=settings.redis_appendfsync,
+            ),
             PostgresService(
                 settings.database_url, Address.from_url(settings.database_url, 5432), data
             ),

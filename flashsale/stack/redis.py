@@ -1,4 +1,5 @@
-"""Redis 7 from Debian's redis-server, its own process, AOF on (appendfsync everysec)."""
+"""Redis 7 from Debian's redis-server, its own process, AOF on (``appendfsync`` from the settings:
+``always`` by default)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ class RedisService(Service):
     name = "redis"
     start_timeout = 30.0
 
-    def __init__(self, url: str, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, url: str, *args, appendfsync: str = "always", **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.url = url
+        self.appendfsync = appendfsync
 
     async def ready(self) -> bool:
         client = aioredis.Redis(
@@ -41,7 +43,7 @@ class RedisService(Service):
                 "daemonize no",
                 "protected-mode yes",
                 "appendonly yes",
-                "appendfsync everysec",
+                f"appendfsync {self.appendfsync}",
                 'save ""',
                 "maxclients 10000",
                 "tcp-backlog 4096",

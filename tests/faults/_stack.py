@@ -48,15 +48,6 @@ def free_port(pair: bool = False, avoid: frozenset[int] = frozenset()) -> int:
     raise RuntimeError("no free port")
 
 
-class FaultRedis(RedisService):
-    """The product's Redis (AOF on) with a configurable ``appendfsync``."""
-
-    appendfsync = "everysec"
-
-    def config(self) -> str:
-        return super().config().replace("appendfsync everysec", f"appendfsync {self.appendfsync}")
-
-
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (from /proc)."""
     found = []
@@ -99,7 +90,7 @@ async def wait_gone(pids: list[int], limit: float = 15.0) -> None:
 
 @dataclass
 class PrivateStack:
-    redis: FaultRedis
+    redis: RedisService  # its appendfsync attribute is set per scenario
     postgres: PostgresService
     kafka: KafkaService
 
@@ -108,7 +99,7 @@ class PrivateStack:
         redis_port = free_port()
         pg_port = free_port(avoid=frozenset({redis_port}))
         kafka_port = free_port(pair=True, avoid=frozenset({redis_port, pg_port}))
-        redis = FaultRedis(
+        redis = RedisService(
             f"redis://127.0.0.1:{redis_port}/0", Address("127.0.0.1", redis_port), root
         )
         pg_url = f"postgresql://flashsale@127.0.0.1:{pg_port}/flashsale"
