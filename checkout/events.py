@@ -17,10 +17,19 @@ A stream entry / Kafka message carries these fields:
 =============  =================================================================================
 
 ``order.reserved`` data: buyer_id, id_hash, quantity, number (or null), channel,
-agreement_version, offer (the offer snapshot), pay_before (ms), plus the PII block the front
-passes in (real name, address, masked and encrypted national ID) — never the raw ID number.
+agreement_version, offer (the offer snapshot: price, plan terms, gifts — not the round's
+surcharge table), pay_before (ms), the money of the order — price_fen (unit price),
+number_surcharge (fen, or null without a chosen number with a surcharge), total_fen (the
+amount due: price_fen * quantity + surcharge) — plus the PII block the front passes in (real
+name, address, masked and encrypted national ID) — never the raw ID number.
 ``order.paid``: payment_id, amount, late (bool: paid after expiry and re-reserved).
-``order.expired`` / ``order.cancelled``: reason. ``order.refund_required``: payment_id, reason.
+``order.expired`` / ``order.cancelled``: reason.
+``order.refund_required`` (a late payment with no units left; the order's status becomes
+refund_required): payment_id, amount, reason (why the units could not be re-taken).
+``payment.refund_required`` (a payment that is not applied: the order's status is unchanged,
+seq + 1): payment_id, amount, reason — ``duplicate_payment`` (the order was already paid by
+another payment) or ``amount_mismatch`` (not the order's amount due). Both refund events
+become a ``refunds`` row (writer); fulfillment ignores ``payment.refund_required``.
 """
 
 from __future__ import annotations
@@ -36,7 +45,10 @@ EVENT_TYPES = (
     "order.expired",
     "order.cancelled",
     "order.refund_required",
+    "payment.refund_required",
 )
+#: Events that announce a payment to refund (data: payment_id, amount, reason).
+REFUND_TYPES = ("order.refund_required", "payment.refund_required")
 STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required", "shipped", "delivered")
 
 
@@ -85,6 +97,12 @@ class OrderEvent:
             raise EventFormatError(f"unknown status {self.status!r}")
         if self.seq < 1:
             raise EventFormatError(f"seq must be >= 1, got {self.seq}")
+        if self.type in REFUND_TYPES:
+            pid, amount = self.data.get("payment_id"), self.data.get("amount")
+            if not isinstance(pid, str) or not pid:
+                raise EventFormatError(f"{self.type} needs a payment_id")
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+                raise EventFormatError(f"{self.type} needs an integer amount >= 0")
 
     def to_json(self) -> bytes:
         """The Kafka message value."""

@@ -6,6 +6,7 @@ layout (:class:`RoundKeys`, :data:`ARMED_ROUNDS`) and the error tree of :mod:`in
 
 from inventory.errors import (
     CONFIRM_CODES,
+    REFUND_REASONS,
     REFUSAL_CODES,
     InvalidRequest,
     InventoryError,
@@ -15,7 +16,7 @@ from inventory.errors import (
     ScriptFailed,
 )
 from inventory.keys import ARMED_ROUNDS, RoundKeys
-from inventory.models import ConfirmResult, ReserveRequest, ReserveResult
+from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult
 from inventory.service import Inventory
 from inventory.spec import RoundSpec, RoundStats
 from inventory.sweeper import run_sweeper, sweep_all
@@ -23,7 +24,9 @@ from inventory.sweeper import run_sweeper, sweep_all
 __all__ = [
     "ARMED_ROUNDS",
     "CONFIRM_CODES",
+    "REFUND_REASONS",
     "REFUSAL_CODES",
+    "Amount",
     "ConfirmResult",
     "InvalidRequest",
     "Inventory",

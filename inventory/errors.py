@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 #: Reservation refusals (``ReserveResult.code``) and whether a later retry may succeed.
+#: The retriable ones are never stored as an Idempotency-Key's outcome: ``sold_out`` is
+#: transient (units come back when holds expire or are cancelled, or on a restock).
 REFUSAL_CODES: dict[str, bool] = {
     "not_armed": True,
     "paused": True,
@@ -33,11 +35,16 @@ REFUSAL_CODES: dict[str, bool] = {
     "number_choice_disabled": False,
     "number_taken": False,
     "number_unknown": False,
-    "sold_out": False,
+    "sold_out": True,
 }
 
 #: Payment confirmation answers other than success (``ConfirmResult.code``).
-CONFIRM_CODES = ("unknown_order", "already_paid", "refund_required")
+CONFIRM_CODES = ("unknown_order", "already_paid", "refund_required", "amount_mismatch")
+
+#: Why a payment is not kept (``ConfirmResult.refund``, the ``reason`` of a refund):
+#: late_payment (paid after the hold expired, units gone), duplicate_payment (the order was
+#: already paid by another payment), amount_mismatch (not the order's amount due).
+REFUND_REASONS = ("late_payment", "duplicate_payment", "amount_mismatch")
 
 
 class InventoryError(Exception):

@@ -31,6 +31,24 @@ class ReserveRequest:
         return hashlib.sha256(raw).hexdigest()[:32]
 
 
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """What an order costs, in fen, fixed by the reserve script from the order's snapshot:
+    ``price_fen`` is the unit price times the quantity, ``surcharge_fen`` the chosen number's
+    surcharge (0 without one), ``total_fen`` their sum: the amount due, charged and checked."""
+
+    price_fen: int
+    surcharge_fen: int
+    total_fen: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "price_fen": self.price_fen,
+            "surcharge_fen": self.surcharge_fen,
+            "total_fen": self.total_fen,
+        }
+
+
 @dataclass(frozen=True)
 class ReserveResult:
     ok: bool
@@ -40,6 +58,7 @@ class ReserveResult:
     offer: dict[str, Any] | None = None  # offer snapshot of the order
     replay: bool = False  # the stored outcome of an earlier request with this Idempotency-Key
     left: int | None = None  # units left when the answer was made, when known
+    amount: Amount | None = None  # what the order costs (successes only)
 
     def raise_for_refusal(self) -> ReserveResult:
         if not self.ok:
@@ -50,8 +69,9 @@ class ReserveResult:
 @dataclass(frozen=True)
 class ConfirmResult:
     ok: bool  # True when the order is paid
-    code: str | None  # None, "unknown_order", "already_paid" or "refund_required"
+    code: str | None  # None or one of inventory.errors.CONFIRM_CODES
     order_id: str
     status: str | None  # the order's status after the call
     late: bool = False  # paid after its hold expired, re-reserved
     replay: bool = False  # the same payment confirmed before; nothing changed
+    refund: str | None = None  # this payment must be refunded: REFUND_REASONS

@@ -17,7 +17,7 @@ from inventory._batcher import Batcher, BatchStats
 from inventory._scripts import ARG, NAMES, script
 from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
 from inventory.keys import ARMED_ROUNDS, RoundKeys
-from inventory.models import ConfirmResult, ReserveRequest, ReserveResult
+from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult
 from inventory.spec import CHANNELS, ROUND_STATUSES, RoundSpec, RoundStats
 
 _NUMBERS_PER_CALL = 1000
@@ -33,16 +33,47 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
+_MAX_QUANTITY = 10_000_000
+
+
+def _text(value: object, *, empty: bool = False) -> bool:
+    return isinstance(value, str) and (empty or value != "")
+
+
 def _invalid(req: ReserveRequest) -> bool:
+    """A request the reserve script must never see: wrong types, impossible values, text or
+    PII that cannot be encoded. Answered ``invalid_request`` for that request alone."""
+    return _wrong_types(req) or _encoded(req) is None
+
+
+def _wrong_types(req: ReserveRequest) -> bool:
+    q = req.quantity
     return (
-        not isinstance(req.quantity, int)
-        or isinstance(req.quantity, bool)
-        or req.quantity < 1
-        or not req.buyer_id
-        or not req.idempotency_key
+        not _text(req.round_id)
+        or not _text(req.buyer_id)
+        or not _text(req.id_hash, empty=True)
+        or not _text(req.idempotency_key)
+        or not _text(req.channel)
+        or not _text(req.agreement_version, empty=True)
+        or not (req.number is None or _text(req.number))
+        or not isinstance(q, int)
+        or isinstance(q, bool)
+        or not 1 <= q <= _MAX_QUANTITY
+        or (req.number is not None and q != 1)
         or not isinstance(req.pii, dict)
-        or (req.number is not None and (not req.number or req.quantity != 1))
     )
+
+
+def _encoded(req: ReserveRequest) -> bytes | None:
+    """The request as one JSON item of the script's batch, or None when it cannot be encoded
+    (a lone surrogate in a string, a PII value orjson cannot serialise...)."""
+    try:
+        return orjson.dumps([
+            req.buyer_id, req.id_hash, req.quantity, req.idempotency_key, req.fingerprint(),
+            req.channel, req.agreement_version, req.number or "", orjson.dumps(req.pii).decode(),
+        ])  # fmt: skip
+    except (TypeError, orjson.JSONEncodeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +93,20 @@ class Inventory:
     """Round state in Redis: arm, reserve (batched), confirm, release, sweep, stats.
 
     ``reserve`` calls of one event loop are coalesced per round (see ``inventory._batcher``).
+    Every request is validated in Python before it joins a batch (``invalid_request`` for that
+    request only), and the script checks each item's types again before writing anything.
+
+    One rule for what an Idempotency-Key remembers: a success and a refusal about this buyer
+    or number (``limit_reached``, ``number_*``) are the key's stored outcome and are replayed;
+    ``sold_out`` is, like ``paused`` or ``not_started``, a transient refusal that is never
+    stored, so a retry with the same key is evaluated again (units come back when holds
+    expire or are cancelled, or on a restock).
+
     After a round answers ``sold_out`` with nothing left, for ``sold_out_ttl`` seconds a reserve
     for it runs no script: one batched ``HMGET`` asks whether its (buyer, Idempotency-Key) has
     a stored outcome — if so the script replays it (a retried success is never answered
-    sold out), else the answer is ``sold_out``. Then Redis is asked again.
+    sold out), else the answer is ``sold_out``, exactly what the script would answer. Then
+    Redis is asked again.
     """
 
     def __init__(
@@ -220,15 +261,21 @@ class Inventory:
     async def _reserve_batch(
         self, round_id: str, reqs: list[ReserveRequest]
     ) -> list[ReserveResult]:
-        batch = orjson.dumps([
-            [r.buyer_id, r.id_hash, r.quantity, r.idempotency_key, r.fingerprint(), r.channel,
-             r.agreement_version, r.number or "", orjson.dumps(r.pii).decode()]
-            for r in reqs
-        ])  # fmt: skip
-        rows, flat_offers = await self._call("reserve", round_id, [batch])
-        offers = {_s(flat_offers[i]): flat_offers[i + 1] for i in range(0, len(flat_offers), 2)}
+        items = [None if _wrong_types(r) else _encoded(r) for r in reqs]
+        sent = [item for item in items if item is not None]
+        rows: list[Any] = []
+        offers: dict[str, bytes] = {}
+        if sent:
+            batch = b"[" + b",".join(sent) + b"]"
+            rows, flat_offers = await self._call("reserve", round_id, [batch])
+            offers = {_s(flat_offers[i]): flat_offers[i + 1] for i in range(0, len(flat_offers), 2)}
+        answers = iter(rows)
         results = []
-        for code, order_id, pay_before, left, replay, version in rows:
+        for item in items:
+            if item is None:
+                results.append(ReserveResult(ok=False, code="invalid_request"))
+                continue
+            code, order_id, pay_before, left, replay, version, price, fee, due = next(answers)
             ok = _s(code) == ""
             ver = _s(version)
             results.append(ReserveResult(
@@ -236,22 +283,35 @@ class Inventory:
                 pay_before_ms=int(pay_before) or None,
                 offer=orjson.loads(offers[ver]) if ver in offers else None,
                 replay=bool(replay), left=int(left),
+                amount=Amount(int(price), int(fee), int(due)) if ok else None,
             ))  # fmt: skip
         return results
 
     async def confirm(
         self, round_id: str, order_id: str, payment_id: str, amount: int
     ) -> ConfirmResult:
-        """Record a payment (amount in minor units). Idempotent per payment_id."""
-        if not payment_id or not isinstance(amount, int) or amount < 0:
+        """Record a payment (amount in minor units). Idempotent per payment_id.
+
+        Only a payment of exactly the order's amount due is applied, once; any other payment
+        (wrong amount, a second payment of a paid order) is kept with the order and announced
+        for refund (``ConfirmResult.refund`` names the reason; see ``inventory/lua/confirm.lua``).
+        """
+        if (
+            not isinstance(payment_id, str)
+            or not payment_id
+            or not isinstance(amount, int)
+            or isinstance(amount, bool)
+            or amount < 0
+        ):
             raise InvalidRequest("confirm needs a payment_id and an integer amount >= 0")
-        code, status, late, replay = await self._call(
+        code, status, late, replay, refund = await self._call(
             "confirm", round_id, [order_id, payment_id, amount]
         )
         code_s = _s(code)
         return ConfirmResult(
             ok=code_s == "" or code_s == "already_paid", code=code_s or None, order_id=order_id,
             status=_s(status) or None, late=bool(late), replay=bool(replay),
+            refund=_s(refund) or None,
         )  # fmt: skip
 
     async def release(
@@ -291,6 +351,8 @@ class Inventory:
             "number": o["num"] or None, "channel": o["ch"], "agreement_version": o["av"],
             "reserved_at_ms": o["at"], "pay_before_ms": o["dl"], "payment_id": o["pay"] or None,
             "amount": o["amt"] if o["pay"] else None, "late": bool(o["late"]),
+            "amount_due": Amount(o["pr"] * o["q"], o["fee"], o["due"]).as_dict(),
+            "refunds": dict(o.get("rf") or {}),
             "offer": orjson.loads(row[1]),
         }  # fmt: skip
 

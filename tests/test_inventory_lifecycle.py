@@ -38,13 +38,15 @@ async def test_confirm_is_idempotent(redis: aioredis.Redis, unique: str) -> None
     again = await inv.confirm(rid, oid, "pay-1", 2000)
     assert (again.ok, again.status, again.replay) == (True, "paid", True)
     other = await inv.confirm(rid, oid, "pay-2", 2000)
-    assert other.code == "already_paid"
+    assert (other.code, other.refund) == ("already_paid", "duplicate_payment")
     assert (await inv.confirm(rid, f"{rid}-99", "pay-3", 1)).code == "unknown_order"
     evs = await events(redis, rid)
     assert [(e.type, e.seq, e.status) for e in evs] == [
-        ("order.reserved", 1, "reserved"), ("order.paid", 2, "paid")]  # fmt: skip
+        ("order.reserved", 1, "reserved"), ("order.paid", 2, "paid"),
+        ("payment.refund_required", 3, "paid")]  # fmt: skip
     assert evs[1].data == {"payment_id": "pay-1", "amount": 2000, "late": False}
     assert evs[1].event_id == f"{oid}:2"
+    assert evs[2].data == {"payment_id": "pay-2", "amount": 2000, "reason": "duplicate_payment"}
     stats = await inv.stats(rid)
     assert (stats.held, stats.paid, stats.left) == (0, 1, 9)
     assert not await inv.release(rid, oid)  # paid orders are not released
@@ -113,7 +115,7 @@ async def test_late_payment_requires_refund_when_sold_out(
     assert [(e.type, e.seq, e.status) for e in evs] == [
         ("order.reserved", 1, "reserved"), ("order.expired", 2, "expired"),
         ("order.refund_required", 3, "refund_required")]  # fmt: skip
-    assert evs[2].data == {"payment_id": "pay-1", "reason": "sold_out"}
+    assert evs[2].data == {"payment_id": "pay-1", "amount": 2000, "reason": "sold_out"}
 
 
 async def test_arming_twice_keeps_stock_and_updates_meta(

@@ -20,6 +20,7 @@ from inventory import ARMED_ROUNDS, Inventory, RoundKeys
 
 NUMBERS = ("n0", "n1", "n2")
 ACCOUNT_LIMIT, ID_LIMIT, STOCK = 2, 3, 3
+PRICE = 2000  # price_fen of make_spec's offer
 
 
 @dataclass
@@ -33,11 +34,16 @@ class Order:
     pay: str | None = None
     late: bool = False
     aged: bool = False
+    refunds: dict[str, str] = field(default_factory=dict)  # payment id -> reason
+
+    @property
+    def due(self) -> int:
+        return PRICE * self.q
 
 
 @dataclass
 class Model:
-    """The rules of DESIGN.md invariants 1, 2, 4, 5, 7 in plain Python."""
+    """The rules of DESIGN.md invariants 1, 2, 4, 5, 7, 10 in plain Python."""
 
     rid: str
     stock: int = STOCK
@@ -88,7 +94,8 @@ class Model:
             self.take(o)
             self.orders[oid] = o
             self.held += q
-        self.idem[(buyer, key)] = (fp, code, oid)
+        if code != "sold_out":  # sold out is transient: never the key's stored outcome
+            self.idem[(buyer, key)] = (fp, code, oid)
         return (code, oid, False)
 
     def release(self, oid: str, status: str) -> bool:
@@ -105,17 +112,28 @@ class Model:
         o.status, o.seq = status, o.seq + 1
         return True
 
-    def confirm(self, oid: str, pay: str) -> tuple[Any, ...]:
+    def confirm(self, oid: str, pay: str, amount: int) -> tuple[Any, ...]:
         o = self.orders[oid]
+        if o.pay == pay:
+            if o.status == "paid":
+                return (None, "paid", o.late, True)
+            return ("refund_required", "refund_required", False, True)
+        if pay not in o.refunds:
+            if o.status in ("paid", "refund_required"):
+                o.refunds[pay] = "duplicate_payment"
+                o.seq += 1
+                return (*self._refused(o, pay), False)
+            if amount != o.due:
+                o.refunds[pay] = "amount_mismatch"
+                o.seq += 1
+                return (*self._refused(o, pay), False)
+        else:
+            return (*self._refused(o, pay), True)
         if o.status == "reserved":
             self.held -= o.q
             self.paid += o.q
             o.status, o.seq, o.pay = "paid", o.seq + 1, pay
             return (None, "paid", False, False)
-        if o.status == "paid":
-            return (None if o.pay == pay else "already_paid", "paid", o.late, o.pay == pay)
-        if o.status == "refund_required":
-            return ("refund_required", "refund_required", False, o.pay == pay)
         if self.refusal(o) is None:
             self.take(o)
             self.paid += o.q
@@ -124,6 +142,16 @@ class Model:
         self.refunds += 1
         o.status, o.seq, o.pay = "refund_required", o.seq + 1, pay
         return ("refund_required", "refund_required", False, False)
+
+    @staticmethod
+    def _refused(o: Order, pay: str) -> tuple[Any, ...]:
+        reason = o.refunds[pay]
+        code = "refund_required"
+        if reason == "amount_mismatch":
+            code = "amount_mismatch"
+        elif o.status == "paid":
+            code = "already_paid"
+        return (code, o.status, o.late and o.status == "paid")
 
     def sweep(self) -> int:
         due = [oid for oid, o in self.orders.items() if o.status == "reserved" and o.aged]
@@ -135,7 +163,10 @@ reserve_op = st.tuples(
     st.integers(0, 3), st.sampled_from((None, None, *NUMBERS)),
 )  # fmt: skip
 order_op = st.tuples(
-    st.sampled_from(("confirm", "cancel", "expire", "age")), st.integers(0, 30), st.integers(0, 1)
+    st.sampled_from(("confirm", "cancel", "expire", "age")),
+    st.integers(0, 30),
+    st.integers(0, 2),
+    st.booleans(),  # confirm: a wrong amount
 )
 other_op = st.one_of(
     st.tuples(st.just("sweep")),
@@ -171,11 +202,14 @@ async def run_scenario(client: aioredis.Redis, ops: list[tuple[Any, ...]]) -> No
                 model.stocked += units
             assert left == model.stock, op
         elif model.orders:
-            _, n, p = op
+            _, n, p, wrong = op
             oid = list(model.orders)[n % len(model.orders)]
             if kind == "confirm":
-                c = await inv.confirm(rid, oid, f"p{p}", 100)
-                assert (c.code, c.status, c.late, c.replay) == model.confirm(oid, f"p{p}"), op
+                amount = model.orders[oid].due + (1 if wrong else 0)
+                c = await inv.confirm(rid, oid, f"p{p}", amount)
+                expected = model.confirm(oid, f"p{p}", amount)
+                assert (c.code, c.status, c.late, c.replay) == expected, op
+                assert c.refund == model.orders[oid].refunds.get(f"p{p}", c.refund), op
             elif kind in ("cancel", "expire"):
                 status = "cancelled" if kind == "cancel" else "expired"
                 assert await inv.release(rid, oid, status) == model.release(oid, status), op
@@ -199,6 +233,8 @@ async def run_scenario(client: aioredis.Redis, ops: list[tuple[Any, ...]]) -> No
         got = await inv.order(rid, oid)
         assert got is not None
         assert (got["status"], got["seq"], got["late"]) == (o.status, o.seq, o.late)
+        assert got["refunds"] == o.refunds
+        assert got["amount_due"]["total_fen"] == o.due
         seqs = [e.seq for e in events if e.order_id == oid]
         assert seqs == list(range(1, o.seq + 1))
         assert [e.status for e in events if e.order_id == oid][-1] == o.status

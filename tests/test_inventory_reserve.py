@@ -23,7 +23,7 @@ def make_spec(round_id: str, **over: Any) -> RoundSpec:
         "per_account_limit": 2, "per_id_limit": 2, "hold_seconds": 900,
         "number_choice": False, "channels": ("web", "mobile"), "status": "live",
         "agreement_version": "v1",
-        "offer": {"price": 2000, "plan": "3G 20", "gifts": ["1GB"], "empty": []},
+        "offer": {"price_fen": 2000, "plan": "3G 20", "gifts": ["1GB"], "empty": []},
     }  # fmt: skip
     base.update(over)
     return RoundSpec(**base)
@@ -53,7 +53,7 @@ async def test_reserve_records_order_and_event(redis: aioredis.Redis, unique: st
     assert res.code is None
     assert res.order_id == f"{rid}-1"
     assert res.left == 9
-    assert res.offer == {"price": 2000, "plan": "3G 20", "gifts": ["1GB"], "empty": []}
+    assert res.offer == {"price_fen": 2000, "plan": "3G 20", "gifts": ["1GB"], "empty": []}
     assert res.pay_before_ms is not None
     assert not res.replay
     [ev] = await events(redis, rid)

@@ -39,7 +39,7 @@ def spec(round_id: str) -> RoundSpec:
         channels=("web", "mobile"),
         status="live",
         agreement_version="v3",
-        offer={"price": 2000, "plan": "3G 20", "gifts": ["1GB"]},
+        offer={"price_fen": 2000, "plan": "3G 20", "gifts": ["1GB"]},
     )
 
 

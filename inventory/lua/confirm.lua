@@ -1,9 +1,21 @@
 -- ARGV: round_id, order_id, payment_id, amount (integer, minor units).
--- Returns {code ('' = paid), status, late (0/1), replay (0/1)}.
+-- Returns {code ('' = paid), status, late (0/1), replay (0/1), refund ('' or its reason)}.
+--
+-- Exactly one payment is applied to an order, and only for the amount due that reserve.lua
+-- stored with it (o.due). Any other payment is kept in the order (o.rf: payment_id -> reason)
+-- and announced by a payment.refund_required event (status unchanged, seq + 1):
+--   amount_mismatch    the amount differs from the order's due (the order stays payable)
+--   duplicate_payment  the order is already paid (or refund-required) by another payment
+-- A payment that arrives after its hold expired re-reserves if it can, else the order becomes
+-- refund_required (order.refund_required). Every call is idempotent per payment_id.
 local oid, pid, amount = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if not amount or amount < 0 or amount ~= math.floor(amount) then
+  return redis.error_reply('confirm: amount must be an integer >= 0')
+end
 local o = get_order(oid)
-if not o then return {'unknown_order', '', 0, 0} end
+if not o then return {'unknown_order', '', 0, 0, ''} end
 local now = now_ms()
+local amount_json = string.format('%d', amount)
 
 local function pay(late)
   o.status = 'paid'
@@ -14,29 +26,47 @@ local function pay(late)
   put_order(oid, o)
   count('paid', o.q)
   emit(oid, o, 'order.paid', now,
-    '{"payment_id":' .. enc(pid) .. ',"amount":' .. ARGV[4] .. ',"late":' .. tostring(late) .. '}')
+    '{"payment_id":' .. enc(pid) .. ',"amount":' .. amount_json .. ',"late":' .. tostring(late) .. '}')
 end
+
+-- The answer to a payment that is not applied, by its refund reason.
+local function refused(reason, replay)
+  local code = 'refund_required'
+  if reason == 'amount_mismatch' then code = 'amount_mismatch'
+  elseif o.status == 'paid' then code = 'already_paid' end
+  return {code, o.status, (o.late and o.status == 'paid') and 1 or 0, replay, reason}
+end
+
+local function refund(reason)
+  o.rf = o.rf or {}
+  o.rf[pid] = reason
+  o.seq = o.seq + 1
+  put_order(oid, o)
+  emit(oid, o, 'payment.refund_required', now,
+    '{"payment_id":' .. enc(pid) .. ',"amount":' .. amount_json .. ',"reason":' .. enc(reason) .. '}')
+  return refused(reason, 0)
+end
+
+if o.pay == pid then  -- the applied payment again
+  if o.status == 'paid' then return {'', 'paid', o.late and 1 or 0, 1, ''} end
+  return {'refund_required', o.status, 0, 1, 'late_payment'}
+end
+if o.rf and o.rf[pid] then return refused(o.rf[pid], 1) end
+if o.status == 'paid' or o.status == 'refund_required' then return refund('duplicate_payment') end
+if amount ~= tonumber(o.due or -1) then return refund('amount_mismatch') end
 
 if o.status == 'reserved' then
   redis.call('ZREM', K.holds, oid)
   count('held', -o.q)
   pay(false)
-  return {'', 'paid', 0, 0}
-end
-if o.status == 'paid' then
-  local late = o.late and 1 or 0
-  if o.pay == pid then return {'', 'paid', late, 1} end
-  return {'already_paid', 'paid', late, 0}
-end
-if o.status == 'refund_required' then
-  return {'refund_required', 'refund_required', 0, (o.pay == pid) and 1 or 0}
+  return {'', 'paid', 0, 0, ''}
 end
 -- expired or cancelled: a late payment. Re-reserve if the units can still be taken, else refund.
 local reason = take_refusal(hgetall(K.meta), o)
 if not reason then
   take_units(oid, o, now)
   pay(true)
-  return {'', 'paid', 1, 0}
+  return {'', 'paid', 1, 0, ''}
 end
 o.status = 'refund_required'
 o.seq = o.seq + 1
@@ -45,5 +75,5 @@ o.amt = amount
 put_order(oid, o)
 count('refund_required', 1)
 emit(oid, o, 'order.refund_required', now,
-  '{"payment_id":' .. enc(pid) .. ',"reason":' .. enc(reason) .. '}')
-return {'refund_required', 'refund_required', 0, 0}
+  '{"payment_id":' .. enc(pid) .. ',"amount":' .. amount_json .. ',"reason":' .. enc(reason) .. '}')
+return {'refund_required', 'refund_required', 0, 0, 'late_payment'}
