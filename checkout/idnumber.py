@@ -133,6 +133,10 @@ def validate(raw: str, today: date | None = None) -> str:
     """Return ``raw`` normalised (trimmed, upper-case ``X``) or raise :class:`IdNumberError`."""
     if not isinstance(raw, str):
         raise IdNumberError("characters", "ID number must be a string")
+    if len(raw) > 64:  # before any work on it: a body may carry kilobytes here
+        raise IdNumberError("length", f"ID number must be 18 characters, got {len(raw)}")
+    # Digits are checked against ASCII 0-9 only: str.isdigit() and re's \d also take
+    # full-width or Arabic-Indic digits, which int() would silently accept.
     value = raw.strip().upper()
     if len(value) != 18:
         raise IdNumberError("length", f"ID number must be 18 characters, got {len(value)}")

@@ -1,4 +1,8 @@
-"""Reading a JSON request body with a size bound and a nesting bound, before any parsing."""
+"""Reading a JSON request body with a size bound and a nesting bound, before any parsing.
+
+orjson refuses invalid UTF-8 and lone surrogates (also as ``\\ud800`` escapes), so every string
+of a decoded body is valid Unicode; each such refusal is a 400 ``invalid_request``. What the
+strings may contain is the business of :mod:`flashsale.text`."""
 
 from __future__ import annotations
 
@@ -43,9 +47,13 @@ async def bounded_body(request: Request, max_bytes: int = MAX_BODY) -> bytes:
     """The raw body, read no further than ``max_bytes`` (ApiError ``payload_too_large``)."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        # ASCII digits only ("²".isdigit() is true and int() refuses it), and no more of them
+        # than any accepted size has (int() of a 5000-digit string raises, too).
+        declared = declared.strip()
+        if not (declared.isascii() and declared.isdigit()):
             raise ApiError("invalid_request", "bad Content-Length header")
-        if int(declared) > max_bytes:
+        significant = declared.lstrip("0") or "0"
+        if len(significant) > 18 or int(significant) > max_bytes:
             raise ApiError("payload_too_large", f"body larger than {max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0

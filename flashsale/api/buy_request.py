@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkout import idnumber
+from flashsale import text
 from inventory.spec import CHANNELS
 
 from .errors import ApiError
@@ -15,8 +16,9 @@ FIELDS = frozenset(
     {"quantity", "real_name", "id_number", "address", "number", "agreement_version", "channel"}
 )
 MAX_QUANTITY = 10
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,64}$")
+# ASCII only: ``\d`` would take any script's digits (full-width ones too), ``$`` a final newline.
+_MOBILE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_\-:.]{8,64}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +35,12 @@ class BuyRequest:
         return f"BuyRequest(quantity={self.quantity}, channel={self.channel!r})"
 
 
-def _text(data: dict[str, Any], name: str, low: int, high: int) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
-        raise ApiError(
-            "invalid_request", f"{name} must be a string of {low}-{high} characters", field=name
-        )
-    return value.strip()
+def _text(data: dict[str, Any], rule: text.TextRule) -> str:
+    """The field in NFC, or ApiError naming it (see :mod:`flashsale.text` for the rule)."""
+    try:
+        return rule.clean(data.get(rule.field))
+    except text.TextError as exc:
+        raise ApiError("invalid_request", exc.message, field=rule.field) from None
 
 
 def parse_buy(data: dict[str, Any]) -> BuyRequest:
@@ -57,21 +58,21 @@ def parse_buy(data: dict[str, Any]) -> BuyRequest:
     except idnumber.IdNumberError as exc:
         raise ApiError("invalid_request", str(exc), field="id_number") from None
     channel = data.get("channel", "web")
-    if channel not in CHANNELS:
+    if not isinstance(channel, str) or channel not in CHANNELS:
         raise ApiError(
             "invalid_request", f"channel must be one of {', '.join(CHANNELS)}", field="channel"
         )
     number = data.get("number")
-    if number is not None and (not isinstance(number, str) or not _MOBILE.match(number)):
+    if number is not None and (not isinstance(number, str) or not _MOBILE.fullmatch(number)):
         raise ApiError(
             "invalid_request", "number must be an 11-digit mobile number", field="number"
         )
     return BuyRequest(
         quantity=quantity,
-        real_name=_text(data, "real_name", 1, 40),
+        real_name=_text(data, text.REAL_NAME),
         id_number=id_number,
-        address=_text(data, "address", 4, 200),
-        agreement_version=_text(data, "agreement_version", 1, 40),
+        address=_text(data, text.ADDRESS),
+        agreement_version=_text(data, text.AGREEMENT_VERSION),
         channel=channel,
         number=number,
     )
@@ -79,7 +80,7 @@ def parse_buy(data: dict[str, Any]) -> BuyRequest:
 
 def idempotency_key(headers: Any) -> str:
     key = headers.get("idempotency-key")
-    if key is None or not _IDEMPOTENCY_KEY.match(key):
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(
             "invalid_request",
             "Idempotency-Key header required: 8-64 of A-Z a-z 0-9 _ - : .",

@@ -35,7 +35,7 @@ def yuan(fen: int) -> str:
 def parse_data(text: str) -> int:
     """``"1 GB"`` → 1024 (MB); a bare number is MB."""
     raw = text.strip()
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # "²".isdigit() is true, int("²") raises
         return int(raw)
     match = _DATA.match(raw)
     if match is None:
@@ -56,7 +56,7 @@ def parse_gift(text: str) -> dict[str, Any]:
         return {"kind": "data", "amount": amount}
     if kind == "item":
         return {"kind": "item", "amount": amount}
-    if not amount.isdigit() or int(amount) <= 0:
+    if not (amount.isascii() and amount.isdigit()) or int(amount) <= 0:
         raise InvalidInput(f"bad gift {text!r}: {kind} needs a positive whole number", value=text)
     unit = "CNY" if kind == "credit" else "minutes"
     return {"kind": kind, "amount": int(amount), "unit": unit}

@@ -12,8 +12,10 @@ from flashsale.admin import Operator, audit
 from .errors import Conflict, InvalidInput, InvalidNumbersFile
 from .money import parse_yuan
 
-_NUMBER = re.compile(r"^1[3-9]\d{9}$")
-_POOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# ASCII only and whole-string matches (the CHECKs in PostgreSQL agree): ``\d`` would take
+# full-width or Arabic-Indic digits and ``$`` a trailing newline.
+_NUMBER = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_POOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 MAX_REASONS = 5
 
 
@@ -34,8 +36,10 @@ def parse_numbers_file(text: str) -> list[PoolNumber]:
         if not line or line.startswith("#"):
             continue
         number, _, surcharge = (part.strip() for part in line.partition(","))
-        if not _NUMBER.match(number):
-            problems.append(f"line {lineno}: {number!r} is not an 11-digit mainland mobile number")
+        if not _NUMBER.fullmatch(number):
+            problems.append(
+                f"line {lineno}: {ascii(number)[:40]} is not an 11-digit mainland mobile number"
+            )
             continue
         if number in seen:
             problems.append(f"line {lineno}: {number} duplicates line {seen[number]}")
@@ -62,8 +66,9 @@ async def load_pool(
     conn: asyncpg.Connection, operator: Operator, pool: str, numbers: list[PoolNumber]
 ) -> dict[str, object]:
     """Create the pool if needed and add ``numbers``; a number already in any pool refuses all."""
-    if not _POOL.match(pool):
-        raise InvalidInput(f"bad pool name {pool!r} (letters, digits, _ . -; up to 64)", pool=pool)
+    if not isinstance(pool, str) or not _POOL.fullmatch(pool):
+        shown = ascii(pool)[:80]  # never echo control characters to the terminal
+        raise InvalidInput(f"bad pool name {shown} (letters, digits, _ . -; up to 64)", pool=shown)
     async with conn.transaction():
         pool_id = await conn.fetchval(
             "INSERT INTO number_pools (name) VALUES ($1) ON CONFLICT (name) DO UPDATE "

@@ -2,18 +2,63 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
 import orjson
 
+from flashsale import text
 from flashsale.admin import Operator, audit
 
 from .errors import InvalidInput, NotFound
 from .money import yuan
 
 PRODUCT_KINDS = ("sim_card", "plan", "handset")
+
+# Every marketer text goes through flashsale.text (NFC, no control characters, bounded), so
+# what is stored here can be copied into events, PostgreSQL jsonb and log lines as it is.
+PRODUCT_NAME = text.TextRule("name", 1, 200, 600)
+DESCRIPTION = text.TextRule("description", 0, 4000, 12_000, multiline=True)
+OFFER_NAME = text.TextRule("name", 1, 200, 600)
+GIFT_TEXT = text.TextRule("gift", 1, 200, 600)
+SKU = text.TextRule("sku", 1, 64, 128)
+COLOUR = text.TextRule("colour", 0, 64, 192)
+STORAGE = text.TextRule("storage", 0, 64, 192)
+MAX_GIFTS = 20
+
+
+def clean(value: object, rule: text.TextRule) -> str:
+    """``value`` by ``rule``, or :class:`InvalidInput` naming the field."""
+    try:
+        return rule.clean(value)
+    except text.TextError as exc:
+        raise InvalidInput(exc.message, field=exc.field) from None
+
+
+def clean_gifts(gifts: object) -> list[dict[str, Any]]:
+    """Gifts as stored: a short list of objects whose keys and string values pass the rule."""
+    if not isinstance(gifts, list) or len(gifts) > MAX_GIFTS:
+        raise InvalidInput(f"gifts must be a list of at most {MAX_GIFTS}", field="gifts")
+    return [_clean_gift(g) for g in gifts]
+
+
+def _clean_gift(gift: object) -> dict[str, Any]:
+    if not isinstance(gift, dict) or len(gift) > 8:
+        raise InvalidInput("each gift must be an object of a few fields", field="gifts")
+    out: dict[str, Any] = {}
+    for key, value in gift.items():
+        name = clean(key, GIFT_TEXT)
+        if isinstance(value, str):
+            out[name] = clean(value, GIFT_TEXT)
+        elif value is None or (isinstance(value, bool | int) and abs(value) < 2**53):
+            out[name] = value  # a whole number exact in every JSON reader, or true/false/null
+        else:
+            raise InvalidInput(
+                f"gift field {name!r} must be text, a whole number, true/false or null",
+                field="gifts",
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -35,13 +80,13 @@ async def add_product(
 ) -> dict[str, Any]:
     if kind not in PRODUCT_KINDS:
         raise InvalidInput(f"bad product kind {kind!r} (one of {', '.join(PRODUCT_KINDS)})")
-    if not name.strip() or len(name) > 200:
-        raise InvalidInput("product name must be 1 to 200 characters")
+    name = clean(name, PRODUCT_NAME)
+    description = clean(description, DESCRIPTION)
     async with conn.transaction():
         row = await conn.fetchrow(
             "INSERT INTO products (kind, name, description) VALUES ($1, $2, $3) RETURNING *",
             kind,
-            name.strip(),
+            name,
             description,
         )
         await audit(
@@ -53,10 +98,13 @@ async def add_product(
 async def add_offer(
     conn: asyncpg.Connection, operator: Operator, terms: OfferTerms
 ) -> dict[str, Any]:
-    if not terms.name.strip() or len(terms.name) > 200:
-        raise InvalidInput("offer name must be 1 to 200 characters")
-    if not terms.agreement_version.strip() or len(terms.agreement_version) > 64:
-        raise InvalidInput("agreement version must be 1 to 64 characters")
+    terms = replace(
+        terms,
+        name=clean(terms.name, OFFER_NAME),
+        agreement_version=clean(terms.agreement_version, text.AGREEMENT_VERSION),
+        agreement_text=clean(terms.agreement_text, text.AGREEMENT_TEXT),
+        gifts=clean_gifts(terms.gifts),
+    )
     if terms.currency != "CNY":
         raise InvalidInput(f"currency {terms.currency!r} not supported (CNY only)")
     async with conn.transaction():
@@ -66,7 +114,7 @@ async def add_offer(
                    voice_minutes, gifts, agreement_text, agreement_version)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10) RETURNING *""",
             terms.product_id,
-            terms.name.strip(),
+            terms.name,
             terms.price_fen,
             terms.currency,
             terms.monthly_fee_fen,
@@ -100,8 +148,9 @@ async def add_variant(
     storage: str = "",
     offer_id: int | None = None,
 ) -> dict[str, Any]:
-    if not sku.strip() or len(sku) > 64:
-        raise InvalidInput("sku must be 1 to 64 characters")
+    sku = clean(sku, SKU)
+    colour = clean(colour, COLOUR)
+    storage = clean(storage, STORAGE)
     async with conn.transaction():
         product = await _product(conn, product_id)
         if product["kind"] != "handset":
@@ -120,7 +169,7 @@ async def add_variant(
                 offer_id,
                 colour,
                 storage,
-                sku.strip(),
+                sku,
             )
         except asyncpg.UniqueViolationError:
             raise InvalidInput(f"sku {sku!r} already exists", sku=sku) from None

@@ -74,6 +74,16 @@ def execute(coro: Coroutine[Any, Any, T]) -> T:
         raise CliError(str(exc)) from None
 
 
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file, or a one-line refusal (unreadable, or not UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
 def localize(value: Any, tz: ZoneInfo) -> Any:
     """Every datetime in ``value`` as ISO 8601 in ``tz``."""
     if isinstance(value, datetime):
@@ -193,6 +203,8 @@ def add_offer(
           --voice 300 --agreement-file plan96.txt --agreement-version 2026-05 --json
     """
     op, tz = operator(token_file), zone(tz_name)
+    if agreement_file is not None:
+        agreement_text = read_text(agreement_file, "agreement file")
     try:
         parsed_gifts = [money.parse_gift(g) for g in gifts]
         if gifts_json is not None:
@@ -205,7 +217,7 @@ def add_offer(
             data_mb=None if data is None else money.parse_data(data),
             voice_minutes=voice,
             gifts=parsed_gifts,
-            agreement_text=agreement_file.read_text() if agreement_file else agreement_text,
+            agreement_text=agreement_text,
             agreement_version=agreement_version,
         )
     except catalog.CatalogError as exc:

@@ -18,7 +18,7 @@ MAX_LIMIT = 50
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 3 or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError("invalid_request", f"limit must be 1-{MAX_LIMIT}", field="limit")
     return int(raw)
 
