@@ -8,8 +8,10 @@ signature header in the Stripe style::
 
 :func:`verify_callback` checks, in order: the header parses, some ``v1`` matches (constant-time;
 several ``v1`` are allowed for secret rotation), the timestamp is within ``tolerance`` seconds
-of now, the body is a well-formed event, and — with ``SET NX`` in Redis — that this payment's
-outcome has not been accepted before. If applying an accepted event fails, call
+of now, the body is a well-formed event (short ASCII ids, a 3-letter currency, bounded
+integers), and — with ``SET NX GET`` of a mark unique to the call, so that a command the
+client re-sends after a lost reply recognises its own mark — that this payment's outcome has
+not been accepted before. If applying an accepted event fails, call
 :func:`forget_callback` so the provider's retry is accepted.
 
 Amounts are integers in fen (1/100 yuan); currency is CNY.
@@ -30,10 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import orjson
 import redis.asyncio as aioredis
@@ -50,6 +53,17 @@ return 0
 """
 
 SecretLike = Secret | str | bytes
+MAX_AMOUNT = 2**53 - 1  # exact in every JSON reader
+# A signed event is still checked field by field: its ids end up in Redis, events, PostgreSQL
+# and log lines, so they are short printable ASCII (ASCII-only patterns, whole-string matches).
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,100}", re.ASCII)
+_FIELDS: dict[str, re.Pattern[str]] = {
+    "id": _ID,
+    "type": re.compile("|".join(re.escape(t) for t in EVENT_TYPES)),
+    "payment_id": _ID,
+    "order_id": _ID,
+    "currency": re.compile(r"[A-Z]{3}", re.ASCII),
+}
 
 
 class PaymentError(Exception):
@@ -103,6 +117,7 @@ class PaymentEvent:
     amount: int
     currency: str
     created: int
+    mark: str = field(default="", compare=False, repr=False)  # this acceptance's replay mark
 
     @property
     def succeeded(self) -> bool:
@@ -185,6 +200,8 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
     signatures: list[str] = []
     if not isinstance(header, str) or len(header) > 1024:
         raise InvalidSignature("missing or oversized signature header")
+    if not header.isascii():  # hmac.compare_digest raises TypeError on non-ASCII str
+        raise InvalidSignature("signature header must be ASCII")
     for part in header.split(","):
         name, eq, value = part.strip().partition("=")
         if not eq:
@@ -207,10 +224,11 @@ def _event(body: bytes) -> PaymentEvent:
         raise InvalidCallback("callback body is not an object")
     strings = ("id", "type", "payment_id", "order_id", "currency")
     if (
-        not all(isinstance(data.get(k), str) and data[k] for k in strings)
-        or data["type"] not in EVENT_TYPES
+        not all(isinstance(data.get(k), str) and _FIELDS[k].fullmatch(data[k]) for k in strings)
         or type(data.get("amount")) is not int
+        or not 0 <= data["amount"] <= MAX_AMOUNT
         or type(data.get("created")) is not int
+        or not 0 <= data["created"] <= MAX_AMOUNT
     ):
         raise InvalidCallback("callback body is not a payment event")
     return PaymentEvent(**{k: data[k] for k in (*strings, "amount", "created")})
@@ -240,12 +258,20 @@ async def verify_callback(
     if abs(current - timestamp) > tolerance:
         raise StaleCallback("callback timestamp outside the tolerance")
     event = _event(body)
-    fresh = await redis.set(_seen_key(event), event.id, nx=True, ex=2 * tolerance + 60)
-    if not fresh:
+    # The mark is unique to this call: if the client re-sends the SET after losing its reply
+    # (redis_client retries on a dropped connection), GET returns our own mark and the
+    # callback is still ours, not a replay.
+    mark = f"{event.id}:{secrets.token_hex(8)}"
+    earlier = await redis.set(_seen_key(event), mark, nx=True, get=True, ex=2 * tolerance + 60)
+    if isinstance(earlier, bytes | str) and _text(earlier) != mark:
         raise ReplayedCallback("this payment's callback was already accepted")
-    return event
+    return replace(event, mark=mark)
 
 
 async def forget_callback(redis: aioredis.Redis, event: PaymentEvent) -> None:
     """Undo the replay mark of an event we failed to apply, so the provider's retry is taken."""
-    await redis.eval(_FORGET, 1, _seen_key(event), event.id)  # type: ignore[misc]
+    await redis.eval(_FORGET, 1, _seen_key(event), event.mark or event.id)  # type: ignore[misc]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

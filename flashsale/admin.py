@@ -54,7 +54,13 @@ def verify_token(presented: str | Secret | None, settings: Settings) -> bool:
     if presented is None or not expected:
         return False
     value = presented.reveal() if isinstance(presented, Secret) else presented
-    return secrets.compare_digest(value.encode(), expected.encode())
+    if not isinstance(value, str) or len(value) > 4096:
+        return False
+    # bytes, so any text compares (compare_digest raises TypeError on non-ASCII str);
+    # surrogatepass, so a token from an undecodable environment variable is just wrong
+    return secrets.compare_digest(
+        value.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def authenticate(

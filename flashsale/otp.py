@@ -40,8 +40,8 @@ from flashsale.settings import Secret
 
 SMS_OUTBOX = "fs:sms:outbox"
 SMS_OUTBOX_MAXLEN = 10_000
-_PHONE = re.compile(r"1[3-9][0-9]{9}")
-_CODE = re.compile(r"[0-9]{6}")
+_PHONE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+_CODE = re.compile(r"[0-9]{6}", re.ASCII)
 _SEPARATORS = str.maketrans("", "", " -")
 
 
@@ -117,30 +117,40 @@ class CodeSent:
 
 
 # KEYS: code hash, cooldown, send counter, lock.  ARGV: code hmac, ttl ms, cooldown ms,
-# max sends, window ms.  Reply: {status, ms}.
+# max sends, window ms.  Reply: {status, ms}. The cooldown key holds the code's hmac: the same
+# request re-sent by the client after a lost reply is recognised and answered "sent" again.
 _REQUEST = """
 local lock = redis.call('PTTL', KEYS[4])
 if lock > 0 then return {'locked', lock} end
 local cool = redis.call('PTTL', KEYS[2])
-if cool > 0 then return {'cooldown', cool} end
+if cool > 0 then
+  if redis.call('GET', KEYS[2]) == ARGV[1] then return {'sent', 0} end
+  return {'cooldown', cool}
+end
 local sent = tonumber(redis.call('GET', KEYS[3]) or '0')
 if sent >= tonumber(ARGV[4]) then return {'rate_limited', redis.call('PTTL', KEYS[3])} end
 if redis.call('INCR', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'h', ARGV[1], 'wrong', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], 1, 'PX', ARGV[3]) end
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3]) end
 return {'sent', 0}
 """
 
-# KEYS: code hash, lock.  ARGV: submitted hmac, max attempts, lock ms.  Reply: {status, n}.
+# KEYS: code hash, lock.  ARGV: submitted hmac, max attempts, lock ms, attempt token.
+# Reply: {status, n}. The code is consumed by removing its hash; the hash key keeps the
+# attempt token and its answer, so the same attempt re-sent by the client after a lost reply
+# gets the same answer (not "expired" for a good code, nor a second wrong count).
 _VERIFY = """
 local lock = redis.call('PTTL', KEYS[2])
 if lock > 0 then return {'locked', lock} end
+local done = redis.call('HMGET', KEYS[1], 'att', 'res', 'n')
+if done[1] == ARGV[4] then return {done[2], tonumber(done[3])} end
 local stored = redis.call('HGET', KEYS[1], 'h')
 if not stored then return {'none', 0} end
 if stored == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[1], 'h')
+  redis.call('HSET', KEYS[1], 'att', ARGV[4], 'res', 'ok', 'n', 0)
   return {'ok', 0}
 end
 local wrong = redis.call('HINCRBY', KEYS[1], 'wrong', 1)
@@ -150,14 +160,15 @@ if left <= 0 then
   redis.call('SET', KEYS[2], 1, 'PX', ARGV[3])
   return {'locked', tonumber(ARGV[3])}
 end
+redis.call('HSET', KEYS[1], 'att', ARGV[4], 'res', 'wrong', 'n', left)
 return {'wrong', left}
 """
 
 
 def normalize_phone(raw: str) -> str:
     """An 11-digit mainland mobile number (``+86``/``0086`` prefix, spaces, dashes allowed)."""
-    if not isinstance(raw, str):
-        raise InvalidPhone("phone must be a string")
+    if not isinstance(raw, str) or len(raw) > 64:
+        raise InvalidPhone("phone must be a mainland mobile number (11 digits, 13x-19x)")
     phone = raw.translate(_SEPARATORS)
     for prefix in ("+86", "0086"):
         if phone.startswith(prefix):
@@ -260,10 +271,15 @@ async def verify_code(
     *,
     key: Secret | str | bytes,
     policy: OtpPolicy = DEFAULT_POLICY,
+    attempt: str | None = None,
 ) -> str:
-    """The buyer id if ``code`` is the phone's current code (consumed it), else OtpError."""
+    """The buyer id if ``code`` is the phone's current code (consumed it), else OtpError.
+
+    ``attempt`` names this attempt (default: a fresh random token): the script run again with
+    the same one — as the Redis client does by itself after a dropped connection — answers
+    what the first run answered."""
     phone = normalize_phone(phone)
-    if not isinstance(code, str) or not _CODE.fullmatch(code.strip()):
+    if not isinstance(code, str) or len(code) > 64 or not _CODE.fullmatch(code.strip()):
         raise InvalidCode("code must be 6 digits")
     buyer_id = buyer_id_for(phone, key)
     code_key, _, _, lock_key = _keys(buyer_id)
@@ -275,6 +291,7 @@ async def verify_code(
         _code_hash(key, buyer_id, code.strip()),
         policy.max_attempts,
         policy.lock_ttl * 1000,
+        attempt or secrets.token_hex(12),
     )
     status, value = _status(reply)
     if status == "ok":

@@ -1,8 +1,13 @@
 """The one way processes open Redis: a blocking pool whose connections retry once or twice on
 a dropped connection (a Redis restart leaves every pooled connection stale).
 
-Retrying is safe for everything we send: the inventory scripts are idempotent (reservations by
-Idempotency-Key, confirmations by payment id, releases by order state) and the rest are reads.
+A retry re-sends a command whose reply was lost, so the command may run twice. That is safe
+for everything we send: the inventory scripts are idempotent (reservations by Idempotency-Key,
+confirmations by payment id, releases by order state), most of the rest are reads, and the
+one-shot commands carry a token of the attempt so that their second run recognises the first:
+the payment callback's replay mark (``SET NX GET`` of a per-call mark, checkout.payments), the
+OTP send and verify scripts (flashsale.otp), the proof-of-work spend (``SET NX GET`` of the
+Idempotency-Key, flashsale.admission.guard).
 """
 
 from __future__ import annotations

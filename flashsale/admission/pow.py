@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ import orjson
 from flashsale.settings import Secret
 
 MAX_BITS = 32
+MAX_HEADER = 1024  # a challenge is ~150 characters
+_SOLUTION = re.compile(r"[0-9]{1,20}", re.ASCII)
 
 
 class ChallengeError(Exception):
@@ -81,10 +84,14 @@ def verify(
     secret: Secret, header: str, round_id: str, buyer: str, min_bits: int,
     now: float | None = None,
 ) -> Proof:  # fmt: skip
-    """The proof in ``X-PoW``, checked (signature, binding, expiry, difficulty, work)."""
+    """The proof in ``X-PoW``, checked (signature, binding, expiry, difficulty, work).
+    A header that is not short printable ASCII is ``malformed`` (hmac.compare_digest raises
+    TypeError on a non-ASCII str; the digits of the solution are ASCII 0-9 only)."""
+    if not isinstance(header, str) or len(header) > MAX_HEADER or not header.isascii():
+        raise ChallengeError("malformed")
     challenge, dot, solution = header.strip().rpartition(".")
     payload, dot2, signature = challenge.partition(".")
-    if not dot or not dot2 or not solution.isdigit() or len(solution) > 20:
+    if not dot or not dot2 or not _SOLUTION.fullmatch(solution):
         raise ChallengeError("malformed")
     expected = _b64(hmac.digest(_key(secret), payload.encode(), "sha256"))
     if not hmac.compare_digest(expected, signature):
