@@ -91,6 +91,15 @@ class OrderEvent:
         return event
 
     def validate(self) -> None:
+        for name in ("event_id", "type", "order_id", "round_id", "status"):
+            if not isinstance(getattr(self, name), str):
+                raise EventFormatError(f"{name} must be a string")
+        for name in ("seq", "at"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise EventFormatError(f"{name} must be an integer")
+        if not isinstance(self.data, dict):
+            raise EventFormatError("data must be an object")
         if self.type not in EVENT_TYPES:
             raise EventFormatError(f"unknown event type {self.type!r}")
         if self.status not in STATUSES:

@@ -8,6 +8,8 @@ Checks, each a named difference when it fails:
 - ``unknown_in_pg``: an order row Redis does not know
 - ``status``: an order's (status, seq) differs between the inventory and PostgreSQL
 - ``held`` / ``paid``: units by status in PostgreSQL differ from the Redis counters
+- ``parked``: events of the round a process parked (``parked_events`` not retried or resolved,
+  plus relay dead-stream entries not yet moved there); list them with ``flashsale parked list``
 
 The outbox backlog and the writer group's Kafka lag are reported alongside: when either is
 non-zero, differences may just be in flight. ``repair`` re-publishes, straight to Kafka, the
@@ -27,9 +29,10 @@ from redis.asyncio import Redis
 
 from checkout import relay
 from checkout._kafka import WRITER_GROUP, make_producer
-from checkout._ledger import reserved_events
+from checkout._ledger import dead_letter_key, reserved_events
 from checkout._sources import kafka_lag, outbox_backlog, redis_side, redis_states
 from checkout.events import OrderEvent
+from checkout.parking import open_count
 from flashsale.settings import Settings
 from flashsale.topics import Topics
 
@@ -55,6 +58,7 @@ class Report:
     kafka_lag: int | None
     differences: list[Difference]
     missing: list[str] = field(default_factory=list, repr=False)
+    parked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -179,6 +183,19 @@ async def reconcile(
                     wrong,
                 )
             )
+    parked, sample = await open_count(pool, round_id)
+    unmoved = int(await redis.xlen(dead_letter_key(round_id)))
+    if parked or unmoved:
+        sample += [f"outbox:dead:{unmoved}"] if unmoved else []
+        diffs.append(
+            Difference(
+                "parked",
+                f"{parked + unmoved} event(s) of the round are parked "
+                "(flashsale parked list --round ...)",
+                parked + unmoved,
+                sample[:SAMPLE],
+            )
+        )
     return Report(
         round_id,
         side.source,
@@ -188,6 +205,7 @@ async def reconcile(
         lag,
         diffs,
         missing=sorted(missing | partial),
+        parked=parked + unmoved,
     )
 
 

@@ -11,18 +11,26 @@ a rebalance between the PG commit and the offset commit just replays a batch.
 
 Errors (translated at this boundary)::
 
-    WriterError                      (code, retriable)
+    WriterError                      (code, retriable, reason)
      ├── SinkUnavailable   retriable: connection lost, server shutting down, serialization/deadlock
-     └── SinkRejected      not retriable: schema or data errors — the batch is logged and the
-                           writer exits without committing its offsets
+     │                     (SQLSTATE classes 08/40/53/57, OS errors): the batch is read again
+     │                     after a bounded backoff
+     └── SinkRejected      not retriable: a data or integrity error (SQLSTATE class 22/23, any
+                           other class, or a value the driver cannot encode). The writer
+                           isolates the rejected event(s) — it bisects the batch, each half in its
+                           own transaction, down to single events — parks them
+                           (:mod:`checkout.parking`, reason ``sink_rejected:<SQLSTATE>``), writes
+                           all the others, commits the offsets and goes on
 
-Undecodable messages are logged by partition/offset (never the payload) and skipped.
+Undecodable messages are parked too (reason ``malformed``), logged by partition/offset (never
+the payload). A batch's parked records and offsets are idempotent on replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -33,6 +41,7 @@ from checkout._apply import apply_batch, shipment_from_json
 from checkout._kafka import WRITER_GROUP, make_consumer
 from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
+from checkout.parking import ParkedEvent, park
 from flashsale.settings import Settings
 from flashsale.topics import Topics
 
@@ -42,6 +51,10 @@ log = logging.getLogger("flashsale.writer")
 class WriterError(Exception):
     code = "writer_error"
     retriable = False
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or self.code
 
 
 class SinkUnavailable(WriterError):
@@ -54,17 +67,60 @@ class SinkRejected(WriterError):
 
 
 _RETRIABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")  # connection, txn rollback, resources, op
+# a value the driver cannot encode (wrong type, out of range, lone surrogate): the data's fault
+_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError)
+SINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *_VALUE_ERRORS)
 
 
 def translate(exc: BaseException) -> WriterError:
-    """Map an asyncpg / OS error to the writer's tree."""
+    """Map an asyncpg / OS / encoding error to the writer's tree."""
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", "") or ""
-        cls = SinkUnavailable if state[:2] in _RETRIABLE_SQLSTATE_CLASSES else SinkRejected
-        return cls(f"PostgreSQL {type(exc).__name__} (SQLSTATE {state})")
+        message = f"PostgreSQL {type(exc).__name__} (SQLSTATE {state})"
+        if state[:2] in _RETRIABLE_SQLSTATE_CLASSES:
+            return SinkUnavailable(message)
+        return SinkRejected(message, f"sink_rejected:{state or type(exc).__name__}")
+    if isinstance(exc, _VALUE_ERRORS):
+        return SinkRejected(
+            f"value not storable: {type(exc).__name__}", f"sink_rejected:{type(exc).__name__}"
+        )
     if isinstance(exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError):
         return SinkUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}")
     return WriterError(type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One decoded message and where it came from."""
+
+    tp: TopicPartition
+    offset: int
+    raw: bytes | None
+    event: OrderEvent
+
+
+Apply = Callable[[asyncpg.Connection, list[OrderEvent]], Awaitable[int]]
+
+
+async def apply_isolating(
+    pool: asyncpg.Pool, apply: Apply, items: list[Delivered]
+) -> tuple[int, list[tuple[Delivered, WriterError]]]:
+    """Apply ``items`` in one transaction; on a permanent rejection bisect (each half in its own
+    transaction) down to the single events the sink rejects. Returns (the apply results summed,
+    the rejected items with their error). An outage raises :class:`SinkUnavailable`."""
+    try:
+        async with pool.acquire() as conn:
+            return await apply(conn, [i.event for i in items]), []
+    except SINK_ERRORS as exc:
+        error = translate(exc)
+        if error.retriable:
+            raise error from exc
+        if len(items) == 1:
+            return 0, [(items[0], error)]
+    mid = len(items) // 2
+    first, bad_first = await apply_isolating(pool, apply, items[:mid])
+    second, bad_second = await apply_isolating(pool, apply, items[mid:])
+    return first + second, bad_first + bad_second
 
 
 @dataclass
@@ -80,7 +136,8 @@ class WriterStats:
     batches: int = 0
     messages: int = 0
     new_events: int = 0
-    skipped: int = 0
+    skipped: int = 0  # undecodable messages (parked as malformed)
+    parked: int = 0  # every message parked (malformed or rejected by PostgreSQL)
 
 
 class Writer:
@@ -142,33 +199,54 @@ class Writer:
                 log.warning("writer consumer stop failed: %s", type(exc).__name__)
 
     async def _write(self, consumer: AIOKafkaConsumer, batch: dict) -> None:  # type: ignore[type-arg]
-        events: list[OrderEvent] = []
+        items: list[Delivered] = []
+        parked: list[ParkedEvent] = []
         offsets: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
             parse = shipment_from_json if tp.topic == self.shipments_topic else OrderEvent.from_json
             for record in records:
                 try:
-                    events.append(parse(record.value))
-                except EventFormatError:
+                    items.append(Delivered(tp, record.offset, record.value, parse(record.value)))
+                except (EventFormatError, TypeError, ValueError) as exc:
                     self.stats.skipped += 1
-                    log.error(
-                        "writer.skipped partition=%d offset=%d reason=malformed",
-                        tp.partition,
-                        record.offset,
+                    parked.append(
+                        ParkedEvent.from_kafka(
+                            "writer",
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            record.value,
+                            "malformed",
+                            f"undecodable order event: {type(exc).__name__}",
+                        )
                     )
             offsets[tp] = records[-1].offset + 1
-        if events:
-            try:
-                async with self.pool.acquire() as conn:
-                    new = await apply_batch(conn, events)
-            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-                error = translate(exc)
-                if error.retriable:
-                    # rewind so the batch is read again after the backoff
-                    for tp, records in batch.items():
-                        consumer.seek(tp, records[0].offset)
-                raise error from exc
-            self.stats.new_events += new
+        try:
+            if items:
+                new, rejected = await apply_isolating(self.pool, apply_batch, items)
+                self.stats.new_events += new
+                parked += [
+                    ParkedEvent.from_kafka(
+                        "writer",
+                        i.tp.topic,
+                        i.tp.partition,
+                        i.offset,
+                        i.raw,
+                        error.reason,
+                        str(error),
+                        i.event,
+                    )
+                    for i, error in rejected
+                ]
+            if parked:
+                await park(self.pool, parked)
+                self.stats.parked += len(parked)
+        except (SinkUnavailable, *SINK_ERRORS) as exc:
+            # an outage: rewind so the batch is read again after the backoff (what was written
+            # or parked already is absorbed by the idempotent writes)
+            for tp, records in batch.items():
+                consumer.seek(tp, records[0].offset)
+            raise (exc if isinstance(exc, WriterError) else translate(exc)) from exc
         try:
             await consumer.commit(offsets)  # type: ignore[arg-type]
         except CommitFailedError:
@@ -179,4 +257,4 @@ class Writer:
             )
         self.stats.batches += 1
         self.stats.messages += sum(len(r) for r in batch.values())
-        log.debug("writer.batch messages=%d events=%d", len(events), self.stats.new_events)
+        log.debug("writer.batch messages=%d events=%d", len(items), self.stats.new_events)

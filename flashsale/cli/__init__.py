@@ -11,6 +11,7 @@ from .bench import bench
 from .catalog import catalog_group, numbers_group
 from .demo import demo
 from .fulfillment import fulfill, fulfillment_group
+from .parked import parked_group
 from .pipeline import reconcile, relay, writer
 from .rounds import round_group
 from .serve import serve
@@ -30,3 +31,4 @@ for command in (
     sweeper, fulfill, fulfillment_group, reconcile, demo, bench,
 ):  # fmt: skip
     main.add_command(command)
+main.add_command(parked_group)

@@ -1,0 +1,174 @@
+"""`flashsale parked list|payload|retry|resolve`: the pipeline's parked events (operators).
+
+A process (writer, fulfillment, relay, sweeper) parks an event or a round it can never handle,
+with a stable reason code, and goes on (see ``checkout/parking.py``). Here operators see them,
+fetch a payload to correct it, re-feed it (``retry``, optionally with the corrected payload) or
+close it by hand (``resolve``). Changes need the operator credential and are audited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import click
+import redis.asyncio as aioredis
+
+from checkout import parking
+from flashsale.db import create_pool
+from flashsale.settings import Settings
+
+from ._output import CliError, console, emit, json_option, run
+from .catalog import operator, settings, token_file_option
+
+_COLUMNS = ["id", "process", "reason", "round_id", "order_id", "source", "created_at", "state"]
+
+
+@contextlib.asynccontextmanager
+async def _pool(cfg: Settings) -> AsyncIterator[asyncpg.Pool]:
+    try:
+        pool = await create_pool(cfg.database_url, max_size=2)
+    except ConnectionError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def _source(row: dict[str, Any]) -> str:
+    if row.get("topic"):
+        return f"{row['topic']}[{row['kafka_partition']}]@{row['kafka_offset']}"
+    if row.get("entry_id"):
+        return f"outbox {row['entry_id']}"
+    return "round"
+
+
+@click.group("parked")
+def parked_group() -> None:
+    """Events and rounds the pipeline parked instead of failing on them."""
+
+
+@parked_group.command("list")
+@click.option("--process", type=click.Choice(parking.PROCESSES), default=None)
+@click.option("--round", "round_id", default=None, help="Only this round.")
+@click.option("--all", "include_closed", is_flag=True, help="Include retried and resolved ones.")
+@json_option
+def list_cmd(
+    process: str | None, round_id: str | None, include_closed: bool, as_json: bool
+) -> None:
+    """List parked events (oldest first), with the reason and where they came from.
+
+    \b
+    Examples:
+      flashsale parked list
+      flashsale parked list --process writer --json
+    """
+
+    async def main() -> list[dict[str, Any]]:
+        async with _pool(settings()) as pool:
+            return await parking.list_parked(
+                pool, process=process, round_id=round_id, include_closed=include_closed
+            )
+
+    rows = run(main())
+    for row in rows:
+        row["source"] = _source(row)
+    emit(rows, as_json, columns=_COLUMNS, title="parked events")
+
+
+@parked_group.command("payload")
+@click.argument("parked_id", type=click.IntRange(1))
+def payload_cmd(parked_id: int) -> None:
+    """Write a parked event's raw payload to stdout (to correct it for `retry --payload-file`)."""
+
+    async def main() -> bytes | None:
+        async with _pool(settings()) as pool:
+            try:
+                return await parking.payload(pool, parked_id)
+            except parking.NotFound as exc:
+                raise CliError(str(exc)) from None
+
+    data = run(main())
+    if data is None:
+        raise CliError(f"parked event {parked_id} has no payload (a round record)")
+    sys.stdout.buffer.write(data)
+
+
+def _show(out: dict[str, Any], as_json: bool, done: str) -> None:
+    out.pop("payload", None)
+    if not as_json:
+        console.print(
+            f"parked event {out['id']}: " + (done if out["changed"] else "already closed")
+        )
+    emit(
+        out,
+        as_json,
+        rows=[{"field": k, "value": v} for k, v in out.items()],
+        columns=["field", "value"],
+    )
+
+
+@parked_group.command("retry")
+@click.argument("parked_id", type=click.IntRange(1))
+@click.option(
+    "--payload-file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Re-publish this corrected payload instead of the parked one.",
+)
+@token_file_option
+@json_option
+def retry_cmd(
+    parked_id: int, payload_file: Path | None, token_file: Path | None, as_json: bool
+) -> None:
+    """Re-feed one parked event (operator credential; audited): a writer/fulfillment/relay event
+    is re-published to its topic, a sweeper round is swept once. If it is rejected again, the
+    consumer parks it again.
+
+    \b
+    Examples:
+      FLASHSALE_ADMIN_TOKEN=... flashsale parked retry 12
+      flashsale parked payload 12 > e.json  # fix it, then:
+      FLASHSALE_ADMIN_TOKEN=... flashsale parked retry 12 --payload-file e.json
+    """
+    op = operator(token_file)
+    replacement = payload_file.read_bytes() if payload_file is not None else None
+
+    async def main() -> dict[str, Any]:
+        cfg = settings()
+        client = aioredis.Redis.from_url(cfg.redis_url)
+        try:
+            async with _pool(cfg) as pool:
+                return await parking.retry(
+                    cfg, pool, client, parked_id, op, replacement=replacement
+                )
+        except parking.ParkingError as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            await client.aclose()
+
+    _show(run(main()), as_json, "re-fed")
+
+
+@parked_group.command("resolve")
+@click.argument("parked_id", type=click.IntRange(1))
+@token_file_option
+@json_option
+def resolve_cmd(parked_id: int, token_file: Path | None, as_json: bool) -> None:
+    """Close one parked event without re-feeding it (handled by hand); operator credential,
+    audited."""
+    op = operator(token_file)
+
+    async def main() -> dict[str, Any]:
+        async with _pool(settings()) as pool:
+            try:
+                return await parking.resolve(pool, parked_id, op)
+            except parking.NotFound as exc:
+                raise CliError(str(exc)) from None
+
+    _show(run(main()), as_json, "resolved")
