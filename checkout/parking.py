@@ -18,23 +18,34 @@ Retry re-feeds the event where it came from: a writer or fulfillment record is r
 the relay's producer settings (same size limit); a sweeper record runs the round's sweep once.
 If it is rejected again the consumer parks it again (a new record); the old one is ``retried``.
 
-Exceptions::
+Consumers isolate what a sink rejects with :func:`apply_isolating`: one transaction for the
+batch; on a permanent rejection the batch is bisected (each half in its own transaction) down to
+the single events the sink refuses. Errors of a sink, translated at this boundary
+(:func:`translate`)::
+
+    SinkError                (code, retriable, reason)
+     ├── SinkUnavailable     retriable: connection lost, server shutting down,
+     │                       serialization/deadlock (SQLSTATE classes 08/40/53/57, OS errors)
+     └── SinkRejected        not retriable: SQLSTATE class 22/23 or any other class, or a value
+                             the driver cannot encode; ``reason`` = ``sink_rejected:<SQLSTATE>``
 
     ParkingError (code)
-     ├── NotFound       code "parked.not_found"
-     └── RetryFailed    code "parked.retry_failed"   (the record stays parked)
+     ├── NotFound            code "parked.not_found"
+     └── RetryFailed         code "parked.retry_failed"   (the record stays parked)
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
@@ -77,6 +88,83 @@ _LIST_COLS = (
     "event_id, order_id, state, created_at, retried_at, retried_by, resolved_at, resolved_by, "
     "octet_length(payload) AS payload_bytes"
 )
+
+
+class SinkError(Exception):
+    """A sink (PostgreSQL) failed on a batch; ``retriable`` tells an outage from a rejection."""
+
+    code = "sink_error"
+    retriable = False
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or self.code
+
+
+class SinkUnavailable(SinkError):
+    code = "sink_unavailable"
+    retriable = True
+
+
+class SinkRejected(SinkError):
+    code = "sink_rejected"
+
+
+_RETRIABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")  # connection, txn rollback, resources, op
+# a value the driver cannot encode (wrong type, out of range, lone surrogate): the data's fault
+_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError)
+SINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *_VALUE_ERRORS)
+
+
+def translate(exc: BaseException) -> SinkError:
+    """Map an asyncpg / OS / encoding error to the tree above."""
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        message = f"PostgreSQL {type(exc).__name__} (SQLSTATE {state})"
+        if state[:2] in _RETRIABLE_SQLSTATE_CLASSES:
+            return SinkUnavailable(message)
+        return SinkRejected(message, f"sink_rejected:{state or type(exc).__name__}")
+    if isinstance(exc, _VALUE_ERRORS):
+        return SinkRejected(
+            f"value not storable: {type(exc).__name__}", f"sink_rejected:{type(exc).__name__}"
+        )
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError):
+        return SinkUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}")
+    return SinkError(type(exc).__name__)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One decoded message and where it came from."""
+
+    tp: TopicPartition
+    offset: int
+    raw: bytes | None
+    event: OrderEvent
+
+
+Apply = Callable[[asyncpg.Connection, list[OrderEvent]], Awaitable[int]]
+
+
+async def apply_isolating(
+    pool: asyncpg.Pool, apply: Apply, items: list[Delivered]
+) -> tuple[int, list[tuple[Delivered, SinkError]]]:
+    """Apply ``items`` in one transaction; on a permanent rejection bisect (each half in its own
+    transaction) down to the single events the sink rejects. Returns (the apply results summed,
+    the rejected items with their error). An outage raises :class:`SinkUnavailable`."""
+    try:
+        async with pool.acquire() as conn:
+            return await apply(conn, [i.event for i in items]), []
+    except SINK_ERRORS as exc:
+        error = translate(exc)
+        if error.retriable:
+            raise error from exc
+        if len(items) == 1:
+            return 0, [(items[0], error)]
+    mid = len(items) // 2
+    first, bad_first = await apply_isolating(pool, apply, items[:mid])
+    second, bad_second = await apply_isolating(pool, apply, items[mid:])
+    return first + second, bad_first + bad_second
 
 
 class ParkingError(Exception):

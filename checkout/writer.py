@@ -9,9 +9,9 @@ crash at any point replays at most the last batch, which the idempotent writes a
 (``order_events.event_id`` unique, orders upserted by seq). Several writers may run at once;
 a rebalance between the PG commit and the offset commit just replays a batch.
 
-Errors (translated at this boundary)::
+Errors (translated at this boundary by :func:`checkout.parking.translate`)::
 
-    WriterError                      (code, retriable, reason)
+    WriterError (= parking.SinkError) (code, retriable, reason)
      ├── SinkUnavailable   retriable: connection lost, server shutting down, serialization/deadlock
      │                     (SQLSTATE classes 08/40/53/57, OS errors): the batch is read again
      │                     after a bounded backoff
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -41,86 +40,22 @@ from checkout._apply import apply_batch, shipment_from_json
 from checkout._kafka import WRITER_GROUP, make_consumer
 from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
-from checkout.parking import ParkedEvent, park
+from checkout.parking import (
+    SINK_ERRORS,
+    Delivered,
+    ParkedEvent,
+    SinkRejected,
+    SinkUnavailable,
+    apply_isolating,
+    park,
+    translate,
+)
+from checkout.parking import SinkError as WriterError
 from flashsale.settings import Settings
 from flashsale.topics import Topics
 
 log = logging.getLogger("flashsale.writer")
-
-
-class WriterError(Exception):
-    code = "writer_error"
-    retriable = False
-
-    def __init__(self, message: str, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason or self.code
-
-
-class SinkUnavailable(WriterError):
-    code = "sink_unavailable"
-    retriable = True
-
-
-class SinkRejected(WriterError):
-    code = "sink_rejected"
-
-
-_RETRIABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")  # connection, txn rollback, resources, op
-# a value the driver cannot encode (wrong type, out of range, lone surrogate): the data's fault
-_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError)
-SINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *_VALUE_ERRORS)
-
-
-def translate(exc: BaseException) -> WriterError:
-    """Map an asyncpg / OS / encoding error to the writer's tree."""
-    if isinstance(exc, asyncpg.PostgresError):
-        state = getattr(exc, "sqlstate", "") or ""
-        message = f"PostgreSQL {type(exc).__name__} (SQLSTATE {state})"
-        if state[:2] in _RETRIABLE_SQLSTATE_CLASSES:
-            return SinkUnavailable(message)
-        return SinkRejected(message, f"sink_rejected:{state or type(exc).__name__}")
-    if isinstance(exc, _VALUE_ERRORS):
-        return SinkRejected(
-            f"value not storable: {type(exc).__name__}", f"sink_rejected:{type(exc).__name__}"
-        )
-    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError):
-        return SinkUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}")
-    return WriterError(type(exc).__name__)
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """One decoded message and where it came from."""
-
-    tp: TopicPartition
-    offset: int
-    raw: bytes | None
-    event: OrderEvent
-
-
-Apply = Callable[[asyncpg.Connection, list[OrderEvent]], Awaitable[int]]
-
-
-async def apply_isolating(
-    pool: asyncpg.Pool, apply: Apply, items: list[Delivered]
-) -> tuple[int, list[tuple[Delivered, WriterError]]]:
-    """Apply ``items`` in one transaction; on a permanent rejection bisect (each half in its own
-    transaction) down to the single events the sink rejects. Returns (the apply results summed,
-    the rejected items with their error). An outage raises :class:`SinkUnavailable`."""
-    try:
-        async with pool.acquire() as conn:
-            return await apply(conn, [i.event for i in items]), []
-    except SINK_ERRORS as exc:
-        error = translate(exc)
-        if error.retriable:
-            raise error from exc
-        if len(items) == 1:
-            return 0, [(items[0], error)]
-    mid = len(items) // 2
-    first, bad_first = await apply_isolating(pool, apply, items[:mid])
-    second, bad_second = await apply_isolating(pool, apply, items[mid:])
-    return first + second, bad_first + bad_second
+__all__ = ["SinkRejected", "SinkUnavailable", "Writer", "WriterConfig", "WriterError", "translate"]
 
 
 @dataclass

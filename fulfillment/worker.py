@@ -4,7 +4,9 @@ consumer group on the orders topic.
 One loop, each pass:
 
 1. **intake** — ``getmany`` a batch of order events → one PostgreSQL transaction into
-   ``fulfillment_orders`` → commit the batch's offsets (only after the PG commit);
+   ``fulfillment_orders`` → commit the batch's offsets (only after the PG commit); an event
+   PostgreSQL rejects permanently (or one that does not decode) is isolated by bisecting the
+   batch and parked with its reason (:mod:`checkout.parking`), never fatal;
 2. **work** — claim up to ``concurrency`` paid orders (``FOR UPDATE SKIP LOCKED`` + a lease),
    and for each: allocate and check (:mod:`fulfillment._allocate`), book with the carrier under
    the order's idempotency key, record the shipment (:mod:`fulfillment._ship`). A retriable
@@ -41,6 +43,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from checkout._kafka import make_consumer, started_producer
 from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
+from checkout.parking import Delivered, ParkedEvent, SinkUnavailable, apply_isolating, park
 from flashsale.settings import Settings
 from flashsale.topics import Topics
 from fulfillment import _outbox
@@ -96,6 +99,7 @@ class FulfillStats:
     dead: int = 0
     tracked: int = 0
     published: int = 0
+    parked: int = 0  # order events parked at intake (undecodable or rejected by PostgreSQL)
 
 
 class Fulfiller:
@@ -130,7 +134,7 @@ class Fulfiller:
                 try:
                     await self.step()
                     attempt = 0
-                except (KafkaError, *_PG_ERRORS) as exc:
+                except (KafkaError, SinkUnavailable, *_PG_ERRORS) as exc:
                     if isinstance(exc, KafkaError | OSError):
                         await self._close()
                     attempt += 1
@@ -158,26 +162,53 @@ class Fulfiller:
 
     # -- intake ------------------------------------------------------------------------------
     async def _intake(self, consumer: AIOKafkaConsumer, batch: dict[Any, Any]) -> None:
-        events: list[OrderEvent] = []
+        """One transaction for the batch; a permanently rejected event (or an undecodable one)
+        is isolated by bisection and parked (:mod:`checkout.parking`), the others are taken in,
+        then the offsets are committed. Outages rewind the batch for a retry."""
+        items: list[Delivered] = []
+        parked: list[ParkedEvent] = []
         offsets: dict[TopicPartition, int] = {}
         for tp, records in batch.items():
             for record in records:
                 try:
-                    events.append(OrderEvent.from_json(record.value))
-                except EventFormatError:
-                    log.error(
-                        "fulfill.skipped partition=%d offset=%d reason=malformed",
-                        tp.partition,
-                        record.offset,
+                    event = OrderEvent.from_json(record.value)
+                except (EventFormatError, TypeError, ValueError) as exc:
+                    parked.append(
+                        ParkedEvent.from_kafka(
+                            "fulfillment",
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            record.value,
+                            "malformed",
+                            f"undecodable order event: {type(exc).__name__}",
+                        )
                     )
+                    continue
+                items.append(Delivered(tp, record.offset, record.value, event))
             offsets[tp] = records[-1].offset + 1
         try:
-            async with self.pool.acquire() as conn:
-                self.stats.intake += await intake(conn, events)
-        except _PG_ERRORS:
+            taken, rejected = await apply_isolating(self.pool, intake, items)
+            parked += [
+                ParkedEvent.from_kafka(
+                    "fulfillment",
+                    i.tp.topic,
+                    i.tp.partition,
+                    i.offset,
+                    i.raw,
+                    error.reason,
+                    str(error),
+                    i.event,
+                )
+                for i, error in rejected
+            ]
+            await park(self.pool, parked)
+        except (SinkUnavailable, *_PG_ERRORS):
             for tp, records in batch.items():  # read the batch again after the backoff
                 consumer.seek(tp, records[0].offset)
             raise
+        self.stats.intake += taken
+        self.stats.parked += len(parked)
         try:
             await consumer.commit(offsets)  # type: ignore[arg-type]
         except CommitFailedError:

@@ -15,8 +15,9 @@ from redis.asyncio import Redis
 
 from checkout._apply import apply_batch
 from checkout._sources import kafka_lag
+from checkout.parking import Delivered, SinkUnavailable, apply_isolating
 from checkout.reconcile import reconcile
-from checkout.writer import Delivered, SinkUnavailable, Writer, WriterConfig, apply_isolating
+from checkout.writer import Writer, WriterConfig
 from flashsale.db import create_pool
 from flashsale.settings import Settings
 from flashsale.topics import Topics
