@@ -11,6 +11,11 @@ Shipment events from fulfillment (``fulfillment/events.py``) share the shape: th
 104) is above every lifecycle event, so booked / in transit make the order ``shipped`` and
 delivered makes it ``delivered`` whatever the arrival order across the two topics.
 ``shipment.failed`` is recorded in ``order_events`` only (it does not change the status).
+
+Money: ``orders.surcharge_fen`` / ``total_fen`` come from ``order.reserved``. A refund event
+(``order.refund_required``: a late payment with no units left; ``payment.refund_required``: a
+second payment or a wrong amount, the order's status unchanged) also becomes a ``refunds`` row
+(``ON CONFLICT (payment_id) DO NOTHING``: one row per payment, state ``required``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from checkout.events import STATUSES, EventFormatError, OrderEvent
+from checkout.events import REFUND_TYPES, STATUSES, EventFormatError, OrderEvent
 from fulfillment.events import SHIPMENT_TYPES
 
 RECORD_ONLY = ("shipment.failed",)
@@ -36,7 +41,8 @@ CREATE TEMP TABLE IF NOT EXISTS _w_orders (
     id text, round_id text, status text, seq integer, buyer_id text, id_hash text,
     quantity integer, number text, channel text, agreement_version text, offer jsonb,
     pii jsonb, pay_before timestamptz, reserved_at timestamptz, paid_at timestamptz,
-    payment_id text, updated_at timestamptz) ON COMMIT DELETE ROWS;
+    payment_id text, updated_at timestamptz, surcharge_fen bigint, total_fen bigint)
+    ON COMMIT DELETE ROWS;
 """
 _EVENT_COLS = ("event_id", "order_id", "round_id", "type", "seq", "status", "at", "data")
 _ORDER_COLS = (
@@ -57,6 +63,8 @@ _ORDER_COLS = (
     "paid_at",
     "payment_id",
     "updated_at",
+    "surcharge_fen",
+    "total_fen",
 )
 _INSERT_EVENTS = f"""
 INSERT INTO order_events ({", ".join(_EVENT_COLS)})
@@ -73,6 +81,8 @@ _RESERVATION = (
     "pii",
     "pay_before",
     "reserved_at",
+    "surcharge_fen",
+    "total_fen",
 )
 _NEWER = "EXCLUDED.seq > orders.seq"
 _UPSERT_ORDERS = f"""
@@ -87,6 +97,11 @@ ON CONFLICT (id) DO UPDATE SET
     payment_id = COALESCE(orders.payment_id, EXCLUDED.payment_id)
 WHERE {_NEWER} OR (orders.reserved_at IS NULL AND EXCLUDED.reserved_at IS NOT NULL)
    OR (orders.paid_at IS NULL AND EXCLUDED.paid_at IS NOT NULL)"""  # noqa: S608 (constants)
+_INSERT_REFUNDS = """
+INSERT INTO refunds (payment_id, order_id, round_id, amount_fen, reason, detail, event_id,
+                     required_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (payment_id) DO NOTHING"""
 
 
 def _ts(ms: int | None) -> datetime | None:
@@ -132,6 +147,8 @@ class _Fold:
             _ts(self.paid.at) if self.paid else None,
             self.paid.data.get("payment_id") if self.paid else None,
             _ts(top.at),
+            (r.get("number_surcharge") or 0) if self.reserved else None,
+            r.get("total_fen"),
         )
 
 
@@ -157,6 +174,23 @@ def fold(events: Iterable[OrderEvent]) -> list[tuple[Any, ...]]:
             folds[e.order_id] = f = _Fold(top=e)
         f.add(e)
     return [folds[k].row() for k in sorted(folds)]
+
+
+def refund_rows(events: Iterable[OrderEvent]) -> list[tuple[Any, ...]]:
+    """One ``refunds`` row per refund event, sorted by payment id (stable lock order)."""
+    rows = {}
+    for e in events:
+        if e.type not in REFUND_TYPES:
+            continue
+        d = e.data
+        late = e.type == "order.refund_required"
+        reason = "late_payment" if late else d.get("reason")
+        detail = d.get("reason") if late else None
+        rows[d["payment_id"]] = (
+            d["payment_id"], e.order_id, e.round_id, d["amount"], reason, detail, e.event_id,
+            _ts(e.at),
+        )  # fmt: skip
+    return [rows[k] for k in sorted(rows)]
 
 
 async def _ensure_temp(conn: asyncpg.Connection) -> None:
@@ -185,4 +219,7 @@ async def apply_batch(conn: asyncpg.Connection, events: list[OrderEvent]) -> int
         await conn.copy_records_to_table("_w_orders", records=fold(unique), columns=_ORDER_COLS)
         status = await conn.execute(_INSERT_EVENTS)
         await conn.execute(_UPSERT_ORDERS)
+        refunds = refund_rows(unique)
+        if refunds:
+            await conn.executemany(_INSERT_REFUNDS, refunds)
     return int(status.rsplit(" ", 1)[-1])

@@ -41,7 +41,6 @@ def sim_offer(gifts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         else [{"kind": "data", "amount": "1GB"}, {"kind": "credit", "amount": 1000, "unit": "CNY"}],
         "agreement_version": "2026-01",
         "variant": None,
-        "number_surcharges_fen": {},
     }
 
 

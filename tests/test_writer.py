@@ -129,7 +129,15 @@ async def test_refund_required_after_late_payment(pg_pool: asyncpg.Pool, unique:
     events = [
         e,
         expired(e),
-        later(e, "order.refund_required", "refund_required", 3, payment_id="p1", reason="sold_out"),
+        later(
+            e,
+            "order.refund_required",
+            "refund_required",
+            3,
+            payment_id="p1",
+            amount=2000,
+            reason="sold_out",
+        ),
     ]
     async with pg_pool.acquire() as conn:
         for batch in ([events[2]], [events[0]], [events[1]]):

@@ -209,11 +209,27 @@ def document() -> dict[str, Any]:
             number={"type": ["string", "null"]},
             pay_before={"type": "integer", "description": "ms since the epoch"},
             offer={"type": "object", "description": "the offer snapshot kept with the order"},
+            amount_due=_ref("AmountDue"),
+        ),
+        "AmountDue": _obj(
+            ("price_fen", "surcharge_fen", "total_fen"),
+            price_fen={"type": "integer", "description": "unit price x quantity (fen)"},
+            surcharge_fen={"type": "integer", "description": "chosen number's surcharge (fen)"},
+            total_fen={
+                "type": "integer",
+                "description": "price_fen + surcharge_fen: what pay charges; a payment of any "
+                "other amount is not applied and is recorded for refund",
+            },
         ),
         "Order": {
             "type": "object",
             "required": ["order_id", "status"],
-            "properties": {"order_id": _STR, "status": _STR, "round_id": _STR},
+            "properties": {
+                "order_id": _STR,
+                "status": _STR,
+                "round_id": _STR,
+                "amount_due": _ref("AmountDue"),
+            },
         },
         "Round": {
             "type": "object",
@@ -339,6 +355,7 @@ def document() -> dict[str, Any]:
                 "The caller's own order and its state",
                 _json(_ref("Order"), "the order"),
                 *order_codes,
+                "unavailable",  # an archived round's order is read from PostgreSQL
                 auth=True,
                 params=("order_id",),
             )

@@ -101,6 +101,9 @@ def _reserved(result: ReserveResult, quantity: int, number: str | None) -> dict[
         "number": number,
         "pay_before": result.pay_before_ms,
         "offer": result.offer,
+        # price_fen (unit price x quantity) + surcharge_fen (chosen number) = total_fen: the
+        # amount pay charges and the payment callback must carry
+        "amount_due": result.amount.as_dict() if result.amount else None,
     }
 
 
@@ -145,11 +148,12 @@ def public_order(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def amount_due(order: dict[str, Any]) -> int:
-    """Fen to pay: the snapshot's unit price times the quantity."""
-    price = order.get("offer", {}).get("price_fen")
-    if type(price) is not int or price <= 0:
+    """Fen to pay: the total the reserve script fixed for the order (the snapshot's unit price
+    times the quantity plus the chosen number's surcharge), exactly what the shopper was shown."""
+    total = (order.get("amount_due") or {}).get("total_fen")
+    if type(total) is not int or total <= 0:
         raise ApiError("order_not_payable", "this order has no price to pay")
-    return int(price) * int(order["quantity"])
+    return total
 
 
 async def pay(request: Request) -> Response:
@@ -213,9 +217,13 @@ async def apply_callback(state: AppState, body: bytes, signature: str) -> dict[s
         raise
     if result.code == "unknown_order":
         raise ApiError("not_found", "no such order")
-    return {
+    answer: dict[str, Any] = {
         "order_id": event.order_id,
         "status": result.status,
         "payment_id": event.payment_id,
         "late": result.late,
     }
+    if result.refund is not None:  # this payment is not kept: it is recorded for refund
+        answer["payment"] = "refund_required"
+        answer["refund_reason"] = result.refund
+    return answer

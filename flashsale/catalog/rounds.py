@@ -231,16 +231,9 @@ async def build_spec(conn: asyncpg.Connection, rnd: dict[str, Any]) -> RoundSpec
             "SELECT sku, colour, storage FROM variants WHERE sku = $1", rnd["variant_sku"]
         )
         variant = dict(vrow.items()) if vrow else None
-    surcharges: dict[str, int] = {}
-    if rnd["number_pool"] is not None:
-        surcharges = {
-            r["number"]: r["surcharge_fen"]
-            for r in await conn.fetch(
-                "SELECT p.number, p.surcharge_fen FROM pool_numbers p JOIN number_pools n "
-                "ON n.id = p.pool_id WHERE n.name = $1 AND p.surcharge_fen > 0",
-                rnd["number_pool"],
-            )
-        }
+    # What every order of the round keeps. Not the pool's surcharge table: a chosen number's
+    # surcharge is loaded into the round with the numbers and fixed in each order by the
+    # reserve script, so an order's event stays small whatever the pool size.
     snapshot = {
         "offer_id": str(offer["id"]),
         "offer_name": offer["name"],
@@ -255,7 +248,6 @@ async def build_spec(conn: asyncpg.Connection, rnd: dict[str, Any]) -> RoundSpec
         "gifts": offer["gifts"],
         "agreement_version": offer["agreement_version"],
         "variant": variant,
-        "number_surcharges_fen": surcharges,
     }
     return RoundSpec(
         round_id=rnd["id"],

@@ -13,6 +13,7 @@ from .demo import demo
 from .fulfillment import fulfill, fulfillment_group
 from .parked import parked_group
 from .pipeline import reconcile, relay, writer
+from .refunds import refunds_group
 from .rounds import round_group
 from .serve import serve
 from .stack import db, stack, topics
@@ -32,3 +33,4 @@ for command in (
 ):  # fmt: skip
     main.add_command(command)
 main.add_command(parked_group)
+main.add_command(refunds_group)

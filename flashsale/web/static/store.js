@@ -266,6 +266,11 @@
     updateBuyButton();
   }
 
+  // The amount due the server fixed for the order: price + surcharge = total.
+  function amountText(a) {
+    return "To pay: " + yuan(a.price_fen) + " + " + yuan(a.surcharge_fen) + " number surcharge = " + yuan(a.total_fen);
+  }
+
   function result(ok, data) {
     const box = $("result");
     box.className = ok ? "result ok" : "result error " + data.code;
@@ -274,6 +279,7 @@
       box.replaceChildren(
         el("strong", { text: "Reserved!" }),
         el("p", {}, "Order ", el("code", { text: data.order_id }), " is held for you."),
+        ...(data.amount_due ? [el("p", { class: "amount", text: amountText(data.amount_due) })] : []),
         el("p", { class: "deadline", text: "Pay before " + clock(data.pay_before) + " (" + duration(data.pay_before - now()) + " left), or it is released." }));
     } else {
       box.replaceChildren(el("strong", { text: HEADLINES[data.code] || "Not bought" }), el("p", { text: data.message }));
@@ -310,6 +316,7 @@
     const rows = [
       ["Status", o.status], ["Order", o.order_id], ["Item", offer.offer_name || offer.name || ""],
       ["Quantity", o.quantity], ["Price", yuan(offer.price_fen)],
+      ...(o.amount_due ? [["Amount due", amountText(o.amount_due).replace("To pay: ", "")]] : []),
       ["Number", o.number || "assigned at shipping"], ["Channel", o.channel],
       ["Agreement", o.agreement_version],
       ["Gifts", (offer.gifts || []).map(gift).join(" + ") || "none"],
