@@ -49,5 +49,5 @@ def script(name: str) -> LuaScript:
 
 NAMES = (
     "arm", "set_status", "extend", "restock", "load_numbers", "reserve", "confirm", "release",
-    "sweep", "stats", "order",
+    "sweep", "stats", "order", "purge",
 )  # fmt: skip
