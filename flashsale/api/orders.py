@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 import fulfillment
-from checkout import payments, pii
+from checkout import archived, payments, pii
 from inventory import Inventory, ReserveRequest, ReserveResult
 
 from ._body import bounded_body, json_body
@@ -107,19 +108,33 @@ def _reserved(result: ReserveResult, quantity: int, number: str | None) -> dict[
     }
 
 
-async def _own_order(request: Request) -> tuple[str, str, dict[str, Any]]:
+async def _own_order(
+    request: Request, *, include_archived: bool = False
+) -> tuple[str, str, dict[str, Any]]:
     buyer = buyer_id(request)
     order_id = request.path_params["order_id"]
     round_id = order_round(order_id)
     order = await _inventory(request).order(round_id, order_id)
+    if order is None and include_archived:  # its round may have left Redis (checkout.archive)
+        order = await _archived_order(request, order_id)
     if order is None or order.get("buyer_id") != buyer:
         # Another buyer's order is indistinguishable from a missing one.
         raise ApiError("not_found", "no such order")
     return round_id, order_id, order
 
 
+async def _archived_order(request: Request, order_id: str) -> dict[str, Any] | None:
+    pool = await request.app.state.ops.pool()  # lazily opened; None if PostgreSQL is down
+    if pool is None:
+        raise ApiError("unavailable", "order history is unavailable; try again shortly")
+    try:
+        return await archived.archived_order(pool, order_id)
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise ApiError("unavailable", "order history is unavailable; try again shortly") from exc
+
+
 async def get_order(request: Request) -> Response:
-    _, order_id, order = await _own_order(request)
+    _, order_id, order = await _own_order(request, include_archived=True)
     view = public_order(order)
     if order["status"] == "paid":
         view["shipment"] = None

@@ -1,4 +1,5 @@
-"""`round report`: stock and order figures of one round (Redis counters + PostgreSQL orders).
+"""`round report`: stock and order figures of one round (Redis counters + PostgreSQL orders;
+once the round is archived out of Redis, the counters archived with it).
 
 The JSON shape is fixed; figures whose source has not landed yet (orders table, a Redis that
 never armed the round) read 0.
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from redis.exceptions import RedisError
 
+from checkout.archived import archived_round, is_purged
 from inventory.errors import InventoryError
 from inventory.spec import CHANNELS
 
@@ -70,7 +72,21 @@ async def round_report(
     }
     sold_out_at = rnd["sold_out_at"]
     source = "catalog"
-    if inv is not None and rnd["armed"]:
+    archive = await archived_round(conn, round_id)
+    if is_purged(archive):  # the round left Redis: its final counters are in the archive
+        assert archive is not None
+        source = "archive"
+        figures = {
+            "stocked": archive["stocked"],
+            "left": archive["left_units"],
+            "reserved": archive["held"],
+            "paid": archive["paid"],
+            "expired": archive["released"],
+            "refund_required": archive["refund_required"],
+            "orders": archive["orders"],
+        }
+        sold_out_at = archive["sold_out_at"] or sold_out_at
+    elif inv is not None and rnd["armed"]:
         try:
             stats = await inv.stats(round_id)
         except InventoryError as exc:

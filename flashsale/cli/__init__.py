@@ -6,11 +6,12 @@ import click
 
 from flashsale import __version__
 
-from . import admission  # noqa: F401  (adds `round waiting-room` and `round pow`)
+from . import admission, archive  # noqa: F401  (add `round waiting-room|pow|archive`)
 from .bench import bench
 from .catalog import catalog_group, numbers_group
 from .demo import demo
 from .fulfillment import fulfill, fulfillment_group
+from .orders import order_group
 from .parked import parked_group
 from .pipeline import reconcile, relay, writer
 from .refunds import refunds_group
@@ -29,7 +30,7 @@ def main() -> None:
 
 for command in (
     stack, db, topics, catalog_group, numbers_group, round_group, tokens, serve, relay, writer,
-    sweeper, fulfill, fulfillment_group, reconcile, demo, bench,
+    sweeper, fulfill, fulfillment_group, reconcile, demo, bench, order_group,
 ):  # fmt: skip
     main.add_command(command)
 main.add_command(parked_group)

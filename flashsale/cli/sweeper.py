@@ -1,8 +1,11 @@
-"""`flashsale sweeper`: releases expired holds and arms rounds that are about to start."""
+"""`flashsale sweeper`: releases expired holds, arms rounds that are about to start and
+archives finished rounds out of Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
@@ -10,13 +13,17 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
+from checkout.archive import ArchiveConfig, Archiver, run_archiver
 from flashsale.catalog.armer import run_armer
+from flashsale.db import create_pool
 from flashsale.settings import Settings
 from inventory import Inventory
 from inventory.sweeper import run_sweeper
 
 from ._output import run
 from ._signals import log_option, on_signals, setup_logging
+
+log = logging.getLogger("flashsale.sweeper")
 
 
 @click.command()
@@ -35,10 +42,33 @@ from ._signals import log_option, on_signals, setup_logging
     help="Arm rounds starting within this many seconds.",
 )
 @click.option("--no-armer", is_flag=True, help="Only sweep; do not arm rounds.")
+@click.option(
+    "--archive-every",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds between archive passes over finished rounds (0: never archive).",
+)
+@click.option(
+    "--archive-grace",
+    default=900.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Keep a round in Redis this many seconds after it closed or ended (late callbacks).",
+)
 @log_option
-def sweeper(interval: float, lead: int, no_armer: bool, log_level: str) -> None:
+def sweeper(
+    interval: float,
+    lead: int,
+    no_armer: bool,
+    archive_every: float,
+    archive_grace: float,
+    log_level: str,
+) -> None:
     """Release unpaid holds past their deadline (each exactly once; several sweepers are safe)
-    and arm rounds shortly before they start. Stops cleanly on SIGTERM/SIGINT.
+    and arm rounds shortly before they start; archive finished rounds (every hold settled,
+    reconcile clean) into PostgreSQL and delete their Redis keys. Stops cleanly on
+    SIGTERM/SIGINT.
 
     \b
     Examples:
@@ -46,10 +76,42 @@ def sweeper(interval: float, lead: int, no_armer: bool, log_level: str) -> None:
       flashsale sweeper --interval 0.2 --no-armer
     """
     setup_logging(log_level)
-    run(_main(Settings.from_env(), interval, timedelta(seconds=lead), not no_armer))
+    archive = ArchiveConfig(grace=archive_grace, settle=10.0) if archive_every > 0 else None
+    settings = Settings.from_env()
+    run(_main(settings, interval, timedelta(seconds=lead), not no_armer, archive, archive_every))
 
 
-async def _main(settings: Settings, interval: float, lead: timedelta, armer: bool) -> None:
+async def _archive(
+    settings: Settings,
+    client: aioredis.Redis,
+    inventory: Inventory,
+    stop: asyncio.Event,
+    config: ArchiveConfig,
+    every: float,
+) -> None:
+    """Archive finished rounds; PostgreSQL being down only postpones it (sweeping goes on)."""
+    while not stop.is_set():
+        try:
+            pool = await create_pool(settings.database_url, max_size=2)
+        except ConnectionError as exc:
+            log.warning("archiver waits for PostgreSQL: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            continue
+        try:
+            await run_archiver(Archiver(settings, client, pool, inventory, config), stop, every)
+        finally:
+            await pool.close()
+
+
+async def _main(
+    settings: Settings,
+    interval: float,
+    lead: timedelta,
+    armer: bool,
+    archive: ArchiveConfig | None = None,
+    archive_every: float = 30.0,
+) -> None:
     stop = asyncio.Event()
     on_signals(stop.set)
     client = aioredis.Redis.from_url(settings.redis_url)
@@ -60,6 +122,8 @@ async def _main(settings: Settings, interval: float, lead: timedelta, armer: boo
             ]
             if armer:
                 jobs.append(run_armer(settings, stop, lead=lead))
+            if archive is not None:
+                jobs.append(_archive(settings, client, inventory, stop, archive, archive_every))
             await asyncio.gather(*jobs)
     finally:
         await client.aclose()

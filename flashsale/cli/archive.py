@@ -1,0 +1,97 @@
+"""`flashsale round archive ROUND | --all-finished`: move finished rounds out of Redis
+(admin credential; see :mod:`checkout.archive` for what "finished" means and what is kept)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+import redis.asyncio as aioredis
+
+from checkout._kafka import WRITER_GROUP
+from checkout.archive import ArchiveConfig, Archiver, Outcome
+from flashsale.db import create_pool
+from inventory import Inventory
+
+from ._output import CliError, emit, json_option
+from .catalog import execute, operator, settings, token_file_option
+from .rounds import round_group
+
+
+@round_group.command("archive")
+@click.argument("round_id", required=False)
+@click.option("--all-finished", is_flag=True, help="Every finished round still in Redis.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Seconds a round must have been over (closed or past its end) first.",
+)
+@click.option(
+    "--settle",
+    type=click.FloatRange(0, 300),
+    default=2.0,
+    show_default=True,
+    help="Seconds between leaving the armed set and deleting the keys (a relay pass ends).",
+)
+@click.option(
+    "--group",
+    default=WRITER_GROUP,
+    show_default=True,
+    help="Writer consumer group reconcile checks.",
+)
+@token_file_option
+@json_option
+def archive(
+    round_id: str | None,
+    all_finished: bool,
+    grace: float,
+    settle: float,
+    group: str,
+    token_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Archive a finished round (closed or ended, every hold settled, every event in Kafka and
+    PostgreSQL, reconcile clean) into PostgreSQL and delete its Redis keys. A round that is not
+    finished is left alone and the reasons are printed. Safe to repeat and to resume.
+
+    \b
+    Examples:
+      flashsale round archive r7k2m9qa
+      flashsale round archive --all-finished --grace 3600 --json
+    """
+    if (round_id is None) == (not all_finished):
+        raise CliError("give a ROUND or --all-finished (not both)")
+    op, cfg = operator(token_file), settings()
+    config = ArchiveConfig(grace=grace, settle=settle, writer_group=group)
+
+    async def go() -> list[Outcome]:
+        pool = await create_pool(cfg.database_url, max_size=2)
+        redis = aioredis.Redis.from_url(cfg.redis_url)
+        try:
+            async with Inventory(redis) as inventory:
+                archiver = Archiver(cfg, redis, pool, inventory, config, op)
+                ids = await archiver.candidates() if all_finished else [str(round_id)]
+                first = [await archiver.archive(r) for r in ids]
+                if settle > 0 and any(o.state == "unlisted" for o in first):
+                    await asyncio.sleep(settle)
+                return [
+                    await archiver.archive(o.round_id) if o.state == "unlisted" else o
+                    for o in first
+                ]
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    outcomes = execute(go())
+    emit(
+        [o.as_dict() for o in outcomes],
+        as_json,
+        rows=[o.as_dict() | {"reasons": "; ".join(o.reasons)} for o in outcomes],
+        columns=["round_id", "state", "orders", "deleted_keys", "reasons"],
+        title="round archive",
+    )
+    if round_id is not None and outcomes and outcomes[0].state != "archived":
+        raise SystemExit(1)  # not archived: the reasons were printed
