@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,6 +166,43 @@ async def apply_isolating(
     first, bad_first = await apply_isolating(pool, apply, items[:mid])
     second, bad_second = await apply_isolating(pool, apply, items[mid:])
     return first + second, bad_first + bad_second
+
+
+class RoundErrors:
+    """A process's failures for one round (a script error, a key of the wrong type), recorded at
+    most once per round per ``every`` seconds so a round failing on every pass does not flood:
+    a log line, the metric, and a parked record (one per round, reason and interval, also
+    across instances) when a pool is given. Recording is best effort: PostgreSQL being down
+    leaves the log line and the metric."""
+
+    def __init__(self, process: str, pool: asyncpg.Pool | None = None, every: float = 60.0):
+        self.process = process
+        self.pool = pool
+        self.every = every
+        self._last: dict[str, float] = {}
+
+    async def record(self, round_id: str, reason: str, exc: BaseException) -> bool:
+        """Returns whether this failure was recorded (False: already recorded recently)."""
+        now = time.monotonic()
+        last = self._last.get(round_id)
+        if last is not None and now - last < self.every:
+            return False
+        self._last[round_id] = now
+        message = clean(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
+        log.error("%s.round_error round=%s reason=%s", self.process, clean(round_id), reason)
+        item = ParkedEvent.for_round(
+            self.process, round_id, reason, message, int(time.time() // self.every)
+        )
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(park(self.pool, [item]), 5.0)
+                return True
+            except SINK_ERRORS as error:
+                log.warning(
+                    "%s.round_error not parked (PostgreSQL: %s)", self.process, type(error).__name__
+                )
+        PARKED.labels(self.process, reason).inc()
+        return True
 
 
 class ParkingError(Exception):

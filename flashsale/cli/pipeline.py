@@ -12,10 +12,11 @@ import click
 import redis.asyncio as aioredis
 from aiokafka.errors import KafkaError
 
+from checkout._kafka import MAX_MESSAGE_BYTES
 from checkout._retry import Backoff, pause
 from checkout.reconcile import reconcile as do_reconcile
 from checkout.reconcile import repair as do_repair
-from checkout.relay import Relay, RelayConfig
+from checkout.relay import Relay, RelayConfig, default_consumer
 from checkout.writer import Writer, WriterConfig, WriterError
 from flashsale.db import create_pool
 from flashsale.settings import Settings
@@ -65,8 +66,14 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
 @click.option(
     "--consumer",
     default=None,
-    help="Stable consumer name (default host-pid); a "
-    "restarted relay with the same name resumes its pending entries at once.",
+    help="Consumer name in the relay group (default relay-<hostname>, stable across restarts: a "
+    "restarted relay resumes its own pending entries at once).",
+)
+@click.option(
+    "--index",
+    type=click.IntRange(0, 999),
+    default=None,
+    help="For several relays on one host: the name becomes relay-<hostname>-<index>.",
 )
 @click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @click.option(
@@ -76,47 +83,86 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
     show_default=True,
     help="Reclaim other consumers' pending entries idle this long (XAUTOCLAIM).",
 )
+@click.option(
+    "--stale-consumer-s",
+    type=click.IntRange(1),
+    default=3600,
+    show_default=True,
+    help="Remove other consumers of the group idle this long with nothing pending.",
+)
+@click.option(
+    "--max-message-bytes",
+    type=click.IntRange(1024, 16 * 1024 * 1024),
+    default=MAX_MESSAGE_BYTES,
+    show_default=True,
+    help="Kafka message size limit; a bigger event is parked (reason oversize).",
+)
 @click.option("--round-prefix", default="", help="Only rounds whose id starts with this.")
 @retries_option
 @log_option
 def relay(
     consumer: str | None,
+    index: int | None,
     batch: int,
     min_idle_ms: int,
+    stale_consumer_s: int,
+    max_message_bytes: int,
     round_prefix: str,
     retries: int,
     log_level: str,
 ) -> None:
-    """Relay armed rounds' outbox streams to Kafka until SIGTERM/SIGINT."""
+    """Relay armed rounds' outbox streams to Kafka until SIGTERM/SIGINT.
+
+    Entries that can never be published (malformed, oversize, refused by Kafka) are parked and
+    moved to PostgreSQL's parked events when it is reachable (`flashsale parked list`).
+    """
     setup_logging(log_level)
     config = RelayConfig(
+        consumer=consumer or default_consumer(index),
         batch=batch,
         min_idle_ms=min_idle_ms,
+        stale_consumer_ms=stale_consumer_s * 1000,
+        max_message_bytes=max_message_bytes,
         round_prefix=round_prefix,
         backoff=Backoff(attempts=retries),
     )
-    if consumer:
-        config.consumer = consumer
 
     async def main() -> None:
         settings = Settings.from_env()
-        async with _redis(settings) as client:
-            r = Relay(settings, client, config)
+        async with _redis(settings) as client, _optional_pool(settings) as pool:
+            r = Relay(settings, client, config, pool)
             on_signals(r.stop)
             await _topics(settings, config.backoff, r.stop_event)
             log.info("relay.start consumer=%s topic=%s", config.consumer, r.topic)
             stats = await r.run()
             log.info(
-                "relay.stop published=%d parked=%d claimed=%d",
+                "relay.stop published=%d parked=%d claimed=%d round_errors=%d",
                 stats.published,
                 stats.parked,
                 stats.claimed,
+                stats.round_errors,
             )
 
     try:
         run(main())
     except (KafkaError, OSError) as exc:
         raise CliError(f"relay gave up: Kafka unavailable ({type(exc).__name__})") from exc
+
+
+@contextlib.asynccontextmanager
+async def _optional_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool | None]:
+    """The relay's PostgreSQL pool for parked entries; without PostgreSQL it still relays (the
+    parked entries wait in Redis)."""
+    try:
+        pool = await create_pool(settings.database_url, max_size=2, attempts=2)
+    except ConnectionError as exc:
+        log.warning("relay: PostgreSQL unavailable, parked entries stay in Redis: %s", exc)
+        yield None
+        return
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @click.command()
@@ -144,10 +190,10 @@ def writer(group: str, batch: int, retries: int, log_level: str) -> None:
             log.info("writer.start group=%s topic=%s", group, w.topic)
             stats = await w.run()
             log.info(
-                "writer.stop messages=%d new_events=%d skipped=%d",
+                "writer.stop messages=%d new_events=%d parked=%d",
                 stats.messages,
                 stats.new_events,
-                stats.skipped,
+                stats.parked,
             )
 
     try:
