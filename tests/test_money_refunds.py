@@ -12,6 +12,7 @@ from test_money_amount import PRICE, callback, outbox, reserve, to_postgres
 
 from checkout.events import OrderEvent
 from flashsale.settings import Settings
+from fulfillment._intake import intake
 from inventory import Inventory
 
 
@@ -112,6 +113,14 @@ async def test_second_payment_is_recorded_for_refund_and_settled(
     refunded = (await flashsale(env, "refunds", "list", "--state", "refunded", "--json")).json()
     assert dup_pid in {r["payment_id"] for r in refunded}  # type: ignore[union-attr]
     refused(await flashsale(env, "refunds", "settle", f"pay_none_{unique}"), "no refund")
+
+    # fulfillment ignores the refund of a second payment: the order stays paid, to be shipped
+    async with pg_pool.acquire() as conn:
+        await intake(conn, events)
+    ff = await pg_pool.fetchrow(
+        "SELECT paid_seq, void_seq FROM fulfillment_orders WHERE order_id = $1", oid
+    )
+    assert (ff["paid_seq"], ff["void_seq"]) == (2, None)
 
 
 async def test_late_payment_refund_is_a_refund_row(

@@ -1,0 +1,115 @@
+"""The offer snapshot each order keeps carries what that order needs: with a pool of 20,000
+lucky numbers an order's ``order.reserved`` outbox entry stays under 4 KB, and the chosen
+number's surcharge is in the order itself."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from checkout.events import OrderEvent
+from flashsale.admin import Operator
+from flashsale.catalog import (
+    OfferTerms,
+    PoolNumber,
+    RoundInput,
+    add_offer,
+    add_product,
+    arm,
+    create_round,
+    load_pool,
+)
+from inventory import ARMED_ROUNDS, Inventory, ReserveRequest, RoundKeys
+
+OP = Operator(actor="test")
+POOL_SIZE = 20_000
+MAX_EVENT_BYTES = 4 * 1024
+
+
+@pytest.fixture
+async def inv(redis: aioredis.Redis) -> AsyncIterator[Inventory]:
+    inventory = Inventory(redis, sold_out_ttl=0)
+    yield inventory
+    await inventory.aclose()
+
+
+async def test_order_event_stays_small_with_a_big_lucky_pool(
+    pg_pool: asyncpg.Pool, redis: aioredis.Redis, inv: Inventory, unique: str
+) -> None:
+    rng = random.Random(unique)
+    numbers = sorted({f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}" for _ in range(25_000)})
+    pool = [PoolNumber(n, 100 * rng.randrange(1, 200)) for n in numbers[:POOL_SIZE]]
+    now = datetime.now(UTC)
+    async with pg_pool.acquire() as conn:
+        product = await add_product(conn, OP, "sim_card", f"lucky card {unique}")
+        offer = await add_offer(
+            conn,
+            OP,
+            OfferTerms(
+                product_id=product["id"],
+                name="20-yuan card, pick your number",
+                price_fen=2000,
+                data_mb=1024,
+                agreement_version="v1",
+                gifts=[{"kind": "data", "amount": 1024, "unit": "MB"}],
+            ),
+        )
+        await load_pool(conn, OP, f"lucky-{unique}", pool)
+        rnd = await create_round(
+            conn,
+            OP,
+            RoundInput(
+                offer_id=offer["id"],
+                stock=100,
+                starts_at=now - timedelta(minutes=1),
+                ends_at=now + timedelta(hours=1),
+                number_choice=True,
+                number_pool=f"lucky-{unique}",
+            ),
+        )
+        rid = rnd["id"]
+        await arm(conn, inv, rid)
+    try:
+        chosen = pool[123]
+        res = await inv.reserve(
+            ReserveRequest(
+                round_id=rid,
+                buyer_id=f"buyer-{unique}",
+                id_hash="f" * 64,
+                quantity=1,
+                idempotency_key="k1",
+                channel="web",
+                agreement_version="v1",
+                number=chosen.number,
+                pii={
+                    "real_name": "张伟",
+                    "address": "北京市朝阳区建国路 88 号 " * 4,
+                    "id_masked": "110105********0021",
+                    "id_encrypted": "x" * 200,
+                },
+            )
+        )
+        assert res.ok, res
+        assert res.amount is not None
+        assert res.amount.total_fen == 2000 + chosen.surcharge_fen
+        [(_, fields)] = await redis.xrange(RoundKeys(rid).outbox)
+        size = sum(len(k) + len(v) for k, v in fields.items())
+        assert size < MAX_EVENT_BYTES, size
+        event = OrderEvent.from_fields(fields)
+        assert event.type == "order.reserved"
+        assert event.data["number_surcharge"] == chosen.surcharge_fen
+        assert event.data["total_fen"] == 2000 + chosen.surcharge_fen
+        assert event.data["offer"]["price_fen"] == 2000
+        assert "number_surcharges_fen" not in event.data["offer"]
+        assert len(event.to_json()) < MAX_EVENT_BYTES
+        # the free-number view still shows each number's surcharge (from the round's numfee)
+        fee = await redis.hget(RoundKeys(rid).number_fees, pool[7].number)  # type: ignore[misc]
+        assert int(fee) == pool[7].surcharge_fen
+    finally:
+        await redis.srem(ARMED_ROUNDS, rid)  # type: ignore[misc]
+        await redis.delete(*RoundKeys(rid).script_keys())
