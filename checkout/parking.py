@@ -204,6 +204,10 @@ class RoundErrors:
         PARKED.labels(self.process, reason).inc()
         return True
 
+    async def script_error(self, round_id: str, exc: Exception) -> None:
+        """``inventory.sweeper``'s ``on_round_error``: reason ``script_error``."""
+        await self.record(round_id, "script_error", exc)
+
 
 class ParkingError(Exception):
     code = "parked.error"

@@ -1,34 +1,70 @@
-"""The expiry sweeper: releases unpaid holds past their deadline in every armed round."""
+"""The expiry sweeper: releases unpaid holds past their deadline in every armed round.
+
+A script error for one round (a key of the wrong type, a bug the data triggers: ``ScriptFailed``
+or a raw ``ResponseError``) is that round's problem: it is handed to ``on_round_error`` (the
+CLI records it: log, metric, a parked record at most once per round per minute, see
+``checkout/parking.py``) and the sweep goes on with the other rounds. Only outages (Redis
+unreachable) back off and, after ``max_failures`` in a row, stop the sweeper.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
-from inventory.errors import InventoryUnavailable
+from inventory.errors import InventoryUnavailable, ScriptFailed
 from inventory.keys import ARMED_ROUNDS
 from inventory.service import Inventory
 
 log = logging.getLogger(__name__)
+#: Called with the round and the error when one round's script fails; must not raise.
+RoundFailed = Callable[[str, Exception], Awaitable[object]]
+
+
+def logged(every: float = 60.0) -> RoundFailed:
+    """The default ``on_round_error``: a log line, at most once per round per ``every`` s."""
+    last: dict[str, float] = {}
+
+    async def report(round_id: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - last.get(round_id, -every) >= every:
+            last[round_id] = now
+            log.error("sweep.round_error round=%s error=%s", round_id, type(exc).__name__)
+
+    return report
 
 
 async def sweep_all(
-    inventory: Inventory, redis: aioredis.Redis, *, limit: int = 500, max_passes: int = 20
+    inventory: Inventory,
+    redis: aioredis.Redis,
+    *,
+    limit: int = 500,
+    max_passes: int = 20,
+    on_round_error: RoundFailed | None = None,
 ) -> int:
-    """One pass over ARMED_ROUNDS; per round at most ``max_passes`` script calls of ``limit``."""
+    """One pass over ARMED_ROUNDS; per round at most ``max_passes`` script calls of ``limit``.
+    A round whose script fails goes to ``on_round_error`` and the pass goes on."""
     released = 0
     for raw in sorted(await redis.smembers(ARMED_ROUNDS)):  # type: ignore[misc]
         round_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-        for _ in range(max_passes):
-            n = await inventory.sweep(round_id, limit)
-            released += n
-            if n < limit:
-                break
+        try:
+            for _ in range(max_passes):
+                n = await inventory.sweep(round_id, limit)
+                released += n
+                if n < limit:
+                    break
+        except (ScriptFailed, ResponseError) as exc:
+            await (on_round_error or _DEFAULT)(round_id, exc)
     return released
+
+
+_DEFAULT = logged()
 
 
 async def run_sweeper(
@@ -39,18 +75,21 @@ async def run_sweeper(
     interval: float = 0.5,
     limit: int = 500,
     max_failures: int = 40,
+    on_round_error: RoundFailed | None = None,
 ) -> int:
     """Sweep every ``interval`` seconds until ``stop`` is set; returns how many orders it released.
 
-    Redis errors are logged and retried with exponential backoff (capped at 2 s, so a Redis
-    restart of about a minute is ridden out); ``max_failures`` in a row re-raise.
+    Redis outages are logged and retried with exponential backoff (capped at 2 s, so a Redis
+    restart of about a minute is ridden out); ``max_failures`` in a row re-raise. A script error
+    for one round goes to ``on_round_error`` (default: :func:`logged`) and never stops the sweep.
     """
+    report = on_round_error or logged()
     total = 0
     failures = 0
     while not stop.is_set():
         wait = interval
         try:
-            total += await sweep_all(inventory, redis, limit=limit)
+            total += await sweep_all(inventory, redis, limit=limit, on_round_error=report)
             failures = 0
         except (InventoryUnavailable, RedisError) as exc:
             failures += 1

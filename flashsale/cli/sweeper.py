@@ -14,6 +14,7 @@ import click
 import redis.asyncio as aioredis
 
 from checkout.archive import ArchiveConfig, Archiver, run_archiver
+from checkout.parking import RoundErrors
 from flashsale.catalog.armer import run_armer
 from flashsale.db import create_pool
 from flashsale.settings import Settings
@@ -118,7 +119,7 @@ async def _main(
     try:
         async with Inventory(client) as inventory:
             jobs: list[Coroutine[Any, Any, object]] = [
-                run_sweeper(inventory, client, stop=stop, interval=interval)
+                _sweep(settings, inventory, client, stop, interval)
             ]
             if armer:
                 jobs.append(run_armer(settings, stop, lead=lead))
@@ -127,3 +128,27 @@ async def _main(
             await asyncio.gather(*jobs)
     finally:
         await client.aclose()
+
+
+async def _sweep(
+    settings: Settings,
+    inventory: Inventory,
+    client: aioredis.Redis,
+    stop: asyncio.Event,
+    interval: float,
+) -> int:
+    """The sweep loop; a round whose script fails is recorded as a parked event (in PostgreSQL
+    when reachable, else logged and counted) and the other rounds are swept."""
+    try:
+        pool = await create_pool(settings.database_url, max_size=1, attempts=2)
+    except ConnectionError as exc:
+        log.warning("sweeper: PostgreSQL unavailable, round errors are only logged: %s", exc)
+        pool = None
+    errors = RoundErrors("sweeper", pool)
+    try:
+        return await run_sweeper(
+            inventory, client, stop=stop, interval=interval, on_round_error=errors.script_error
+        )
+    finally:
+        if pool is not None:
+            await pool.close()
