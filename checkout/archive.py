@@ -72,6 +72,7 @@ from inventory.purge import outbox_last_id, purge, round_keys
 
 log = logging.getLogger("flashsale.archive")
 ARCHIVER = Operator(actor="archiver")
+_NOT_IN_CATALOG = "no such round in the catalog"
 _FAILURES = (
     InventoryError, RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError,
     OSError, TimeoutError,
@@ -101,7 +102,8 @@ ON CONFLICT (order_id) DO UPDATE SET buyer_id = EXCLUDED.buyer_id,
 @dataclass
 class ArchiveConfig:
     grace: float = 0.0  # seconds a round must have been over before it is archived
-    settle: float = 0.0  # seconds between leaving fs:armed and deleting the keys
+    settle: float = 0.5  # seconds between leaving fs:armed and deleting the keys
+    wait_settle: bool = True  # sleep them in archive() (else a later pass deletes the keys)
     writer_group: str = WRITER_GROUP  # the group reconcile measures the lag of
     round_prefix: str = ""  # only rounds whose id starts with this (tests, sharding)
     chunk: int = 500  # orders read per round trip
@@ -185,8 +187,10 @@ class Archiver:
             row = await self._state(round_id)
             assert row is not None
         if row["purged_at"] is None:
-            if row["unlisted_for"] < self.config.settle:
-                wait = self.config.settle - row["unlisted_for"]
+            wait = self.config.settle - row["unlisted_for"]
+            if wait > 0 and self.config.wait_settle:
+                await asyncio.sleep(wait)
+            elif wait > 0:
                 return Outcome(round_id, "unlisted", [f"keys deleted in {wait:.0f}s"], orders)
             outcome = await self._purge(round_id, row["outbox_last_id"])
             outcome.orders = orders
@@ -207,7 +211,7 @@ class Archiver:
             "SELECT status, ends_at, now() AS now FROM rounds WHERE id = $1", round_id
         )
         if rnd is None:
-            return ["no such round in the catalog"]
+            return [_NOT_IN_CATALOG]
         if rnd["status"] == "closed":
             return []
         grace = timedelta(seconds=self.config.grace)
@@ -242,7 +246,8 @@ class Archiver:
     async def _take(self, round_id: str, known: bool) -> Outcome:
         reasons = await self._over(self.pool, round_id)
         if reasons:
-            return Outcome(round_id, "skipped" if not known else "not_finished", reasons)
+            state = "skipped" if reasons == [_NOT_IN_CATALOG] else "not_finished"
+            return Outcome(round_id, state, reasons)
         last_id = await outbox_last_id(self.redis, round_id)  # before the checks: see purge
         try:
             stats = await self.inventory.stats(round_id)

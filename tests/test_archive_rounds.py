@@ -7,9 +7,12 @@ repeating or resuming after a crash is safe."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -44,6 +47,7 @@ from inventory import ARMED_ROUNDS, Inventory
 from inventory.purge import outbox_last_id, pattern, purge, round_keys
 
 OP = Operator(actor="archive-test")
+FLASHSALE = str(Path(sys.executable).with_name("flashsale"))
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -282,7 +286,7 @@ async def test_unfinished_rounds_stay(sale: Sale, unique: str) -> None:
     for rid in (held, unrelayed, broken, live):
         before = await footprint(sale.redis, rid)
         outcome = await sale.archiver().archive(rid)
-        assert outcome.state in ("not_finished", "skipped"), outcome
+        assert outcome.state == "not_finished", outcome
         assert await footprint(sale.redis, rid) == before
         assert await armed(sale.redis, rid)
         reasons[rid] = " ".join(outcome.reasons)
@@ -313,7 +317,7 @@ async def test_crash_between_archive_and_delete_and_a_late_event(sale: Sale, uni
     body_before = (await sale.view(late_id, f"l-{unique}")).json()
 
     # "crash" after step 1+2: archive row written and the round unlisted, keys still there
-    first = await sale.archiver(settle=3600).archive(rid)
+    first = await sale.archiver(settle=3600, wait_settle=False).archive(rid)
     assert first.state == "unlisted"
     assert not await armed(sale.redis, rid)
     assert (await footprint(sale.redis, rid))[0] > 0
@@ -331,7 +335,7 @@ async def test_crash_between_archive_and_delete_and_a_late_event(sale: Sale, uni
     late_view = (await sale.view(late_id, f"l-{unique}")).json()
     assert late_view != body_before
     # "crash" after the keys were deleted but before it was recorded
-    again = await sale.archiver(settle=3600).archive(rid)
+    again = await sale.archiver(settle=3600, wait_settle=False).archive(rid)
     assert again.state == "unlisted"
     keys = await round_keys(sale.redis, rid)
     last = await sale.pool.fetchval(
@@ -347,3 +351,46 @@ async def test_crash_between_archive_and_delete_and_a_late_event(sale: Sale, uni
     )
     assert (await sale.view(late_id, f"l-{unique}")).json() == late_view
     assert (await sale.view(paid_id, f"p-{unique}")).json()["status"] == "paid"
+
+
+async def test_cli_and_sweeper_archive_finished_rounds(
+    sale: Sale, env: dict[str, str], unique: str
+) -> None:
+    by_cli = await sale.round()
+    by_sweeper = await sale.round()
+    orders = {}
+    for rid in (by_cli, by_sweeper):
+        oid = await sale.reserve(rid, f"{rid}-w")
+        await sale.pay(oid, f"{rid}-w")
+        orders[rid] = oid
+        await sale.close(rid)
+    await sale.settled(by_cli, by_sweeper)
+
+    refused = await flashsale(env, "round", "archive", by_cli, admin=False)
+    assert refused.code != 0
+    assert await armed(sale.redis, by_cli)
+    both = await flashsale(env, "round", "archive", by_cli, "--all-finished")
+    assert both.code != 0  # a round or --all-finished, not both
+    done = await flashsale(env, "round", "archive", by_cli, "--settle", "0.3", "--json")
+    assert [o["state"] for o in done.json()] == ["archived"]  # type: ignore[union-attr]
+    assert await footprint(sale.redis, by_cli) == (0, 0)
+    assert (await sale.view(orders[by_cli], f"{by_cli}-w")).json()["status"] == "paid"
+
+    proc = await asyncio.create_subprocess_exec(
+        FLASHSALE, "sweeper", "--no-armer", "--archive-every", "0.5", "--archive-grace", "0",
+        "--archive-settle", "0.5", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        async def gone() -> bool:
+            return await footprint(sale.redis, by_sweeper) == (0, 0)
+
+        await eventually(gone, within=60, every=0.5)
+        assert not await armed(sale.redis, by_sweeper)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    view = await sale.view(orders[by_sweeper], f"{by_sweeper}-w")
+    assert view.status_code == 200
+    assert view.json()["status"] == "paid"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
@@ -74,13 +73,7 @@ def archive(
             async with Inventory(redis) as inventory:
                 archiver = Archiver(cfg, redis, pool, inventory, config, op)
                 ids = await archiver.candidates() if all_finished else [str(round_id)]
-                first = [await archiver.archive(r) for r in ids]
-                if settle > 0 and any(o.state == "unlisted" for o in first):
-                    await asyncio.sleep(settle)
-                return [
-                    await archiver.archive(o.round_id) if o.state == "unlisted" else o
-                    for o in first
-                ]
+                return [await archiver.archive(r) for r in ids]
         finally:
             await redis.aclose()
             await pool.close()

@@ -57,6 +57,13 @@ log = logging.getLogger("flashsale.sweeper")
     type=click.FloatRange(0),
     help="Keep a round in Redis this many seconds after it closed or ended (late callbacks).",
 )
+@click.option(
+    "--archive-settle",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, 300),
+    help="Seconds between a round leaving the armed set and its keys being deleted.",
+)
 @log_option
 def sweeper(
     interval: float,
@@ -64,6 +71,7 @@ def sweeper(
     no_armer: bool,
     archive_every: float,
     archive_grace: float,
+    archive_settle: float,
     log_level: str,
 ) -> None:
     """Release unpaid holds past their deadline (each exactly once; several sweepers are safe)
@@ -75,9 +83,14 @@ def sweeper(
     Examples:
       flashsale sweeper
       flashsale sweeper --interval 0.2 --no-armer
+      flashsale sweeper --archive-grace 3600 --archive-every 60
     """
     setup_logging(log_level)
-    archive = ArchiveConfig(grace=archive_grace, settle=10.0) if archive_every > 0 else None
+    archive = (
+        ArchiveConfig(grace=archive_grace, settle=archive_settle, wait_settle=False)
+        if archive_every > 0
+        else None
+    )
     settings = Settings.from_env()
     run(_main(settings, interval, timedelta(seconds=lead), not no_armer, archive, archive_every))
 
