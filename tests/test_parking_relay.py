@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from checkout import parking
 from checkout._ledger import dead_letter_key
 from checkout.events import OrderEvent
+from checkout.reconcile import reconcile
 from checkout.relay import GROUP, Relay, RelayConfig, default_consumer
 from flashsale.admin import Operator
 from flashsale.settings import Settings
@@ -93,9 +94,15 @@ async def test_oversize_event_and_poisoned_round_parked_others_published(
 
         await eventually(moved, within=20)
         assert await redis.xlen(dead_letter_key(good_a)) == 0  # moved into PostgreSQL
-        for r in (good_a, good_b):
-            assert await redis.xlen(RoundKeys(r).outbox) == 0
-            assert (await redis.xpending(RoundKeys(r).outbox, GROUP))["pending"] == 0
+
+        async def drained() -> bool:
+            for r in (good_a, good_b):
+                key = RoundKeys(r).outbox
+                if await redis.xlen(key) or (await redis.xpending(key, GROUP))["pending"]:
+                    return False
+            return True
+
+        await eventually(drained, within=20)  # acked and trimmed once Kafka acknowledged
         # still running: later events of the good rounds go through
         late = reserved(good_b, 99)
         await xadd(redis, [late])
@@ -124,7 +131,7 @@ async def test_oversize_event_and_poisoned_round_parked_others_published(
 
 
 async def test_relay_without_postgres_keeps_parked_entries_in_redis(
-    settings: Settings, redis: Redis, unique: str
+    settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
     own = await private(settings, unique)
     r = f"nopg-{unique}"
@@ -145,6 +152,31 @@ async def test_relay_without_postgres_keeps_parked_entries_in_redis(
     (entry,) = await redis.xrange(dead_letter_key(r))
     assert entry[1][b"_reason"] == b"oversize"
     assert entry[1][b"order_id"] == big.order_id.encode()
+    report = await reconcile(own, redis, pg_pool, r)
+    parked = next(d for d in report.differences if d.code == "parked")
+    assert (parked.count, parked.sample) == (1, ["outbox:dead:1"])
+    # once PostgreSQL is there, the next relay moves it into the parked table
+    relay = Relay(own, redis, RelayConfig(consumer=r, round_prefix=r, claim_every=0.1), pg_pool)
+    await redis.sadd(ARMED_ROUNDS, r)  # type: ignore[misc]
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def moved() -> bool:
+            return await redis.xlen(dead_letter_key(r)) == 0
+
+        await eventually(moved, within=20)
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 20)
+        await disarm(redis, r)
+    (row,) = await parked_rows(pg_pool, process="relay", round_id=r)
+    assert (row["reason"], row["order_id"]) == ("oversize", big.order_id)
+    report = await reconcile(own, redis, pg_pool, r)
+    assert (
+        next(d for d in report.differences if d.code == "parked")
+        .sample[0]
+        .startswith(f"{row['id']}:relay:oversize:")
+    )
 
 
 def test_default_consumer_name_is_stable() -> None:

@@ -4,7 +4,9 @@
 backlog (Redis), orders persisted by status (one grouped PostgreSQL query for all rounds), and,
 once for the whole system, the writer group's Kafka lag and the fulfillment tables when they
 exist (``shipments``, a dead-letter table). A snapshot is reused for ``SNAPSHOT_TTL`` seconds and
-the Kafka lag (a costlier admin round trip) is refreshed in the background at most every
+the pipeline's parked events (``parked``: unresolved count by process and reason, the latest
+few; see ``checkout/parking.py`` and ``flashsale parked list``). The Kafka lag (a costlier admin
+round trip) is refreshed in the background at most every
 ``LAG_TTL`` seconds, so many open dashboards and ``/metrics`` scrapes cost little. The
 PostgreSQL pool is opened on first use: a front without a database still serves shoppers.
 
@@ -27,7 +29,7 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from checkout import relay
+from checkout import parking, relay
 from checkout._kafka import WRITER_GROUP
 from checkout._sources import kafka_lag, outbox_backlog
 from flashsale.admin import verify_token
@@ -191,10 +193,12 @@ class OpsSampler:
         pool = await self.pool()
         persisted: dict[str, dict[str, int]] | None = None
         fulfillment = None
+        parked = None
         if pool is not None:
             try:
                 persisted = await self._persisted(pool, [r["round_id"] for r in rounds])
                 fulfillment = await self.fulfillment(pool)
+                parked = await parking.summary(pool)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("dashboard: PostgreSQL read failed: %s", exc)
         for r in rounds:
@@ -207,6 +211,7 @@ class OpsSampler:
             "kafka_lag_age_s": lag_age,
             "postgres": pool is not None,
             "fulfillment": fulfillment,
+            "parked": parked,
         }
 
     async def snapshot(self, only: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -253,6 +258,16 @@ class OpsSampler:
             if ful and ful.get("shipments") is not None:
                 gauges["flashsale_shipments"] = ("Shipments by state.", [
                     ({"state": s}, float(n)) for s, n in ful["shipments"].items()])  # fmt: skip
+            try:
+                parked = await parking.summary(pool, latest=0)
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                parked = None
+            if parked is not None:
+                gauges["flashsale_parked_events"] = (
+                    "Parked pipeline events not yet retried or resolved, by process and reason.",
+                    [({"process": x["process"], "reason": x["reason"]}, float(x["count"]))
+                     for x in parked["by_reason"]],
+                )  # fmt: skip
         return gauges
 
 
