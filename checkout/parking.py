@@ -26,8 +26,14 @@ the single events the sink refuses. Errors of a sink, translated at this boundar
     SinkError                (code, retriable, reason)
      ├── SinkUnavailable     retriable: connection lost, server shutting down,
      │                       serialization/deadlock (SQLSTATE classes 08/40/53/57, OS errors)
-     └── SinkRejected        not retriable: SQLSTATE class 22/23 or any other class, or a value
-                             the driver cannot encode; ``reason`` = ``sink_rejected:<SQLSTATE>``
+     ├── SinkRejected        the event's fault, parked: SQLSTATE class 22 (data exception), 23
+     │                       (integrity constraint), 54 (program limit, e.g. an index row too
+     │                       big), or a value the driver cannot encode (wrong type, out of
+     │                       range, lone surrogate); ``reason`` = ``sink_rejected:<SQLSTATE>``
+     └── SinkFault           not retriable and not the event's fault (any other class: a
+                             missing table, a privilege, a server bug): parking every event
+                             would empty the topic into the parked table, so the process stops
+                             without committing its offsets and says why
 
     ParkingError (code)
      ├── NotFound            code "parked.not_found"
@@ -111,7 +117,12 @@ class SinkRejected(SinkError):
     code = "sink_rejected"
 
 
+class SinkFault(SinkError):
+    code = "sink_fault"
+
+
 _RETRIABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")  # connection, txn rollback, resources, op
+_EVENT_SQLSTATE_CLASSES = ("22", "23", "54")  # data exception, integrity, program limit
 # a value the driver cannot encode (wrong type, out of range, lone surrogate): the data's fault
 _VALUE_ERRORS = (TypeError, ValueError, ArithmeticError)
 SINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *_VALUE_ERRORS)
@@ -124,7 +135,9 @@ def translate(exc: BaseException) -> SinkError:
         message = f"PostgreSQL {type(exc).__name__} (SQLSTATE {state})"
         if state[:2] in _RETRIABLE_SQLSTATE_CLASSES:
             return SinkUnavailable(message)
-        return SinkRejected(message, f"sink_rejected:{state or type(exc).__name__}")
+        if state[:2] in _EVENT_SQLSTATE_CLASSES:
+            return SinkRejected(message, f"sink_rejected:{state}")
+        return SinkFault(message)
     if isinstance(exc, _VALUE_ERRORS):
         return SinkRejected(
             f"value not storable: {type(exc).__name__}", f"sink_rejected:{type(exc).__name__}"
@@ -152,13 +165,14 @@ async def apply_isolating(
 ) -> tuple[int, list[tuple[Delivered, SinkError]]]:
     """Apply ``items`` in one transaction; on a permanent rejection bisect (each half in its own
     transaction) down to the single events the sink rejects. Returns (the apply results summed,
-    the rejected items with their error). An outage raises :class:`SinkUnavailable`."""
+    the rejected items with their error). An outage raises :class:`SinkUnavailable`, a fault
+    of the sink itself :class:`SinkFault`."""
     try:
         async with pool.acquire() as conn:
             return await apply(conn, [i.event for i in items]), []
     except SINK_ERRORS as exc:
         error = translate(exc)
-        if error.retriable:
+        if not isinstance(error, SinkRejected):
             raise error from exc
         if len(items) == 1:
             return 0, [(items[0], error)]

@@ -15,12 +15,14 @@ Errors (translated at this boundary by :func:`checkout.parking.translate`)::
      ├── SinkUnavailable   retriable: connection lost, server shutting down, serialization/deadlock
      │                     (SQLSTATE classes 08/40/53/57, OS errors): the batch is read again
      │                     after a bounded backoff
-     └── SinkRejected      not retriable: a data or integrity error (SQLSTATE class 22/23, any
-                           other class, or a value the driver cannot encode). The writer
-                           isolates the rejected event(s) — it bisects the batch, each half in its
-                           own transaction, down to single events — parks them
-                           (:mod:`checkout.parking`, reason ``sink_rejected:<SQLSTATE>``), writes
-                           all the others, commits the offsets and goes on
+     ├── SinkRejected      the event's fault: a data, integrity or size error (SQLSTATE class
+     │                     22/23/54) or a value the driver cannot encode. The writer isolates
+     │                     the rejected event(s) — it bisects the batch, each half in its own
+     │                     transaction, down to single events — parks them
+     │                     (:mod:`checkout.parking`, reason ``sink_rejected:<SQLSTATE>``), writes
+     │                     all the others, commits the offsets and goes on
+     └── SinkFault         not the event's fault and not an outage (a missing table, a
+                           privilege): the writer stops without committing, with the reason
 
 Undecodable messages are parked too (reason ``malformed``), logged by partition/offset (never
 the payload). A batch's parked records and offsets are idempotent on replay.

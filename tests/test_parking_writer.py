@@ -5,6 +5,8 @@ parked retry` re-feeds a corrected one (issue 12)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import random
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +17,8 @@ from redis.asyncio import Redis
 
 from checkout._apply import apply_batch
 from checkout._sources import kafka_lag
-from checkout.parking import Delivered, SinkUnavailable, apply_isolating
+from checkout.events import OrderEvent
+from checkout.parking import Delivered, SinkFault, SinkUnavailable, apply_isolating
 from checkout.reconcile import reconcile
 from checkout.writer import Writer, WriterConfig
 from flashsale.db import create_pool
@@ -185,3 +188,34 @@ async def _count(pool: asyncpg.Pool, round_id: str, n: int) -> bool:
 
 async def _parked(pool: asyncpg.Pool, topic: str, n: int) -> bool:
     return len(await parked_rows(pool, process="writer", topic=topic)) >= n
+
+
+async def test_a_sink_fault_stops_instead_of_parking_everything(
+    pg_pool: asyncpg.Pool, unique: str
+) -> None:
+    calls = 0
+
+    async def broken(conn: asyncpg.Connection, events: list[object]) -> int:
+        nonlocal calls
+        calls += 1
+        await conn.execute("SELECT * FROM no_such_table_of_the_writer")  # SQLSTATE 42P01
+        return 0
+
+    events = [reserved(f"fault-{unique}", n) for n in range(1, 9)]
+    with pytest.raises(SinkFault):
+        await apply_isolating(
+            pg_pool, broken, [Delivered(_TP, i, None, e) for i, e in enumerate(events)]
+        )
+    assert calls == 1  # not bisected: no event is to blame
+
+
+async def test_an_event_over_a_program_limit_is_parked(pg_pool: asyncpg.Pool, unique: str) -> None:
+    r = f"lim-{unique}"
+    ok = reserved(r, 1)
+    huge = reserved(r, 2)
+    noise = base64.b64encode(random.Random(1).randbytes(15_000)).decode()  # incompressible
+    huge = OrderEvent(**{**huge.__dict__, "event_id": f"{noise}:1"})  # an index row too big
+    items = [Delivered(_TP, 0, None, ok), Delivered(_TP, 1, None, huge)]
+    new, rejected = await apply_isolating(pg_pool, apply_batch, items)
+    assert new == 1
+    assert [(i.offset, e.reason) for i, e in rejected] == [(1, "sink_rejected:54000")]
