@@ -22,7 +22,9 @@ def ledger_key(round_id: str) -> str:
 
 
 def dead_letter_key(round_id: str) -> str:
-    """Outbox entries the relay could not parse, parked with the reason."""
+    """Outbox entries the relay could not publish (malformed, oversize, refused by Kafka), parked
+    with ``_entry_id`` and ``_reason`` in the MULTI that acks them; the relay moves them into
+    PostgreSQL's ``parked_events`` when it has a pool (see :mod:`checkout.relay`)."""
     return RoundKeys(round_id).key("outbox:dead")
 
 
