@@ -73,9 +73,11 @@ from inventory.purge import outbox_last_id, purge, round_keys
 log = logging.getLogger("flashsale.archive")
 ARCHIVER = Operator(actor="archiver")
 _NOT_IN_CATALOG = "no such round in the catalog"
+# Outages, and a round whose Redis data cannot be read (a corrupt record: ValueError, KeyError,
+# TypeError): that round fails this pass, the others are archived.
 _FAILURES = (
     InventoryError, RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError,
-    OSError, TimeoutError,
+    OSError, TimeoutError, ValueError, KeyError, TypeError,
 )  # fmt: skip
 
 _UPSERT_ROUND = """
@@ -106,7 +108,8 @@ class ArchiveConfig:
     wait_settle: bool = True  # sleep them in archive() (else a later pass deletes the keys)
     writer_group: str = WRITER_GROUP  # the group reconcile measures the lag of
     round_prefix: str = ""  # only rounds whose id starts with this (tests, sharding)
-    chunk: int = 500  # orders read per round trip
+    chunk: int = 500  # orders per HSCAN step and per gather
+    concurrency: int = 16  # order reads in flight (a few Redis connections, not one per order)
 
 
 @dataclass
@@ -173,8 +176,11 @@ class Archiver:
         try:
             return await self._archive(round_id)
         except _FAILURES as exc:
-            log.warning("archive round=%s failed: %s", round_id, type(exc).__name__)
-            return Outcome(round_id, "failed", [f"{type(exc).__name__}: {exc}"[:300]])
+            # Only the error's kind: a driver's message may quote the values it refused.
+            sqlstate = getattr(exc, "sqlstate", None)
+            why = type(exc).__name__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+            log.warning("archive round=%s failed: %s", round_id, why)
+            return Outcome(round_id, "failed", [why])
 
     async def _archive(self, round_id: str) -> Outcome:
         row = await self._state(round_id)
@@ -330,10 +336,16 @@ class Archiver:
         async for oid, raw in self.redis.hscan_iter(key, count=self.config.chunk):
             versions[_s(oid)] = str(orjson.loads(raw).get("ver", ""))
         ids = sorted(versions)
+        gate = asyncio.Semaphore(self.config.concurrency)
+
+        async def read(oid: str) -> dict[str, Any] | None:
+            async with gate:
+                return await self.inventory.order(round_id, oid)
+
         rows = []
         for i in range(0, len(ids), self.config.chunk):
             part = ids[i : i + self.config.chunk]
-            found = await asyncio.gather(*(self.inventory.order(round_id, o) for o in part))
+            found = await asyncio.gather(*(read(o) for o in part))
             for oid, order in zip(part, found, strict=True):
                 if order is None:  # cannot happen while the round is settled; be exact anyway
                     raise RoundNotArmed(f"order {oid} vanished while archiving", round_id=round_id)

@@ -394,3 +394,23 @@ async def test_cli_and_sweeper_archive_finished_rounds(
     view = await sale.view(orders[by_sweeper], f"{by_sweeper}-w")
     assert view.status_code == 200
     assert view.json()["status"] == "paid"
+
+
+async def test_a_poisoned_round_fails_alone(sale: Sale, unique: str) -> None:
+    good = await sale.round()
+    poisoned = await sale.round()
+    for rid in (good, poisoned):
+        oid = await sale.reserve(rid, f"{rid}-z")
+        await sale.cancel(oid, f"{rid}-z")
+        await sale.close(rid)
+    await sale.settled(good, poisoned)
+    await sale.redis.hset(f"fs:{{r:{poisoned}}}:orders", f"{poisoned}-1", "{not json")  # type: ignore[misc]
+    before = await footprint(sale.redis, poisoned)
+
+    outcomes = {o.round_id: o for o in await sale.archiver().archive_finished()}
+    assert outcomes[poisoned].state == "failed"
+    assert outcomes[poisoned].reasons == ["JSONDecodeError"]
+    assert outcomes[good].state == "archived"
+    assert await footprint(sale.redis, good) == (0, 0)
+    assert await footprint(sale.redis, poisoned) == before
+    assert await armed(sale.redis, poisoned)
