@@ -9,7 +9,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from checkout.parking import RoundErrors
+from checkout.parking import RetryFailed, RoundErrors, retry
+from flashsale.admin import Operator
+from flashsale.settings import Settings
 from inventory import Inventory, RoundKeys
 from inventory.keys import ARMED_ROUNDS
 from inventory.sweeper import run_sweeper, sweep_all
@@ -40,7 +42,7 @@ async def _rounds(redis: aioredis.Redis, unique: str) -> tuple[Inventory, list[s
 
 @pytest.mark.timeout(60)
 async def test_poisoned_round_recorded_once_others_swept(
-    redis: aioredis.Redis, pg_pool: asyncpg.Pool, unique: str
+    settings: Settings, redis: aioredis.Redis, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
     inv, good, bad = await _rounds(redis, unique)
     errors = RoundErrors("sweeper", pg_pool, every=3600)
@@ -68,6 +70,13 @@ async def test_poisoned_round_recorded_once_others_swept(
     assert rows[0]["reason"] == "script_error"
     assert "WRONGTYPE" in rows[0]["message"]
     assert rows[0]["payload"] is None
+
+    # retry sweeps the round once: refused while the key is still wrong, done once it is fixed
+    with pytest.raises(RetryFailed, match="script_failed"):
+        await retry(settings, pg_pool, redis, rows[0]["id"], Operator("ops"))
+    await redis.delete(RoundKeys(bad).holds)
+    out = await retry(settings, pg_pool, redis, rows[0]["id"], Operator("ops"))
+    assert (out["changed"], out["state"]) == (True, "retried")
 
 
 async def test_sweep_all_goes_on_past_a_failing_round(redis: aioredis.Redis, unique: str) -> None:
