@@ -63,7 +63,8 @@ from checkout import relay
 from checkout._kafka import WRITER_GROUP
 from checkout._ledger import dead_letter_key, ledger_key
 from checkout._sources import outbox_backlog
-from checkout.reconcile import reconcile
+from checkout.parking import open_count
+from checkout.reconcile import _PAID, Difference, Report, _agrees, _diff, _pg_side, reconcile
 from flashsale.admin import Operator, audit
 from flashsale.admission.keys import INDEX as ADMISSION_INDEX
 from flashsale.settings import Settings
@@ -385,6 +386,87 @@ class Archiver:
             deleted = result.deleted
         await self.redis.srem(ARMED_ROUNDS, round_id)  # type: ignore[misc]
         return Outcome(round_id, "archived", ["already archived"], deleted_keys=deleted)
+
+
+async def reconcile_archived(pool: asyncpg.Pool, round_id: str) -> Report | None:
+    """Reconcile an archived round: its archive (what Redis said when it left) against
+    PostgreSQL now, with the checks and codes of :func:`checkout.reconcile.reconcile`; None when
+    the round's keys are still in Redis (reconcile it there)."""
+    row = await pool.fetchrow(
+        "SELECT stocked, left_units, held, paid, released, refund_required, orders, purged_at "
+        "FROM round_archive WHERE round_id = $1",
+        round_id,
+    )
+    if row is None or row["purged_at"] is None:
+        return None
+    states = {
+        r["order_id"]: (str(rec["status"]), int(rec["seq"]))
+        for r in await pool.fetch(
+            "SELECT order_id, record::text AS record FROM order_archive WHERE round_id = $1",
+            round_id,
+        )
+        for rec in (orjson.loads(r["record"]),)
+    }
+    pg, complete, partial = await _pg_side(pool, round_id)
+    diffs: list[Difference] = []
+    units = {s: v["units"] for s, v in pg["by_status"].items()}
+    if units.get("reserved", 0) != row["held"]:
+        diffs.append(
+            Difference(
+                "held",
+                f"archive holds {row['held']} units, PostgreSQL has "
+                f"{units.get('reserved', 0)} reserved",
+            )
+        )
+    pg_paid = sum(units.get(s, 0) for s in _PAID)
+    if pg_paid != row["paid"]:
+        diffs.append(
+            Difference("paid", f"archive paid {row['paid']} units, PostgreSQL has {pg_paid} paid")
+        )
+    missing = set(states) - set(complete)
+    if missing:
+        diffs.append(
+            _diff("missing_in_pg", f"{len(missing)} archived order(s) have no order row", missing)
+        )
+    if partial:
+        diffs.append(
+            _diff("partial_in_pg", f"{len(partial)} order row(s) lack order.reserved", partial)
+        )
+    unknown = set(complete) - set(states)
+    if unknown:
+        diffs.append(_diff("unknown_in_pg", f"{len(unknown)} order row(s) not archived", unknown))
+    wrong = {o for o, st in states.items() if o in complete and not _agrees(st, complete[o])}
+    if wrong:
+        diffs.append(
+            _diff("status", f"{len(wrong)} order(s) differ between archive and PostgreSQL", wrong)
+        )
+    parked, sample = await open_count(pool, round_id)
+    if parked:
+        diffs.append(
+            Difference("parked", f"{parked} event(s) of the round are parked", parked, sample)
+        )
+    figures = {k: row[k] for k in ("stocked", "held", "paid", "released", "refund_required")}
+    return Report(
+        round_id,
+        "archive",
+        {"orders": len(states), "left": row["left_units"], **figures},
+        pg,
+        {"length": 0, "pending": 0},
+        None,
+        diffs,
+        missing=sorted(missing | partial),
+        parked=parked,
+    )
+
+
+async def reconcile_round(
+    settings: Settings, redis: Redis, pool: asyncpg.Pool, round_id: str, *, group: str
+) -> Report:
+    """:func:`reconcile_archived` once the round left Redis, else the live reconcile."""
+    archived = await reconcile_archived(pool, round_id)
+    if archived is not None:
+        return archived
+    return await reconcile(settings, redis, pool, round_id, group=group)
 
 
 async def run_archiver(archiver: Archiver, stop: asyncio.Event, interval: float = 30.0) -> int:

@@ -258,6 +258,21 @@ async def test_finished_rounds_leave_redis_and_stay_readable(
     assert again.state == "archived"
     assert await footprint(sale.redis, a) == (0, 0)
 
+    # reconcile after the archive: the archive against PostgreSQL, same codes, repair works
+    group = ("--group", sale.group, "--json")
+    clean = (await flashsale(env, "reconcile", a, *group)).json()
+    assert clean["ok"] is True  # type: ignore[index]
+    assert clean["source"] == "archive"  # type: ignore[index]
+    victim = next(o for o, who in orders.items() if who == f"{a}-pay")
+    await sale.pool.execute("DELETE FROM orders WHERE id = $1", victim)
+    broken = await flashsale(env, "reconcile", a, *group)
+    assert broken.code == 1
+    codes = [d["code"] for d in orjson.loads(broken.out)["differences"]]
+    assert codes == ["paid", "missing_in_pg"]
+    repaired = await flashsale(env, "reconcile", a, "--repair", *group)
+    assert repaired.json()["ok"] is True  # type: ignore[index]
+    assert await sale.pool.fetchval("SELECT status FROM orders WHERE id = $1", victim) == "paid"
+
 
 async def test_unfinished_rounds_stay(sale: Sale, unique: str) -> None:
     # open: a hold still waits for payment

@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from checkout._kafka import MAX_MESSAGE_BYTES
 from checkout._retry import Backoff, pause
-from checkout.reconcile import reconcile as do_reconcile
+from checkout.archive import reconcile_round  # an archived round: archive vs PostgreSQL
 from checkout.reconcile import repair as do_repair
 from checkout.relay import Relay, RelayConfig, default_consumer
 from checkout.writer import Writer, WriterConfig, WriterError
@@ -235,7 +235,7 @@ def reconcile(round_id: str, repair: bool, wait: float, group: str, as_json: boo
     async def main() -> tuple[dict[str, object], bool]:
         settings = Settings.from_env()
         async with _redis(settings) as client, _pool(settings) as pool:
-            report = await do_reconcile(settings, client, pool, round_id, group=group)
+            report = await reconcile_round(settings, client, pool, round_id, group=group)
             data = report.as_dict()
             if repair and not report.ok:
                 data["republished"] = await do_repair(settings, client, pool, report)
@@ -243,7 +243,7 @@ def reconcile(round_id: str, repair: bool, wait: float, group: str, as_json: boo
                 deadline = loop.time() + wait
                 while not report.ok and loop.time() < deadline:
                     await asyncio.sleep(0.5)
-                    report = await do_reconcile(settings, client, pool, round_id, group=group)
+                    report = await reconcile_round(settings, client, pool, round_id, group=group)
                 data = {**report.as_dict(), "republished": data["republished"]}
             return data, report.ok
 
