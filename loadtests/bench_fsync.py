@@ -51,7 +51,7 @@ def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, 
     config.results.mkdir(parents=True, exist_ok=True)
     rounds = asyncio.run(arm_rounds(settings, nonce))
     client = redis.Redis.from_url(settings.redis_url)
-    original = client.config_get("appendfsync")["appendfsync"]
+    original = str(client.config_get("appendfsync")["appendfsync"])
     env = {
         **os.environ,
         "FLASHSALE_REDIS_URL": settings.redis_url,

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 import fulfillment as ff
 from checkout._retry import Backoff, pause
+from checkout.parking import SinkError
 from flashsale.admin import audit
 from flashsale.db import create_pool
 from flashsale.settings import Settings
@@ -196,8 +197,8 @@ def fulfill(
 
     try:
         run(main())
-    except (KafkaError, OSError, asyncpg.PostgresError) as exc:
-        raise CliError(f"fulfill gave up: {type(exc).__name__}") from exc
+    except (KafkaError, OSError, asyncpg.PostgresError, SinkError) as exc:
+        raise CliError(f"fulfill gave up: {exc or type(exc).__name__}") from exc
 
 
 @click.group("fulfillment")
