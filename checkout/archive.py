@@ -286,6 +286,10 @@ class Archiver:
             reasons = await self._over(conn, round_id)  # an extend may have won the lock
             if locked is None or reasons:
                 return Outcome(round_id, "not_finished", reasons)
+            if await conn.fetchval(  # another archiver finished it while we read
+                "SELECT purged_at IS NOT NULL FROM round_archive WHERE round_id = $1", round_id
+            ):
+                return Outcome(round_id, "archived", ["archived by another archiver"])
             await conn.execute(
                 _UPSERT_ROUND, round_id, stats.stocked, stats.left, stats.held, stats.paid,
                 stats.released, stats.refund_required, stats.orders, sold_out, stats.status,

@@ -429,3 +429,21 @@ async def test_a_poisoned_round_fails_alone(sale: Sale, unique: str) -> None:
     assert await footprint(sale.redis, good) == (0, 0)
     assert await footprint(sale.redis, poisoned) == before
     assert await armed(sale.redis, poisoned)
+
+
+async def test_two_archivers_at_once(sale: Sale, unique: str) -> None:
+    rid = await sale.round()
+    oid = await sale.reserve(rid, f"t-{unique}")
+    await sale.pay(oid, f"t-{unique}")
+    await sale.close(rid)
+    await sale.settled(rid)
+    view = (await sale.view(oid, f"t-{unique}")).json()
+    first, second = await asyncio.gather(sale.archiver().archive(rid), sale.archiver().archive(rid))
+    assert {first.state, second.state} <= {"archived", "skipped"}, (first, second)
+    assert "archived" in (first.state, second.state)
+    assert await footprint(sale.redis, rid) == (0, 0)
+    assert not await armed(sale.redis, rid)
+    assert (await sale.view(oid, f"t-{unique}")).json() == view
+    assert (
+        await sale.pool.fetchval("SELECT count(*) FROM order_archive WHERE round_id = $1", rid) == 1
+    )
