@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from checkout.payments import SIGNATURE_HEADER
-from flashsale import __version__
+from flashsale import __version__, text
+from flashsale.text import TextRule
 
 from .buy_request import MAX_QUANTITY
 from .errors import STATUS
@@ -22,6 +23,19 @@ _BEARER: list[dict[str, list[str]]] = [{"buyer": []}]
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _text(rule: TextRule) -> dict[str, Any]:
+    """A free-text field: the limits of :mod:`flashsale.text` (code points, as maxLength counts)."""
+    return {
+        "type": "string",
+        "minLength": rule.min_chars,
+        "maxLength": rule.max_chars,
+        "description": f"NFC-normalised and trimmed before the limits; at most {rule.max_bytes} "
+        "bytes of UTF-8; no control characters"
+        + (" (tab and line breaks allowed)" if rule.multiline else " or line breaks")
+        + ", lone surrogates, unassigned code points or noncharacters",
+    }
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -183,20 +197,20 @@ def document() -> dict[str, Any]:
             **_obj(
                 ("real_name", "id_number", "address", "agreement_version"),
                 quantity={"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
-                real_name={"type": "string", "minLength": 1, "maxLength": 40},
+                real_name=_text(text.REAL_NAME),
                 id_number={
                     "type": "string",
                     "pattern": "^[0-9]{17}[0-9Xx]$",
                     "description": "18-character PRC resident ID (MOD 11-2 check)",
                 },
-                address={"type": "string", "minLength": 4, "maxLength": 200},
+                address=_text(text.ADDRESS),
                 number={
                     "type": ["string", "null"],
                     "pattern": "^1[3-9][0-9]{9}$",
                     "description": "chosen phone number, when the round offers a choice "
                     "(null: none)",
                 },
-                agreement_version={"type": "string", "minLength": 1, "maxLength": 40},
+                agreement_version=_text(text.AGREEMENT_VERSION),
                 channel={"type": "string", "enum": ["web", "mobile", "sms"], "default": "web"},
             ),
             "additionalProperties": False,
