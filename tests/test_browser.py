@@ -15,12 +15,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from api_support import arm, body, headers, spec
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from checkout import parking
+from checkout.parking import ParkedEvent
 from flashsale.settings import Settings
 from inventory import Inventory
 
@@ -265,6 +268,18 @@ async def test_dashboard_refuses_without_token_and_shows_live_figures(
     await expect(card.locator('[data-kpi="orders"]')).to_have_text("7")
     await expect(card.locator('[data-kpi="held"]')).to_have_text("7")
     await expect(card.locator("svg.spark polyline")).to_have_count(2)
+    # A parked pipeline event shows in the pipeline panel (count and the latest ones).
+    pool = await asyncpg.connect(settings.database_url)
+    try:
+        await parking.park(
+            pool, [ParkedEvent.for_round("sweeper", rid, "script_error", "test", bucket=0)]
+        )
+    finally:
+        await pool.close()
+    await expect(page.locator("#parked-latest")).to_contain_text(
+        f"sweeper: script_error (round {rid})", timeout=10_000
+    )
+    assert await page.locator("#parked-open").inner_text() not in ("", "—", "n/a", "0")
     await page.screenshot(path=ARTIFACTS / "ops-desktop.png", full_page=False)
 
     phone = await _page(browser, PHONE)

@@ -89,6 +89,11 @@
     $("shipments").textContent = f && f.shipments
       ? "Shipments: " + Object.entries(f.shipments).map(([k, v]) => k + " " + v).join(", ")
       : "Fulfillment not reporting yet.";
+    const pk = d.parked;
+    $("parked-open").textContent = pk ? fmt(pk.open) : "n/a";
+    $("parked-latest").replaceChildren(...(pk ? pk.latest : []).map((e) => el("li", {
+      text: "#" + e.id + " " + e.process + ": " + e.reason + (e.order_id ? " (order " + e.order_id + ")" : e.round_id ? " (round " + e.round_id + ")" : ""),
+    })));
     const seen = new Set();
     for (const r of d.rounds) {
       seen.add(r.round_id);
