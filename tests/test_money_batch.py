@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 from test_inventory_reserve import events, make_spec, req
 
-from inventory import Inventory, RoundKeys
+from flashsale.settings import Settings
+from inventory import ARMED_ROUNDS, REFUSAL_CODES, Inventory, RoundKeys
 from inventory._scripts import script
 from inventory.service import _invalid
 
@@ -205,3 +210,58 @@ async def test_shortcut_and_script_give_one_answer(redis: aioredis.Redis, unique
     fast._sold_out_until.clear()  # the hint's TTL passing
     assert (await fast.reserve(req(rid, "y"))).ok
     assert (await slow.reserve(req(rid, "z"))).code == "sold_out"  # one unit came back
+
+
+# every code point, surrogates (Cs), private use, RTL marks and emoji included; long strings too
+ALL_CHARS = st.characters(codec=None, exclude_categories=())
+texts = (
+    st.text(ALL_CHARS, max_size=40)
+    | st.text(ALL_CHARS, min_size=300, max_size=3000)
+    | st.sampled_from(["web", "v1", "\ud800", "\u202e", "\U0001f600", "\ue000", "\x00"])
+)
+request_strategy = st.fixed_dictionaries({
+    "buyer_id": texts,
+    "idempotency_key": texts,
+    "channel": texts,
+    "agreement_version": texts,
+    "id_hash": texts,
+    "number": st.none() | texts,
+    "quantity": st.integers(-2, 3) | st.sampled_from([10**20, 1.5, "1", None, True]),
+    "pii": st.dictionaries(texts, texts | st.integers() | st.none(), max_size=3),
+})  # fmt: skip
+
+
+@hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(request_strategy, min_size=1, max_size=12))
+def check_arbitrary_batches(redis_url: str, batch: list[dict[str, Any]]) -> None:
+    async def scenario() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        rid = f"t{uuid.uuid4().hex[:10]}"
+        inv = Inventory(client, sold_out_ttl=0)
+        try:
+            await inv.arm(make_spec(rid, number_choice=True, channels=("web", "mobile")))
+            reqs = [bad(rid, "placeholder", **fields) for fields in batch]
+            results = await inv._reserve_batch(rid, reqs)
+            assert len(results) == len(reqs)
+            for r, res in zip(reqs, results, strict=True):
+                assert res.ok or res.code in REFUSAL_CODES, res
+                if _invalid(r):
+                    assert res.code == "invalid_request"
+            ids = [res.order_id for res in results if res.ok and not res.replay]
+            assert len(ids) == len(set(ids))
+            after = await inv.reserve(req(rid, "after"))
+            assert after.ok, after
+            assert after.order_id not in ids
+            assert (await inv.stats(rid)).orders == len(ids) + 1
+        finally:
+            await client.delete(*RoundKeys(rid).script_keys())
+            await client.srem(ARMED_ROUNDS, rid)  # type: ignore[misc]
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+async def test_arbitrary_text_never_breaks_a_batch(settings: Settings) -> None:
+    """Library callers with arbitrary Unicode (surrogates, private use, RTL marks, emoji, long
+    strings) and wrong types: every request gets its own answer, ids are never reused."""
+    await asyncio.to_thread(check_arbitrary_batches, settings.redis_url)
