@@ -67,6 +67,7 @@ from checkout.parking import open_count
 from checkout.reconcile import _PAID, Difference, Report, _agrees, _diff, _pg_side, reconcile
 from flashsale.admin import Operator, audit
 from flashsale.admission.keys import INDEX as ADMISSION_INDEX
+from flashsale.catalog.rounds import ROUND_ID
 from flashsale.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, InventoryError, RoundKeys, RoundNotArmed
 from inventory.purge import outbox_last_id, purge, round_keys
@@ -174,6 +175,8 @@ class Archiver:
         return [await self.archive(round_id) for round_id in await self.candidates()]
 
     async def archive(self, round_id: str) -> Outcome:
+        if not ROUND_ID.fullmatch(round_id):  # not a round id at all (any text may come in)
+            return Outcome(round_id, "skipped", [_NOT_IN_CATALOG])
         try:
             return await self._archive(round_id)
         except _FAILURES as exc:
