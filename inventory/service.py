@@ -351,7 +351,9 @@ class Inventory:
             "number": o["num"] or None, "channel": o["ch"], "agreement_version": o["av"],
             "reserved_at_ms": o["at"], "pay_before_ms": o["dl"], "payment_id": o["pay"] or None,
             "amount": o["amt"] if o["pay"] else None, "late": bool(o["late"]),
-            "amount_due": Amount(o["pr"] * o["q"], o["fee"], o["due"]).as_dict(),
+            "amount_due": (
+                Amount(o["pr"] * o["q"], o["fee"], o["due"]).as_dict() if "due" in o else None
+            ),
             "refunds": dict(o.get("rf") or {}),
             "offer": orjson.loads(row[1]),
         }  # fmt: skip
