@@ -184,6 +184,7 @@ async def test_cli_refuses_unstorable_offer_fields(
         ([*offer, "--data", "\u00b2"], ["data"]),
         ([*offer, "--agreement-file", str(latin1)], ["agreement file", "UTF-8"]),
         ([*offer, "--agreement-file", str(nul)], ["agreement_text"]),
+        ([*offer, "--data", "99999999999999GB"], ["refused"]),  # beyond PostgreSQL's integer
     ]
     before = await counts(pg_pool)
     for args, words in cases:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import click
 
 from flashsale import catalog
@@ -72,6 +73,13 @@ def execute(coro: Coroutine[Any, Any, T]) -> T:
         raise CliError(exc.message) from None
     except ConnectionError as exc:
         raise CliError(str(exc)) from None
+    except asyncpg.PostgresError as exc:
+        # A value PostgreSQL refuses (data exception, constraint): the transaction rolled back,
+        # so nothing is stored; say so in one line. Other classes (outages) stay errors.
+        state = getattr(exc, "sqlstate", "") or ""
+        if state[:2] not in ("22", "23"):
+            raise
+        raise CliError(f"refused by PostgreSQL: {type(exc).__name__} (SQLSTATE {state})") from None
 
 
 def read_text(path: Path, what: str) -> str:
