@@ -268,6 +268,7 @@
 
   // The amount due the server fixed for the order: price + surcharge = total.
   function amountText(a) {
+    if (!a.surcharge_fen) return "To pay: " + yuan(a.total_fen);
     return "To pay: " + yuan(a.price_fen) + " + " + yuan(a.surcharge_fen) + " number surcharge = " + yuan(a.total_fen);
   }
 
