@@ -93,3 +93,20 @@ def test_mask() -> None:
     assert mask("12345") == "*****"
     assert idnumber.is_valid(KNOWN)
     assert not idnumber.is_valid(KNOWN[:-1] + "1")
+
+
+@pytest.mark.parametrize("offset", [0xFF10 - 0x30, 0x0660 - 0x30, 0x0966 - 0x30])
+def test_non_ascii_digits_refused(offset: int) -> None:
+    """Full-width, Arabic-Indic and Devanagari digits pass str.isdigit() and re's \\d; an ID
+    number is ASCII 0-9 (and X) only, whatever int() would make of the others."""
+    wide = "".join(chr(ord(c) + offset) if c.isdigit() else c for c in KNOWN)
+    assert wide.isdigit() or wide[:-1].isdigit()
+    with pytest.raises(IdNumberError) as caught:
+        validate(wide)
+    assert caught.value.reason == "characters"
+
+
+def test_huge_input_refused_before_any_work() -> None:
+    with pytest.raises(IdNumberError) as caught:
+        validate(" " * 10_000 + KNOWN)
+    assert caught.value.reason == "length"
