@@ -52,10 +52,11 @@ log = logging.getLogger("flashsale.sweeper")
 )
 @click.option(
     "--archive-grace",
-    default=900.0,
+    default=86400.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="Keep a round in Redis this many seconds after it closed or ended (late callbacks).",
+    help="Keep a round in Redis this many seconds after it closed or ended: payment providers "
+    "retry callbacks for about a day, and a callback for an archived order is not applied.",
 )
 @click.option(
     "--archive-settle",
