@@ -64,6 +64,11 @@ async def test_odd_header_values_are_refused_cleanly(
         _check(r, "unauthorized")
         r = await client.get(f"/api/orders/{rid}-1", headers={"Authorization": value})
         _check(r, "unauthorized")
+        for method, path in (("POST", "queue"), ("GET", "queue"), ("GET", "challenge")):
+            r = await client.request(
+                method, f"/api/rounds/{rid}/{path}", headers={"Authorization": b"Bearer " + value}
+            )
+            _check(r, "unauthorized")
         # operator token on the dashboard
         r = await client.get("/api/admin/dashboard", headers={"Authorization": b"Bearer " + value})
         _check(r, "unauthorized")
