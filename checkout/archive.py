@@ -313,6 +313,8 @@ class Archiver:
                 conn, self.operator, "round.archive", f"round:{round_id}",
                 {"orders": len(orders), "stocked": stats.stocked, "paid": stats.paid},
             )  # fmt: skip
+        if stats.status != "closed":  # Redis agrees with the catalog (no event, no new id)
+            await self.inventory.set_status(round_id, "closed")
         await self.redis.srem(ARMED_ROUNDS, round_id)  # type: ignore[misc]
         await self.pool.execute(
             "UPDATE round_archive SET unlisted_at = now() WHERE round_id = $1", round_id
