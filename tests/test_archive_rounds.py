@@ -220,6 +220,15 @@ async def test_finished_rounds_leave_redis_and_stay_readable(
     await cache.refresh()
     assert not {a, b} & set(cache.rounds)
     assert (await sale.client.get(f"/api/rounds/{a}")).status_code == 404
+    # nothing brings the keys back: a retried reservation (same key), a sweep, a view
+    who = next(iter(orders.values()))
+    retried = await sale.client.post(
+        f"/api/rounds/{a}/orders", json=body(), headers=headers(sale.settings, who, who)
+    )
+    assert retried.status_code == 404
+    assert retried.json()["error"]["code"] == "not_found"
+    assert await sale.inventory.sweep(a) == 0
+    assert await footprint(sale.redis, a) == (0, 0)
 
     for oid, who in orders.items():
         r = await sale.view(oid, who)
