@@ -29,6 +29,8 @@ from checkout.reconcile import reconcile
 from checkout.relay import Relay, RelayConfig
 from checkout.writer import Writer, WriterConfig
 from flashsale.admin import Operator
+from flashsale.admission.control import configure
+from flashsale.admission.keys import INDEX as ADMISSION_INDEX
 from flashsale.catalog import (
     OfferTerms,
     RoundInput,
@@ -196,6 +198,9 @@ async def test_finished_rounds_leave_redis_and_stay_readable(
     assert all(n >= 8 and size > 0 for n, size in before_keys.values())
 
     await sale.close(a)
+    async with sale.pool.acquire() as conn:  # admission keys go too
+        await configure(conn, sale.redis, OP, a, room=True, rate=5)
+    assert await sale.redis.sismember(ADMISSION_INDEX, a)  # type: ignore[misc]
     await asyncio.sleep(4.5)  # b's end and every hold's deadline pass
     assert await sale.inventory.sweep(a) == 1
     assert await sale.inventory.sweep(b) == 1
@@ -217,6 +222,7 @@ async def test_finished_rounds_leave_redis_and_stay_readable(
     for rid in (a, b):
         assert await footprint(sale.redis, rid) == (0, 0)
         assert not await armed(sale.redis, rid)
+    assert not await sale.redis.sismember(ADMISSION_INDEX, a)  # type: ignore[misc]
     await cache.refresh()
     assert not {a, b} & set(cache.rounds)
     assert (await sale.client.get(f"/api/rounds/{a}")).status_code == 404
