@@ -75,6 +75,15 @@ from inventory.purge import outbox_last_id, purge, round_keys
 log = logging.getLogger("flashsale.archive")
 ARCHIVER = Operator(actor="archiver")
 _NOT_IN_CATALOG = "no such round in the catalog"
+# When a round was over: its end, or when it was closed if that came first (a closed round's
+# row changes no more, so updated_at is its closing time).
+_OVER_AT = "(CASE WHEN status = 'closed' THEN LEAST(ends_at, updated_at) ELSE ends_at END)"
+_CANDIDATES = (
+    "SELECT id FROM rounds WHERE id = ANY($1::text[]) AND " + _OVER_AT  # noqa: S608 (constants)
+    + " <= now() - make_interval(secs => $2) "
+    "UNION SELECT round_id FROM round_archive WHERE purged_at IS NULL ORDER BY 1"
+)  # fmt: skip
+_ROUND_OVER = "SELECT status, " + _OVER_AT + " AS over_at, now() AS now FROM rounds WHERE id = $1"
 # Outages, and a round whose Redis data cannot be read (a corrupt record: ValueError, KeyError,
 # TypeError): that round fails this pass, the others are archived.
 _FAILURES = (
@@ -161,13 +170,7 @@ class Archiver:
         """Rounds of this catalog that are over and still (partly) in Redis."""
         members: set[Any] = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
         armed = [_s(m) for m in members]
-        rows = await self.pool.fetch(
-            "SELECT id FROM rounds WHERE id = ANY($1::text[]) AND (status = 'closed' OR "
-            "ends_at <= now() - make_interval(secs => $2)) "
-            "UNION SELECT round_id FROM round_archive WHERE purged_at IS NULL ORDER BY 1",
-            armed,
-            self.config.grace,
-        )
+        rows = await self.pool.fetch(_CANDIDATES, armed, self.config.grace)
         return [r["id"] for r in rows if r["id"].startswith(self.config.round_prefix)]
 
     async def archive_finished(self) -> list[Outcome]:
@@ -217,16 +220,14 @@ class Archiver:
 
     # -- step 1 and 2: check, copy, unlist -----------------------------------------------------
     async def _over(self, conn: asyncpg.Connection | asyncpg.Pool, round_id: str) -> list[str]:
-        rnd = await conn.fetchrow(
-            "SELECT status, ends_at, now() AS now FROM rounds WHERE id = $1", round_id
-        )
+        rnd = await conn.fetchrow(_ROUND_OVER, round_id)
         if rnd is None:
             return [_NOT_IN_CATALOG]
-        if rnd["status"] == "closed":
-            return []
         grace = timedelta(seconds=self.config.grace)
-        if rnd["ends_at"] + grace > rnd["now"]:
-            return [f"round is {rnd['status']} until {rnd['ends_at'].isoformat()}"]
+        if rnd["over_at"] > rnd["now"]:
+            return [f"round is {rnd['status']} until {rnd['over_at'].isoformat()}"]
+        if rnd["over_at"] + grace > rnd["now"]:
+            return [f"round is over, kept until {(rnd['over_at'] + grace).isoformat()} (grace)"]
         return []
 
     async def _unsettled(self, round_id: str) -> tuple[list[str], dict[str, Any]]:

@@ -453,6 +453,11 @@ async def test_two_archivers_at_once(sale: Sale, unique: str) -> None:
     await sale.close(rid)
     await sale.settled(rid)
     view = (await sale.view(oid, f"t-{unique}")).json()
+    kept = await sale.archiver(grace=3600).archive(rid)  # closed just now: within the grace
+    assert kept.state == "not_finished"
+    assert "grace" in kept.reasons[0]
+    assert rid not in await sale.archiver(grace=3600).candidates()
+    assert await armed(sale.redis, rid)
     first, second = await asyncio.gather(sale.archiver().archive(rid), sale.archiver().archive(rid))
     assert {first.state, second.state} <= {"archived", "skipped"}, (first, second)
     assert "archived" in (first.state, second.state)
