@@ -47,3 +47,34 @@ async def archived_round(db: Reader, round_id: str) -> dict[str, Any] | None:
 def is_purged(archive: dict[str, Any] | None) -> bool:
     """True when the round's Redis keys are gone (the archive is then its only record)."""
     return archive is not None and isinstance(archive.get("purged_at"), datetime)
+
+
+_REFUND = """
+INSERT INTO refunds (payment_id, order_id, round_id, amount_fen, reason, detail, event_id,
+                     required_at)
+VALUES ($1, $2, $3, $4, $5, 'the round was archived', $2 || ':archived:' || $1, now())
+ON CONFLICT (payment_id) DO NOTHING"""
+
+
+async def payment_after_archive(
+    db: Reader, order_id: str, payment_id: str, amount: int
+) -> dict[str, Any] | None:
+    """A successful payment for an order whose round left Redis: the applied payment again is
+    answered as before; any other is never kept — it becomes a ``refunds`` row (idempotent per
+    payment id): ``duplicate_payment`` for a paid order, else ``late_payment`` (the round is
+    over, no units can be taken). None when the order was never archived."""
+    order = await archived_order(db, order_id)
+    if order is None:
+        return None
+    answer: dict[str, Any] = {
+        "order_id": order_id,
+        "status": order["status"],
+        "payment_id": payment_id,
+        "late": bool(order.get("late")) and order["status"] == "paid",
+    }
+    if payment_id == order.get("payment_id") and order["status"] == "paid":
+        return answer
+    reason = "duplicate_payment" if order["status"] == "paid" else "late_payment"
+    await db.execute(_REFUND, payment_id, order_id, order["round_id"], amount, reason)
+    stored = await db.fetchval("SELECT reason FROM refunds WHERE payment_id = $1", payment_id)
+    return answer | {"payment": "refund_required", "refund_reason": stored or reason}

@@ -25,6 +25,8 @@ from test_catalog_cli import flashsale
 from test_pipeline_support import eventually
 
 from checkout.archive import ArchiveConfig, Archiver
+from checkout.archived import payment_after_archive
+from checkout.payments import Payment, PaymentProvider
 from checkout.reconcile import reconcile
 from checkout.relay import Relay, RelayConfig
 from checkout.writer import Writer, WriterConfig
@@ -467,3 +469,49 @@ async def test_two_archivers_at_once(sale: Sale, unique: str) -> None:
     assert (
         await sale.pool.fetchval("SELECT count(*) FROM order_archive WHERE round_id = $1", rid) == 1
     )
+
+
+async def test_a_payment_for_an_archived_order_is_never_kept(sale: Sale, unique: str) -> None:
+    rid = await sale.round()
+    paid_id = await sale.reserve(rid, f"p-{unique}")
+    await sale.pay(paid_id, f"p-{unique}")
+    gone_id = await sale.reserve(rid, f"c-{unique}")
+    await sale.cancel(gone_id, f"c-{unique}")
+    await sale.close(rid)
+    await sale.settled(rid)
+    views = {o: (await sale.view(o, w)).json() for o, w in ((paid_id, f"p-{unique}"),
+                                                             (gone_id, f"c-{unique}"))}  # fmt: skip
+    assert (await sale.archiver().archive(rid)).state == "archived"
+    provider = PaymentProvider(sale.settings.payment_secret)
+
+    async def callback(payment: Payment) -> dict[str, Any]:
+        cb = provider.confirm(payment)
+        r = await sale.client.post("/api/payments/callback", content=cb.body, headers=cb.headers)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    # the applied payment announced again: nothing to refund (the HTTP replay guard answers it
+    # while it remembers the payment; after that, the archive does)
+    applied = views[paid_id]["payment_id"]
+    again = await payment_after_archive(sale.pool, paid_id, applied, 2000)
+    assert again == {"order_id": paid_id, "status": "paid", "payment_id": applied, "late": False}
+    second = await callback(Payment(f"pay-second-{unique}", paid_id, 2000))
+    assert (second["payment"], second["refund_reason"]) == ("refund_required", "duplicate_payment")
+    late = await callback(Payment(f"pay-late-{unique}", gone_id, 2000))
+    assert (late["status"], late["refund_reason"]) == ("cancelled", "late_payment")
+    rows = await sale.pool.fetch(
+        "SELECT payment_id, amount_fen, reason, state FROM refunds WHERE round_id = $1 "
+        "ORDER BY payment_id",
+        rid,
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        (f"pay-late-{unique}", 2000, "late_payment", "required"),
+        (f"pay-second-{unique}", 2000, "duplicate_payment", "required"),
+    ]
+    unknown = provider.confirm(Payment(f"pay-x-{unique}", f"{rid}-99", 2000))
+    r = await sale.client.post(
+        "/api/payments/callback", content=unknown.body, headers=unknown.headers
+    )
+    assert r.status_code == 404  # never an order: still "no such order"
+    for oid, who in ((paid_id, f"p-{unique}"), (gone_id, f"c-{unique}")):
+        assert (await sale.view(oid, who)).json() == views[oid]

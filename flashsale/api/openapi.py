@@ -410,6 +410,7 @@ def document() -> dict[str, Any]:
                 "replayed_callback",
                 "not_found",
                 "payload_too_large",
+                "unavailable",  # an archived round's order: PostgreSQL unreachable
                 headers=(SIGNATURE_HEADER,),
             )
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -133,6 +134,27 @@ async def _archived_order(request: Request, order_id: str) -> dict[str, Any] | N
         raise ApiError("unavailable", "order history is unavailable; try again shortly") from exc
 
 
+History = Callable[[], Awaitable[asyncpg.Pool | None]]
+
+
+async def _archived_payment(
+    history: History | None, event: payments.PaymentEvent
+) -> dict[str, Any] | None:
+    """The answer for a payment of an archived order (recorded for refund unless it is the
+    applied one again), or None if the order is not archived either."""
+    if history is None:
+        return None
+    pool = await history()
+    if pool is None:  # cannot tell: the provider must retry rather than be told "no order"
+        raise ApiError("unavailable", "payments are unavailable; try again shortly")
+    try:
+        return await archived.payment_after_archive(
+            pool, event.order_id, event.payment_id, event.amount
+        )
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise ApiError("unavailable", "payments are unavailable; try again shortly") from exc
+
+
 async def get_order(request: Request) -> Response:
     _, order_id, order = await _own_order(request, include_archived=True)
     view = public_order(order)
@@ -205,11 +227,15 @@ async def cancel(request: Request) -> Response:
 async def payment_callback(request: Request) -> Response:
     body = await bounded_body(request, CALLBACK_MAX_BODY)
     signature = request.headers.get(payments.SIGNATURE_HEADER, "")
-    return JSONResponse(await apply_callback(request.app.state.fs, body, signature))
+    history = request.app.state.ops.pool  # PostgreSQL, for orders of archived rounds
+    return JSONResponse(await apply_callback(request.app.state.fs, body, signature, history))
 
 
-async def apply_callback(state: AppState, body: bytes, signature: str) -> dict[str, Any]:
-    """Verify a provider callback (signature, freshness, once only) and apply it to the order."""
+async def apply_callback(
+    state: AppState, body: bytes, signature: str, history: History | None = None
+) -> dict[str, Any]:
+    """Verify a provider callback (signature, freshness, once only) and apply it to the order
+    (with ``history``, also to an order whose round was archived: see :mod:`checkout.archived`)."""
     event = await payments.verify_callback(
         state.settings.payment_secret, body, signature, state.redis
     )
@@ -231,6 +257,13 @@ async def apply_callback(state: AppState, body: bytes, signature: str) -> dict[s
         await payments.forget_callback(state.redis, event)  # let the provider's retry in
         raise
     if result.code == "unknown_order":
+        try:
+            archived_answer = await _archived_payment(history, event)
+        except ApiError:
+            await payments.forget_callback(state.redis, event)  # PostgreSQL down: retry later
+            raise
+        if archived_answer is not None:
+            return archived_answer
         raise ApiError("not_found", "no such order")
     answer: dict[str, Any] = {
         "order_id": event.order_id,
