@@ -40,8 +40,10 @@ What is copied and what is not:
   per-ID counters and the number-ownership hash (each order row holds its buyer, ID hash and
   number), the unsold numbers and applied restock ids (PostgreSQL's catalog holds both).
 
-Payments arriving after the purge find no order in Redis (``unknown_order``); ``grace`` keeps a
-round in Redis for a while after its end for late callbacks and client retries.
+A payment arriving after the purge finds no order in Redis (``unknown_order``); the callback
+endpoint then asks the archive (:func:`checkout.archived.payment_after_archive`): any payment but
+the applied one becomes a ``refunds`` row, never kept. ``grace`` keeps a round in Redis for a
+while after its end, so retried requests still replay their stored outcome.
 """
 
 from __future__ import annotations

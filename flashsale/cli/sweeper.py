@@ -52,11 +52,11 @@ log = logging.getLogger("flashsale.sweeper")
 )
 @click.option(
     "--archive-grace",
-    default=86400.0,
+    default=3600.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="Keep a round in Redis this many seconds after it closed or ended: payment providers "
-    "retry callbacks for about a day, and a callback for an archived order is not applied.",
+    help="Keep a round in Redis this many seconds after it closed or ended (client retries "
+    "replay their outcome; later, a payment for its orders is recorded for refund).",
 )
 @click.option(
     "--archive-settle",
