@@ -85,7 +85,10 @@ _CANDIDATES = (
     + " <= now() - make_interval(secs => $2) "
     "UNION SELECT round_id FROM round_archive WHERE purged_at IS NULL ORDER BY 1"
 )  # fmt: skip
-_ROUND_OVER = "SELECT status, " + _OVER_AT + " AS over_at, now() AS now FROM rounds WHERE id = $1"
+_ROUND_OVER = (
+    "SELECT status, " + _OVER_AT + " AS over_at, now() AS now "
+    "FROM rounds WHERE id = $1"
+)  # fmt: skip
 # Outages, and a round whose Redis data cannot be read (a corrupt record: ValueError, KeyError,
 # TypeError): that round fails this pass, the others are archived.
 _FAILURES = (
