@@ -398,6 +398,10 @@ async def test_cli_and_sweeper_archive_finished_rounds(
         await sale.close(rid)
     await sale.settled(by_cli, by_sweeper)
 
+    live = await flashsale(env, "order", "show", orders[by_cli])  # a table, from Redis
+    assert live.code == 0, live.err
+    assert "redis" in live.out
+    assert orders[by_cli] in live.out
     refused = await flashsale(env, "round", "archive", by_cli, admin=False)
     assert refused.code != 0
     assert await armed(sale.redis, by_cli)
