@@ -176,6 +176,8 @@ class Relay:
         rounds = sorted(
             r for r in (m.decode() for m in members) if r.startswith(self.config.round_prefix)
         )
+        self._groups.intersection_update(rounds)  # archived rounds are forgotten (no growth)
+        self._recovering.intersection_update(rounds)
         claim = time.monotonic() - self._last_claim >= self.config.claim_every
         if claim:
             self._last_claim = time.monotonic()

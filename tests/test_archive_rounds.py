@@ -519,3 +519,24 @@ async def test_a_payment_for_an_archived_order_is_never_kept(sale: Sale, unique:
     assert r.status_code == 404  # never an order: still "no such order"
     for oid, who in ((paid_id, f"p-{unique}"), (gone_id, f"c-{unique}")):
         assert (await sale.view(oid, who)).json() == views[oid]
+
+
+async def test_the_relay_forgets_rounds_that_left_the_armed_set(
+    settings: Settings, redis: aioredis.Redis, unique: str
+) -> None:
+    prefix = f"rf{unique}-"
+    relay = Relay(settings, redis, RelayConfig(consumer=f"r-{unique}", round_prefix=prefix))
+    rounds = [f"{prefix}{n}" for n in range(3)]
+    await redis.sadd(ARMED_ROUNDS, *rounds)  # type: ignore[misc]
+    try:
+        await relay.step()
+        assert set(rounds) <= relay._groups
+        await redis.srem(ARMED_ROUNDS, *rounds[:2])  # type: ignore[misc]
+        await relay.step()
+        assert {r for r in relay._groups if r.startswith(prefix)} == {rounds[2]}
+    finally:
+        await relay.aclose()
+        await redis.srem(ARMED_ROUNDS, *rounds)  # type: ignore[misc]
+        for rid in rounds:
+            if keys := await round_keys(redis, rid):
+                await redis.delete(*keys)
