@@ -201,6 +201,8 @@ class RoundErrors:
         last = self._last.get(round_id)
         if last is not None and now - last < self.every:
             return False
+        # Forget rounds whose interval has passed, so the map holds only recent failures.
+        self._last = {r: t for r, t in self._last.items() if now - t < self.every}
         self._last[round_id] = now
         message = clean(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
         log.error("%s.round_error round=%s reason=%s", self.process, clean(round_id), reason)

@@ -229,6 +229,8 @@ class Inventory:
             return ReserveResult(ok=False, code="sold_out", left=0)
         result = await self._batcher.submit(req)
         if result.code == "sold_out" and result.left == 0 and self._sold_out_ttl > 0:
+            if req.round_id not in self._sold_out_until:  # forget rounds whose flag ran out
+                self._sold_out_until = {r: t for r, t in self._sold_out_until.items() if t > now}
             self._sold_out_until[req.round_id] = now + self._sold_out_ttl
         return result
 

@@ -205,6 +205,23 @@ async def test_sold_out_flag_answers_locally_then_rechecks(
     assert (await inv.reserve(req(rid, "b4"))).ok
 
 
+async def test_sold_out_knowledge_forgets_rounds_whose_flag_ran_out(
+    redis: aioredis.Redis, unique: str
+) -> None:
+    """A worker that saw many rounds sell out keeps a flag only for the recent ones."""
+    inv = Inventory(redis, sold_out_ttl=0.2)
+    old = [f"t{unique}o{i}" for i in range(20)]
+    for rid in old:
+        await inv.arm(make_spec(rid, stock=0))
+        assert (await inv.reserve(req(rid, "b1"))).code == "sold_out"
+    assert set(old) <= set(inv._sold_out_until)
+    await asyncio.sleep(0.25)
+    fresh = f"t{unique}new"
+    await inv.arm(make_spec(fresh, stock=0))
+    assert (await inv.reserve(req(fresh, "b1"))).code == "sold_out"
+    assert set(inv._sold_out_until) == {fresh}
+
+
 async def test_redis_failure_fails_only_that_batch(redis: aioredis.Redis, unique: str) -> None:
     rid = f"t{unique}"
     broken = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)

@@ -94,3 +94,15 @@ async def test_sweep_all_goes_on_past_a_failing_round(redis: aioredis.Redis, uni
     assert bad in failed
     for r in good:
         assert (await inv.stats(r)).released == 1
+
+
+async def test_round_errors_forget_rounds_whose_interval_passed() -> None:
+    """The once-per-interval memory holds only rounds that failed recently (it never grows
+    with every round a long-running process has seen fail)."""
+    errors = RoundErrors("sweeper", None, every=0.1)
+    for i in range(20):
+        assert await errors.record(f"old{i}", "script_error", RuntimeError("x"))
+    assert not await errors.record("old0", "script_error", RuntimeError("x"))  # within interval
+    await asyncio.sleep(0.15)
+    assert await errors.record("new", "script_error", RuntimeError("x"))
+    assert set(errors._last) == {"new"}
