@@ -1,6 +1,7 @@
 """Reading archived rounds back from PostgreSQL (tables of migration 0007).
 
-Once :mod:`checkout.archive` has moved a finished round out of Redis, its orders are read here:
+Once :mod:`checkout.pipeline.archive` has moved a finished round out of Redis, its orders are read
+here:
 :func:`archived_order` returns the same dict ``inventory.Inventory.order`` returned while the
 round was in Redis (the offer snapshot comes back from the round's archived offers), so the
 order API and the CLI show an archived order exactly as before. :func:`archived_round` gives

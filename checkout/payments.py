@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 import orjson
 import redis.asyncio as aioredis
 
-from flashsale.settings import Secret
+from flashsale.core.settings import Secret
 
 SIGNATURE_HEADER = "Flashsale-Signature"
 EVENT_TYPES = ("payment.succeeded", "payment.failed")

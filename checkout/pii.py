@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from checkout.idnumber import mask
-from flashsale.settings import Secret
+from flashsale.core.settings import Secret
 
 __all__ = [
     "DecryptError",

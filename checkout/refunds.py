@@ -1,6 +1,7 @@
 """Refunds: payments that are not kept (migration 0006 ``refunds``), for operators.
 
-The writer inserts one row per refund event (``checkout._apply``): a late payment whose units
+The writer inserts one row per refund event (``checkout.pipeline._apply``): a late payment whose
+units
 were gone (``late_payment``), a second payment of a paid order (``duplicate_payment``), a payment
 of another amount than the order's due (``amount_mismatch``). A row starts ``required``; an
 operator marks it ``refunded`` once the provider has paid the money back (:func:`settle`,
@@ -19,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from flashsale.admin import Operator, audit
+from flashsale.core.audit import Operator, audit
 
 STATES = ("required", "refunded")
 _COLUMNS = (

@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from flashsale.topics import Topics
+from flashsale.core.topics import Topics
 
 
 async def enqueue(conn: asyncpg.Connection, topic: str, key: str, value: dict[str, Any]) -> None:

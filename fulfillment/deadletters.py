@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from flashsale.admin import Operator, audit
+from flashsale.core.audit import Operator, audit
 
 
 class NotFound(LookupError):

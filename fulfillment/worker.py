@@ -6,7 +6,7 @@ One loop, each pass:
 1. **intake** — ``getmany`` a batch of order events → one PostgreSQL transaction into
    ``fulfillment_orders`` → commit the batch's offsets (only after the PG commit); an event
    PostgreSQL rejects permanently (or one that does not decode) is isolated by bisecting the
-   batch and parked with its reason (:mod:`checkout.parking`), never fatal;
+   batch and parked with its reason (:mod:`checkout.pipeline.parking`), never fatal;
 2. **work** — claim up to ``concurrency`` paid orders (``FOR UPDATE SKIP LOCKED`` + a lease),
    and for each: allocate and check (:mod:`fulfillment._allocate`), book with the carrier under
    the order's idempotency key, record the shipment (:mod:`fulfillment._ship`). A retriable
@@ -40,12 +40,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from checkout._kafka import make_consumer, started_producer
-from checkout._retry import Backoff, pause
 from checkout.events import EventFormatError, OrderEvent
-from checkout.parking import Delivered, ParkedEvent, SinkUnavailable, apply_isolating, park
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from checkout.pipeline.parking import Delivered, ParkedEvent, SinkUnavailable, apply_isolating, park
+from flashsale.core.kafka import make_consumer, started_producer
+from flashsale.core.retry import Backoff, pause
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 from fulfillment import _outbox
 from fulfillment._allocate import allocate
 from fulfillment._intake import backfill, intake
@@ -163,7 +163,8 @@ class Fulfiller:
     # -- intake ------------------------------------------------------------------------------
     async def _intake(self, consumer: AIOKafkaConsumer, batch: dict[Any, Any]) -> None:
         """One transaction for the batch; a permanently rejected event (or an undecodable one)
-        is isolated by bisection and parked (:mod:`checkout.parking`), the others are taken in,
+        is isolated by bisection and parked (:mod:`checkout.pipeline.parking`), the others are
+        taken in,
         then the offsets are committed. Outages rewind the batch for a retry."""
         items: list[Delivered] = []
         parked: list[ParkedEvent] = []

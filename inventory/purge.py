@@ -1,4 +1,4 @@
-"""Deleting a finished round's Redis state (``checkout.archive`` calls it once the round is
+"""Deleting a finished round's Redis state (``checkout.pipeline.archive`` calls it once the round is
 archived in PostgreSQL).
 
 Every key of a round carries its hash tag, so :func:`round_keys` finds them all with one

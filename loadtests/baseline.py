@@ -17,13 +17,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from checkout import pii
-from flashsale.api._body import json_body
-from flashsale.api.auth import buyer_id
-from flashsale.api.buy_request import idempotency_key, parse_buy
-from flashsale.api.errors import ApiError
-from flashsale.api.responses import JSONResponse
-from flashsale.app import create_app as create_real_app
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front._body import json_body
+from flashsale.front.app import create_app as create_real_app
+from flashsale.front.auth import buyer_id
+from flashsale.front.buy_request import idempotency_key, parse_buy
+from flashsale.front.errors import ApiError
+from flashsale.front.responses import JSONResponse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bench_stock (round_id text PRIMARY KEY, stock bigint NOT NULL);

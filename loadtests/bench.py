@@ -32,18 +32,17 @@ import redis
 import redis.asyncio as aioredis
 
 from checkout import idnumber
-from flashsale import tokens
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front import tokens
 from inventory import Inventory
 from inventory._scripts import script
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 from inventory.spec import RoundSpec
-
-from .wrk_runner import WrkResult, run_wrk
+from loadtests.wrk_runner import WrkResult, run_wrk
 
 AGREEMENT = "bench-v1"
 PACED_CONNECTIONS = 256
-DEFAULT_APP = "flashsale.app:create_app"
+DEFAULT_APP = "flashsale.front.app:create_app"
 OFFER = {
     "name": "Bench 3G card",
     "product_kind": "sim_card",
@@ -447,7 +446,7 @@ def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, 
         "FLASHSALE_DATABASE_URL": settings.database_url,
     }
     if config.baseline:
-        from .baseline import prepare
+        from loadtests.baseline import prepare
 
         asyncio.run(prepare(settings.database_url, baseline_round, 50_000_000))
     factory = "loadtests.baseline:create_app" if config.baseline else DEFAULT_APP

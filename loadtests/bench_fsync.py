@@ -17,9 +17,8 @@ from typing import Any
 
 import redis
 
-from flashsale.settings import Settings
-
-from .bench import (
+from flashsale.core.settings import Settings
+from loadtests.bench import (
     AGREEMENT,
     DEFAULT_APP,
     BenchConfig,
@@ -29,7 +28,7 @@ from .bench import (
     median,
     write_buyers,
 )
-from .wrk_runner import WrkResult, run_wrk
+from loadtests.wrk_runner import WrkResult, run_wrk
 
 POLICIES = ("everysec", "always")
 

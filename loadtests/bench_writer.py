@@ -21,13 +21,13 @@ import asyncpg
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
-from checkout._apply import _EVENT_COLS, _ORDER_COLS, _ts, fold
-from checkout._kafka import started_producer
 from checkout.events import OrderEvent
-from checkout.writer import Writer, WriterConfig
-from flashsale.db import migrate
-from flashsale.settings import Settings
-from flashsale.topics import Topics, ensure_topics
+from checkout.pipeline._apply import _EVENT_COLS, _ORDER_COLS, _ts, fold
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.db import migrate
+from flashsale.core.kafka import started_producer
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics, ensure_topics
 
 T0 = 1_790_000_000_000
 

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 
 from checkout import idnumber
-from flashsale import tokens
-from flashsale.app import create_app
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front import tokens
+from flashsale.front.app import create_app
 from inventory import Inventory
 from inventory.spec import RoundSpec
 

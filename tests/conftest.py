@@ -18,8 +18,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from flashsale.db import migrate
-from flashsale.settings import Settings
+from flashsale.core.db import migrate
+from flashsale.core.settings import Settings
 
 SESSION = uuid.uuid4().hex[:8]
 

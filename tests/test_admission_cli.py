@@ -9,9 +9,9 @@ import redis.asyncio as aioredis
 from test_catalog_cli import flashsale, refused
 from test_rounds_cli import create, offer  # noqa: F401 - the offer fixture
 
-from flashsale.admission import Policy
-from flashsale.admission.keys import INDEX
-from flashsale.admission.policy import read
+from flashsale.front.admission import Policy
+from flashsale.front.admission.keys import INDEX
+from flashsale.front.admission.policy import read
 
 
 async def test_waiting_room_and_pow_options(

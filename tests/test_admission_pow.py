@@ -7,9 +7,9 @@ import time
 from api_support import body, headers
 from test_admission_support import admission_client, arm, refresh, set_policy, spec
 
-from flashsale.admission import Policy
-from flashsale.admission import pow as proof
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front.admission import Policy
+from flashsale.front.admission import pow as proof
 
 
 async def test_proof_of_work(settings: Settings, unique: str) -> None:

@@ -8,9 +8,9 @@ import pytest
 from api_support import arm, body, headers, spec
 from test_admission_support import admission_client, sync
 
-from flashsale.admission import AdmissionConfig, Limit
-from flashsale.admission.ratelimit import RateLimiter
-from flashsale.settings import Settings, SettingsError
+from flashsale.core.settings import Settings, SettingsError
+from flashsale.front.admission import AdmissionConfig, Limit
+from flashsale.front.admission.ratelimit import RateLimiter
 
 
 def _buy(rid: str) -> str:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from api_support import body, headers
 from test_admission_support import admission_client, arm, refresh, set_policy, spec
 
-from flashsale import tokens
-from flashsale.admission import Policy
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front import tokens
+from flashsale.front.admission import Policy
 
 
 async def test_off_by_default(settings: Settings, unique: str) -> None:

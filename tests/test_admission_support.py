@@ -9,10 +9,10 @@ import httpx
 import redis.asyncio as aioredis
 from api_support import arm, spec
 
-from flashsale.admission import AdmissionConfig, Policy
-from flashsale.admission.policy import write
-from flashsale.app import create_app
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front.admission import AdmissionConfig, Policy
+from flashsale.front.admission.policy import write
+from flashsale.front.app import create_app
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ import re
 
 from api_support import api_client, arm, body, spec
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 
 
 async def test_otp_login_then_buy(settings: Settings, unique: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 from api_support import api_client, arm, body, buyer, headers, new_id, spec
 
 from checkout.payments import PaymentProvider
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 
 
 async def test_ping_and_openapi_document_every_route(settings: Settings) -> None:

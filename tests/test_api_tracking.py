@@ -10,7 +10,7 @@ from test_fulfillment_support import private, produce, sim_offer
 from test_pipeline_support import eventually
 
 from checkout.events import OrderEvent
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from fulfillment import seed_stock
 from fulfillment.carrier import CarrierConfig
 from inventory.keys import RoundKeys

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from test_catalog_cli import flashsale, refused
 from test_edge_support import Portal, texts
 
-from checkout.archive import ArchiveConfig, Archiver
+from checkout.pipeline.archive import ArchiveConfig, Archiver
 from flashsale.cli.orders import find_order
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from inventory import Inventory, RoundKeys
 from inventory.purge import round_keys
 

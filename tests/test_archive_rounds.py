@@ -24,16 +24,7 @@ from api_support import api_client, body, buyer, headers
 from test_catalog_cli import flashsale
 from test_pipeline_support import eventually
 
-from checkout.archive import ArchiveConfig, Archiver
-from checkout.archived import payment_after_archive
-from checkout.payments import Payment, PaymentProvider
-from checkout.reconcile import reconcile
-from checkout.relay import Relay, RelayConfig
-from checkout.writer import Writer, WriterConfig
-from flashsale.admin import Operator
-from flashsale.admission.control import configure
-from flashsale.admission.keys import INDEX as ADMISSION_INDEX
-from flashsale.catalog import (
+from catalog import (
     OfferTerms,
     RoundInput,
     add_offer,
@@ -43,10 +34,19 @@ from flashsale.catalog import (
     create_round,
     round_report,
 )
-from flashsale.catalog._resources import make_inventory
-from flashsale.catalog.times import zone
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
+from catalog._resources import make_inventory
+from catalog.times import zone
+from checkout.archived import payment_after_archive
+from checkout.payments import Payment, PaymentProvider
+from checkout.pipeline.archive import ArchiveConfig, Archiver
+from checkout.pipeline.reconcile import reconcile
+from checkout.pipeline.relay import Relay, RelayConfig
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.audit import Operator
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
+from flashsale.front.admission.control import configure
+from flashsale.front.admission.keys import INDEX as ADMISSION_INDEX
 from inventory import ARMED_ROUNDS, Inventory
 from inventory.purge import outbox_last_id, pattern, purge, round_keys
 

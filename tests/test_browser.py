@@ -22,9 +22,9 @@ import redis.asyncio as aioredis
 from api_support import arm, body, headers, spec
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from checkout import parking
-from checkout.parking import ParkedEvent
-from flashsale.settings import Settings
+from checkout.pipeline import parking
+from checkout.pipeline.parking import ParkedEvent
+from flashsale.core.settings import Settings
 from inventory import Inventory
 
 CHROMIUM = Path("/usr/bin/chromium")

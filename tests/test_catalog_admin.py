@@ -1,4 +1,4 @@
-"""The operator credential (flashsale.admin) and the parsers marketers' input goes through."""
+"""The operator credential (flashsale.core.audit) and the parsers marketers' input goes through."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flashsale.admin import (
+from catalog import InvalidInput, InvalidNumbersFile, InvalidWindow, parse_numbers_file
+from catalog.money import parse_data, parse_gift, parse_yuan, yuan
+from catalog.times import parse_time, zone
+from flashsale.core.audit import (
     AdminAuthError,
     authenticate,
     cli_operator,
@@ -15,10 +18,7 @@ from flashsale.admin import (
     default_actor,
     verify_token,
 )
-from flashsale.catalog import InvalidInput, InvalidNumbersFile, InvalidWindow, parse_numbers_file
-from flashsale.catalog.money import parse_data, parse_gift, parse_yuan, yuan
-from flashsale.catalog.times import parse_time, zone
-from flashsale.settings import Secret, Settings
+from flashsale.core.settings import Secret, Settings
 
 
 def test_verify_token() -> None:

@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
-from flashsale.admin import TOKEN_ENV, configured_token
+from flashsale.core.audit import TOKEN_ENV, configured_token
 
 CLI = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "flashsale")
 

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from rich.console import Console
 
+from flashsale.core.settings import Settings
 from flashsale.demo import DemoConfig, run_demo
-from flashsale.settings import Settings
-from loadtests.crowd import mint
+from flashsale.demo.crowd import mint
 
 
 @pytest.mark.timeout(240)

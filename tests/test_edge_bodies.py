@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 from test_edge_support import ALL_CHARS, app_in_portal, json_bytes, run_pipeline, texts
 
 from checkout import payments
-from flashsale import otp
-from flashsale.api.errors import STATUS
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front import otp
+from flashsale.front.errors import STATUS
 from inventory import Inventory
 
 HSETTINGS = hsettings(

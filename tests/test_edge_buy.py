@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 from test_edge_support import app_in_portal, json_bytes, nfc, run_pipeline, storable, texts
 
 from checkout import idnumber
-from flashsale.api.errors import STATUS
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front.errors import STATUS
 from inventory import Inventory
 from inventory.keys import RoundKeys
 

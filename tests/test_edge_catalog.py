@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from test_catalog_cli import counts, flashsale, refused
 from test_edge_support import Portal, nfc, storable, texts
 
-from flashsale import catalog
-from flashsale.admin import Operator
-from flashsale.catalog.errors import InvalidInput
-from flashsale.settings import Settings
+import catalog
+from catalog.errors import InvalidInput
+from flashsale.core.audit import Operator
+from flashsale.core.settings import Settings
 
 OPERATOR = Operator(actor="edge-test")
 # field -> (min characters, max characters, max bytes, multiline)

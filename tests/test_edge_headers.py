@@ -15,12 +15,12 @@ from api_support import body, buyer, headers
 from test_admission_support import admission_client, arm, refresh, set_policy, spec
 
 from checkout import payments
-from flashsale import tokens
-from flashsale.admin import verify_token
-from flashsale.admission import Policy
-from flashsale.admission import pow as proof
-from flashsale.api.errors import STATUS
-from flashsale.settings import Secret, Settings
+from flashsale.core.audit import verify_token
+from flashsale.core.settings import Secret, Settings
+from flashsale.front import tokens
+from flashsale.front.admission import Policy
+from flashsale.front.admission import pow as proof
+from flashsale.front.errors import STATUS
 
 ODD_VALUES = [
     "é".encode(),  # UTF-8 bytes: two latin-1 characters

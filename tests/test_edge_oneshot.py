@@ -1,6 +1,6 @@
 """One-shot Redis commands survive the client's own retry (issue 12, smaller defects).
 
-``flashsale.redis_client`` re-sends a command when the connection drops before its reply
+``flashsale.core.redis`` re-sends a command when the connection drops before its reply
 arrives, so the command runs twice. A TCP proxy in front of the real Redis drops exactly one
 reply: a valid callback must not become "replayed", a valid code not "expired", a wrong code
 not count twice, a sent code not answer "cooldown".
@@ -18,9 +18,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from checkout import payments
-from flashsale import otp
-from flashsale.redis_client import redis_client
-from flashsale.settings import Settings
+from flashsale.core.redis import redis_client
+from flashsale.core.settings import Settings
+from flashsale.front import otp
 
 
 class DropOneReply:

@@ -20,10 +20,10 @@ from api_support import api_client
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from checkout.relay import Relay, RelayConfig
-from checkout.writer import Writer, WriterConfig
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
+from checkout.pipeline.relay import Relay, RelayConfig
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""``flashsale.text``: the one rule every free-text field goes through, as properties over
+"""``flashsale.core.text``: the one rule every free-text field goes through, as properties over
 arbitrary Unicode (every category, surrogates included) and against an independent oracle."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_edge_support import nfc, storable, texts
 
-from flashsale import text
+from flashsale.core import text
 
 RULES = [text.REAL_NAME, text.ADDRESS, text.AGREEMENT_VERSION, text.AGREEMENT_TEXT]
 

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 import asyncpg
 import orjson
 
-from checkout.writer import Writer, WriterConfig
-from flashsale.settings import Settings
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.settings import Settings
 from fulfillment import (
     CarrierConfig,
     FulfillConfig,

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from fulfillment import seed_stock
 
 try:  # tests/ as a package or as rootdir-less modules

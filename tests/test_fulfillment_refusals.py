@@ -12,8 +12,8 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 from fulfillment import CarrierConfig, seed_stock, tracking
 from fulfillment.identifiers import imei_valid, make_imei
 from fulfillment.stock import register_model

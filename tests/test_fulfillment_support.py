@@ -1,5 +1,5 @@
 """Helpers for the fulfillment tests: order events shaped like the front's (offer snapshots as
-``flashsale.catalog.rounds.build_spec`` makes them), a private topic prefix per test, Kafka
+``catalog.rounds.build_spec`` makes them), a private topic prefix per test, Kafka
 production like the relay's, and queries."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 
 from checkout.events import OrderEvent
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 try:  # one publisher for every pipeline test (tests/ as a package or as plain modules)
     from tests.test_pipeline_support import produce

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from checkout._apply import apply_batch, shipment_from_json
 from checkout.events import OrderEvent
-from flashsale.settings import Settings
+from checkout.pipeline._apply import apply_batch, shipment_from_json
+from flashsale.core.settings import Settings
 from fulfillment import CarrierConfig, seed_stock
 from fulfillment.events import shipment_event
 

@@ -35,10 +35,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from checkout import idnumber
-from flashsale import tokens
-from flashsale.api.errors import STATUS
-from flashsale.app import create_app
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
+from flashsale.front import tokens
+from flashsale.front.app import create_app
+from flashsale.front.errors import STATUS
 
 EXAMPLES = 60  # per operation and credential mix; the whole module stays well under a minute
 NEGATIVE_EXAMPLES = 80

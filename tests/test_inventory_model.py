@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_inventory_reserve import make_spec, req
 
 from checkout.events import OrderEvent
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, RoundKeys
 
 NUMBERS = ("n0", "n1", "n2")

@@ -8,8 +8,8 @@ import dataclasses
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from flashsale.settings import Settings
-from flashsale.topics import Topics, ensure_topics
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics, ensure_topics
 
 
 async def test_topics_created_idempotently_and_grown(settings: Settings, unique: str) -> None:

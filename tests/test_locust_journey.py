@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from api_support import arm, spec
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from inventory import Inventory
 from inventory.keys import ARMED_ROUNDS
 

@@ -17,8 +17,8 @@ import orjson
 from api_support import arm, body, buyer, headers, new_id, spec
 from prometheus_client.parser import text_string_to_metric_families
 
-from flashsale.logs import JsonFormatter, RedactFilter, redact, request_id
-from flashsale.settings import Settings
+from flashsale.core.logs import JsonFormatter, RedactFilter, redact, request_id
+from flashsale.core.settings import Settings
 
 FLASHSALE = str(Path(sys.executable).with_name("flashsale"))
 

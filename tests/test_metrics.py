@@ -5,7 +5,7 @@ from __future__ import annotations
 from api_support import api_client, arm, body, headers, spec
 from prometheus_client.parser import text_string_to_metric_families
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from flashsale import db
-from flashsale.settings import Settings
+from flashsale.core import db
+from flashsale.core.settings import Settings
 
 
 async def _schema(conn: asyncpg.Connection) -> list[tuple[str, str, str]]:

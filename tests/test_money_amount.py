@@ -11,10 +11,10 @@ import httpx
 import redis.asyncio as aioredis
 from api_support import api_client, arm, body, buyer, headers, spec
 
-from checkout._apply import apply_batch
 from checkout.events import OrderEvent
 from checkout.payments import PaymentProvider
-from flashsale.settings import Settings
+from checkout.pipeline._apply import apply_batch
+from flashsale.core.settings import Settings
 from inventory import Inventory, RoundKeys
 
 LUCKY, PLAIN = "13988888888", "13912345670"

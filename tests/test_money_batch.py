@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 from test_inventory_reserve import events, make_spec, req
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, REFUSAL_CODES, Inventory, RoundKeys
 from inventory._scripts import script
 from inventory.service import _invalid

@@ -11,7 +11,7 @@ from test_catalog_cli import flashsale, refused
 from test_money_amount import PRICE, callback, outbox, reserve, to_postgres
 
 from checkout.events import OrderEvent
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from fulfillment._intake import intake
 from inventory import Inventory
 

@@ -12,9 +12,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from checkout.events import OrderEvent
-from flashsale.admin import Operator
-from flashsale.catalog import (
+from catalog import (
     OfferTerms,
     PoolNumber,
     RoundInput,
@@ -24,6 +22,8 @@ from flashsale.catalog import (
     create_round,
     load_pool,
 )
+from checkout.events import OrderEvent
+from flashsale.core.audit import Operator
 from inventory import ARMED_ROUNDS, Inventory, ReserveRequest, RoundKeys
 
 OP = Operator(actor="test")

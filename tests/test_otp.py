@@ -6,8 +6,9 @@ import random
 import pytest
 import redis.asyncio as aioredis
 
-from flashsale import otp
-from flashsale.otp import (
+from flashsale.core.settings import Secret
+from flashsale.front import otp
+from flashsale.front.otp import (
     Cooldown,
     InvalidCode,
     InvalidPhone,
@@ -19,7 +20,6 @@ from flashsale.otp import (
     request_code,
     verify_code,
 )
-from flashsale.settings import Secret
 
 KEY = Secret("otp-test-key")
 FAST = OtpPolicy(cooldown=0, max_sends=100)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from checkout._sources import kafka_lag
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from checkout.pipeline._sources import kafka_lag
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 from fulfillment import CarrierConfig, seed_stock
 
 try:  # tests/ as a package or as rootdir-less modules

@@ -7,8 +7,8 @@ import asyncpg
 import orjson
 from prometheus_client import REGISTRY
 
-from checkout.parking import ParkedEvent, clean, park
-from flashsale.settings import Settings
+from checkout.pipeline.parking import ParkedEvent, clean, park
+from flashsale.core.settings import Settings
 
 try:  # tests/ as a package or as rootdir-less modules
     from tests.api_support import api_client

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from checkout._apply import apply_batch
 from checkout.events import EventFormatError, OrderEvent
-from checkout.parking import Delivered, ParkedEvent, apply_isolating, park
-from flashsale.settings import Settings
+from checkout.pipeline._apply import apply_batch
+from checkout.pipeline.parking import Delivered, ParkedEvent, apply_isolating, park
+from flashsale.core.settings import Settings
 
 try:  # tests/ as a package or as rootdir-less modules
     from tests.test_pipeline_support import reserved

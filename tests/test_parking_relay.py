@@ -13,14 +13,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
-from checkout import parking
-from checkout._ledger import dead_letter_key
 from checkout.events import OrderEvent
-from checkout.reconcile import reconcile
-from checkout.relay import GROUP, Relay, RelayConfig, default_consumer
-from flashsale.admin import Operator
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from checkout.pipeline import parking
+from checkout.pipeline.ledger import dead_letter_key
+from checkout.pipeline.reconcile import reconcile
+from checkout.pipeline.relay import GROUP, Relay, RelayConfig, default_consumer
+from flashsale.core.audit import Operator
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 
 try:  # tests/ as a package or as rootdir-less modules

@@ -9,9 +9,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from checkout.parking import RetryFailed, RoundErrors, retry
-from flashsale.admin import Operator
-from flashsale.settings import Settings
+from checkout.pipeline.parking import RetryFailed, RoundErrors, retry
+from flashsale.core.audit import Operator
+from flashsale.core.settings import Settings
 from inventory import Inventory, RoundKeys
 from inventory.keys import ARMED_ROUNDS
 from inventory.sweeper import run_sweeper, sweep_all

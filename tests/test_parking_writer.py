@@ -15,15 +15,15 @@ import pytest
 from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
-from checkout._apply import apply_batch
-from checkout._sources import kafka_lag
 from checkout.events import OrderEvent
-from checkout.parking import Delivered, SinkFault, SinkUnavailable, apply_isolating
-from checkout.reconcile import reconcile
-from checkout.writer import Writer, WriterConfig
-from flashsale.db import create_pool
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from checkout.pipeline._apply import apply_batch
+from checkout.pipeline._sources import kafka_lag
+from checkout.pipeline.parking import Delivered, SinkFault, SinkUnavailable, apply_isolating
+from checkout.pipeline.reconcile import reconcile
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.db import create_pool
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 
 try:  # tests/ as a package or as rootdir-less modules
     from tests.test_fulfillment_support import private

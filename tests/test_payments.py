@@ -19,7 +19,7 @@ from checkout.payments import (
     sign,
     verify_callback,
 )
-from flashsale.settings import Secret
+from flashsale.core.settings import Secret
 
 SECRET = Secret("payment-test-secret")
 

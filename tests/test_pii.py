@@ -6,7 +6,7 @@ import pytest
 
 from checkout import pii
 from checkout.pii import DecryptError, PiiKeys, decrypt, encrypt, id_hash, protect
-from flashsale.settings import Secret
+from flashsale.core.settings import Secret
 
 ID = "11010519491231002X"
 KEY = Secret("test-pii-key-0123456789")

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 FLASHSALE = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "flashsale")
 try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules

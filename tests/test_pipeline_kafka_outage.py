@@ -13,13 +13,13 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from checkout._retry import Backoff
-from checkout.relay import Relay, RelayConfig
-from checkout.writer import Writer, WriterConfig
-from flashsale.settings import Settings
+from checkout.pipeline.relay import Relay, RelayConfig
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.retry import Backoff
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 from flashsale.stack._service import Address
 from flashsale.stack.kafka import KafkaService
-from flashsale.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 
 T0 = 1_790_000_000_000

@@ -14,7 +14,7 @@ import httpx
 import redis.asyncio as aioredis
 from api_support import arm, body, headers, spec
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 from inventory import Inventory, ReserveRequest
 
 FLASHSALE = str(Path(sys.executable).with_name("flashsale"))

@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from checkout.reconcile import reconcile, repair
-from checkout.relay import Relay, RelayConfig
-from checkout.writer import Writer, WriterConfig
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
+from checkout.pipeline.reconcile import reconcile, repair
+from checkout.pipeline.relay import Relay, RelayConfig
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 from inventory import Inventory, ReserveRequest, RoundSpec
 
 STOCK = 1500

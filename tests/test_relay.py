@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
-from checkout._ledger import dead_letter_key, ledger_key
-from checkout.relay import GROUP, Relay, RelayConfig
-from flashsale.settings import Settings
-from flashsale.topics import Topics, ensure_topics
+from checkout.pipeline.ledger import dead_letter_key, ledger_key
+from checkout.pipeline.relay import GROUP, Relay, RelayConfig
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics, ensure_topics
 from inventory.keys import RoundKeys
 
 try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
@@ -116,7 +116,7 @@ async def test_relay_kafka_unreachable_retries_bounded_then_gives_up(
 ) -> None:
     import dataclasses
 
-    from checkout._retry import Backoff
+    from flashsale.core.retry import Backoff
 
     dead = dataclasses.replace(settings, kafka_bootstrap="127.0.0.1:1")
     round_id = f"down-{unique}"

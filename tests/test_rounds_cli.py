@@ -13,9 +13,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from flashsale.admin import Operator
-from flashsale.catalog import OfferTerms, add_offer, add_product, arm_due, run_armer
-from flashsale.settings import Settings
+from catalog import OfferTerms, add_offer, add_product, arm_due, run_armer
+from flashsale.core.audit import Operator
+from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, RoundKeys
 
 try:  # tests/ may or may not be a package
@@ -360,7 +360,7 @@ async def test_restock_during_live_round_is_atomic(
     inv: Inventory,
     env: dict[str, str],
 ) -> None:
-    from flashsale.catalog import restock
+    from catalog import restock
     from inventory import ReserveRequest
 
     rnd = await create(
@@ -536,7 +536,7 @@ async def test_numbers_loaded_later_reach_the_armed_round(
 async def test_concurrent_overlapping_creates_admit_one(
     offer: dict[str, Any], pg_pool: asyncpg.Pool
 ) -> None:
-    from flashsale.catalog import RoundInput, RoundOverlap, create_round
+    from catalog import RoundInput, RoundOverlap, create_round
 
     start = datetime(2035, 1, 1, tzinfo=UTC)
 

@@ -18,9 +18,9 @@ from api_support import api_client, arm, body, buyer, headers, spec
 
 from checkout.payments import PaymentProvider
 from checkout.pii import PiiKeys
-from flashsale import tokens
-from flashsale.app import create_app
-from flashsale.settings import SECRET_NAMES, Settings, SettingsError
+from flashsale.core.settings import SECRET_NAMES, Settings, SettingsError
+from flashsale.front import tokens
+from flashsale.front.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 

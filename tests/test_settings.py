@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flashsale.settings import Secret, Settings, SettingsError
+from flashsale.core.settings import Secret, Settings, SettingsError
 
 
 def test_defaults_are_loopback(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from checkout import idnumber
 from flashsale.cli import main
-from flashsale.otp import buyer_id_for, normalize_phone
-from flashsale.settings import Secret, Settings
-from flashsale.tokens import Claims, TokenError, issue, verify
+from flashsale.core.settings import Secret, Settings
+from flashsale.front.otp import buyer_id_for, normalize_phone
+from flashsale.front.tokens import Claims, TokenError, issue, verify
 
 SECRET = Secret("token-secret-for-tests")
 NOW = 1_800_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api_support import api_client, arm, body, headers, spec
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 
 
 def admin(settings: Settings) -> dict[str, str]:

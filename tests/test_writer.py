@@ -8,10 +8,10 @@ import random
 
 import asyncpg
 
-from checkout._apply import apply_batch
-from checkout.writer import Writer, WriterConfig
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
+from checkout.pipeline._apply import apply_batch
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 try:  # tests/ as a package (tests/__init__.py) or as rootdir-less modules
     from tests.test_pipeline_support import (

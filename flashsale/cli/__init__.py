@@ -5,21 +5,20 @@ from __future__ import annotations
 import click
 
 from flashsale import __version__
-
-from . import admission, archive  # noqa: F401  (add `round waiting-room|pow|archive`)
-from .bench import bench
-from .catalog import catalog_group, numbers_group
-from .demo import demo
-from .fulfillment import fulfill, fulfillment_group
-from .orders import order_group
-from .parked import parked_group
-from .pipeline import reconcile, relay, writer
-from .refunds import refunds_group
-from .rounds import round_group
-from .serve import serve
-from .stack import db, stack, topics
-from .sweeper import sweeper
-from .tokens import tokens
+from flashsale.cli import admission, archive  # noqa: F401  (add `round waiting-room|pow|archive`)
+from flashsale.cli.bench import bench
+from flashsale.cli.catalog import catalog_group, numbers_group
+from flashsale.cli.demo import demo
+from flashsale.cli.fulfillment import fulfill, fulfillment_group
+from flashsale.cli.orders import order_group
+from flashsale.cli.parked import parked_group
+from flashsale.cli.pipeline import reconcile, relay, writer
+from flashsale.cli.refunds import refunds_group
+from flashsale.cli.rounds import round_group
+from flashsale.cli.serve import serve
+from flashsale.cli.stack import db, stack, topics
+from flashsale.cli.sweeper import sweeper
+from flashsale.cli.tokens import tokens
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

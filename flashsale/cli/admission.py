@@ -8,13 +8,12 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
-from flashsale.admission.control import configure
-from flashsale.admission.pow import MAX_BITS
-from flashsale.catalog._resources import pg
-
-from ._output import CliError, emit, json_option
-from .catalog import execute, operator, settings, token_file_option
-from .rounds import round_group
+from catalog._resources import pg
+from flashsale.cli._output import CliError, emit, json_option
+from flashsale.cli.catalog import execute, operator, settings, token_file_option
+from flashsale.cli.rounds import round_group
+from flashsale.front.admission.control import configure
+from flashsale.front.admission.pow import MAX_BITS
 
 
 def _apply(round_id: str, token_file: Path | None, as_json: bool, **change: Any) -> None:

@@ -1,5 +1,6 @@
 """`flashsale round archive ROUND | --all-finished`: move finished rounds out of Redis
-(admin credential; see :mod:`checkout.archive` for what "finished" means and what is kept)."""
+(admin credential; see :mod:`checkout.pipeline.archive` for what "finished" means and what is
+kept)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from pathlib import Path
 import click
 import redis.asyncio as aioredis
 
-from checkout._kafka import WRITER_GROUP
-from checkout.archive import ArchiveConfig, Archiver, Outcome
-from flashsale.db import create_pool
+from checkout.pipeline.archive import ArchiveConfig, Archiver, Outcome
+from flashsale.cli._output import CliError, emit, json_option
+from flashsale.cli.catalog import execute, operator, settings, token_file_option
+from flashsale.cli.rounds import round_group
+from flashsale.core.db import create_pool
+from flashsale.core.kafka import WRITER_GROUP
 from inventory import Inventory
-
-from ._output import CliError, emit, json_option
-from .catalog import execute, operator, settings, token_file_option
-from .rounds import round_group
 
 
 @round_group.command("archive")

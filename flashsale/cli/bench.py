@@ -7,9 +7,8 @@ from pathlib import Path
 import click
 import orjson
 
-from flashsale.settings import Settings
-
-from ._output import console
+from flashsale.cli._output import console
+from flashsale.core.settings import Settings
 
 
 @click.command()

@@ -16,14 +16,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import click
 
-from flashsale import catalog
-from flashsale.admin import AdminAuthError, Operator, cli_operator
-from flashsale.catalog import money, times
-from flashsale.catalog._resources import LazyInventory, pg
-from flashsale.catalog.control import push_numbers
-from flashsale.settings import Settings, SettingsError
-
-from ._output import CliError, emit, json_option, run
+import catalog
+from catalog import money, times
+from catalog._resources import LazyInventory, pg
+from catalog.control import push_numbers
+from flashsale.cli._output import CliError, emit, json_option, run
+from flashsale.core.audit import AdminAuthError, Operator, cli_operator
+from flashsale.core.settings import Settings, SettingsError
 
 T = TypeVar("T")
 

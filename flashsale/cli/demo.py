@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from flashsale.settings import Settings
-
-from ._output import console
-from .stack import up
+from flashsale.cli._output import console
+from flashsale.cli.stack import up
+from flashsale.core.settings import Settings
 
 
 @click.command()

@@ -15,16 +15,15 @@ import click
 from aiokafka.errors import KafkaError
 
 import fulfillment as ff
-from checkout._retry import Backoff, pause
-from checkout.parking import SinkError
-from flashsale.admin import audit
-from flashsale.db import create_pool
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
-
-from ._output import CliError, console, emit, json_option, run
-from ._signals import log_option, on_signals, retries_option, setup_logging
-from .catalog import operator, settings, token_file_option
+from checkout.pipeline.parking import SinkError
+from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
+from flashsale.cli.catalog import operator, settings, token_file_option
+from flashsale.core.audit import audit
+from flashsale.core.db import create_pool
+from flashsale.core.retry import Backoff, pause
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 log = logging.getLogger("flashsale.fulfillment")
 

@@ -1,7 +1,8 @@
 """`flashsale order show ORDER_ID`: one order as support sees it (admin credential).
 
 The order comes from Redis while its round is there, else from the archive in PostgreSQL
-(:mod:`checkout.archive`), with what PostgreSQL persisted (status, shipment). Personal data is
+(:mod:`checkout.pipeline.archive`), with what PostgreSQL persisted (status, shipment). Personal
+data is
 masked: the masked ID number only, never its hash or ciphertext; name and address shortened.
 """
 
@@ -16,14 +17,13 @@ import orjson
 import redis.asyncio as aioredis
 
 import fulfillment
+from catalog.rounds import ROUND_ID
 from checkout.archived import archived_order
-from flashsale.api.orders import public_order
-from flashsale.catalog.rounds import ROUND_ID
-from flashsale.db import create_pool
+from flashsale.cli._output import CliError, emit, json_option
+from flashsale.cli.catalog import execute, operator, settings, token_file_option
+from flashsale.core.db import create_pool
+from flashsale.front.routes.orders import public_order
 from inventory import Inventory
-
-from ._output import CliError, emit, json_option
-from .catalog import execute, operator, settings, token_file_option
 
 _SHOWN = ("order_id", "round_id", "source", "status", "persisted_status", "buyer_id",
           "quantity", "number", "channel", "payment_id", "amount", "shipment_state")  # fmt: skip

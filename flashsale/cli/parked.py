@@ -1,7 +1,8 @@
 """`flashsale parked list|payload|retry|resolve`: the pipeline's parked events (operators).
 
 A process (writer, fulfillment, relay, sweeper) parks an event or a round it can never handle,
-with a stable reason code, and goes on (see ``checkout/parking.py``). Here operators see them,
+with a stable reason code, and goes on (see ``checkout/pipeline/parking.py``). Here operators see
+them,
 fetch a payload to correct it, re-feed it (``retry``, optionally with the corrected payload) or
 close it by hand (``resolve``). Changes need the operator credential and are audited.
 """
@@ -18,12 +19,11 @@ import asyncpg
 import click
 import redis.asyncio as aioredis
 
-from checkout import parking
-from flashsale.db import create_pool
-from flashsale.settings import Settings
-
-from ._output import CliError, console, emit, json_option, run
-from .catalog import operator, settings, token_file_option
+from checkout.pipeline import parking
+from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli.catalog import operator, settings, token_file_option
+from flashsale.core.db import create_pool
+from flashsale.core.settings import Settings
 
 _COLUMNS = ["id", "process", "reason", "round_id", "order_id", "source", "created_at", "state"]
 

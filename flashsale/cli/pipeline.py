@@ -12,18 +12,17 @@ import click
 import redis.asyncio as aioredis
 from aiokafka.errors import KafkaError
 
-from checkout._kafka import MAX_MESSAGE_BYTES
-from checkout._retry import Backoff, pause
-from checkout.archive import reconcile_round  # an archived round: archive vs PostgreSQL
-from checkout.reconcile import repair as do_repair
-from checkout.relay import Relay, RelayConfig, default_consumer
-from checkout.writer import Writer, WriterConfig, WriterError
-from flashsale.db import create_pool
-from flashsale.settings import Settings
-from flashsale.topics import ensure_topics
-
-from ._output import CliError, console, emit, json_option, run
-from ._signals import log_option, on_signals, retries_option, setup_logging
+from checkout.pipeline.archive import reconcile_round  # an archived round: archive vs PostgreSQL
+from checkout.pipeline.reconcile import repair as do_repair
+from checkout.pipeline.relay import Relay, RelayConfig, default_consumer
+from checkout.pipeline.writer import Writer, WriterConfig, WriterError
+from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
+from flashsale.core.db import create_pool
+from flashsale.core.kafka import MAX_MESSAGE_BYTES
+from flashsale.core.retry import Backoff, pause
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 log = logging.getLogger("flashsale.pipeline")
 

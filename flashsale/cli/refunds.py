@@ -17,11 +17,10 @@ import asyncpg
 import click
 
 from checkout import refunds
-from flashsale.db import create_pool
-from flashsale.settings import Settings
-
-from ._output import CliError, console, emit, json_option, run
-from .catalog import operator, settings, token_file_option
+from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli.catalog import operator, settings, token_file_option
+from flashsale.core.db import create_pool
+from flashsale.core.settings import Settings
 
 _COLUMNS = ["payment_id", "order_id", "amount_fen", "reason", "state", "required_at"]
 

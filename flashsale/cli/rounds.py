@@ -11,15 +11,21 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from flashsale import catalog
-from flashsale.admin import Operator
-from flashsale.catalog import control, times
-from flashsale.catalog._resources import LazyInventory, pg
+import catalog
+from catalog import control, times
+from catalog._resources import LazyInventory, pg
+from flashsale.cli._output import CliError, console, emit, json_option
+from flashsale.cli.catalog import (
+    execute,
+    localize,
+    operator,
+    settings,
+    token_file_option,
+    tz_option,
+)
+from flashsale.cli.catalog import zone as get_zone
+from flashsale.core.audit import Operator
 from inventory.spec import CHANNELS, ROUND_STATUSES
-
-from ._output import CliError, console, emit, json_option
-from .catalog import execute, localize, operator, settings, token_file_option, tz_option
-from .catalog import zone as get_zone
 
 LEAD_ENV = "FLASHSALE_ARM_LEAD_MINUTES"
 COLUMNS = [

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import uvicorn
 
-from flashsale.logs import uvicorn_log_config
-from flashsale.settings import Settings
+from flashsale.core.logs import uvicorn_log_config
+from flashsale.core.settings import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -62,7 +62,7 @@ def metrics_dir(data_dir: Path) -> Path:
 @click.option(
     "--app",
     "factory",
-    default="flashsale.app:create_app",
+    default="flashsale.front.app:create_app",
     show_default=True,
     help="App factory (the bench serves its naive baseline beside the real routes).",
 )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncpg
 import click
 
-from flashsale.db import MigrationError, migrate
-from flashsale.settings import Settings
+from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.core.db import MigrationError, migrate
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 from flashsale.stack import Stack, StackError
-from flashsale.topics import ensure_topics
-
-from ._output import CliError, console, emit, json_option, run
 
 
 @click.group()

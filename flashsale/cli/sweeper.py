@@ -13,16 +13,15 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
-from checkout.archive import ArchiveConfig, Archiver, run_archiver
-from checkout.parking import RoundErrors
-from flashsale.catalog.armer import run_armer
-from flashsale.db import create_pool
-from flashsale.settings import Settings
+from catalog.armer import run_armer
+from checkout.pipeline.archive import ArchiveConfig, Archiver, run_archiver
+from checkout.pipeline.parking import RoundErrors
+from flashsale.cli._output import run
+from flashsale.cli._signals import log_option, on_signals, setup_logging
+from flashsale.core.db import create_pool
+from flashsale.core.settings import Settings
 from inventory import Inventory
 from inventory.sweeper import run_sweeper
-
-from ._output import run
-from ._signals import log_option, on_signals, setup_logging
 
 log = logging.getLogger("flashsale.sweeper")
 

@@ -20,11 +20,10 @@ import click
 import orjson
 
 from checkout import idnumber
-from flashsale.otp import buyer_id_for
-from flashsale.settings import Secret, Settings
-from flashsale.tokens import issue
-
-from ._output import CliError, console, emit, json_option
+from flashsale.cli._output import CliError, console, emit, json_option
+from flashsale.core.settings import Secret, Settings
+from flashsale.front.otp import buyer_id_for
+from flashsale.front.tokens import issue
 
 SecretLike = Secret | str | bytes
 

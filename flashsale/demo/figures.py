@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import asyncpg
 from redis.asyncio import Redis
 
-from checkout import relay
-from checkout._kafka import WRITER_GROUP
-from checkout._sources import kafka_lag, outbox_backlog
-from flashsale.settings import Settings
-from flashsale.topics import Topics
+from checkout.pipeline import relay
+from checkout.pipeline._sources import kafka_lag, outbox_backlog
+from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
 from inventory import Inventory
 
 

@@ -16,14 +16,13 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from checkout.reconcile import reconcile
-from flashsale.settings import Settings
-from loadtests.crowd import Behaviour, Crowd, CrowdStats, Shopper, mint
-from loadtests.http1 import Pool
-
-from .figures import Sample, Watcher
-from .services import Services, free_port
-from .setup import DemoCatalog, cli, cli_env, create_catalog
+from checkout.pipeline.reconcile import reconcile
+from flashsale.core.settings import Settings
+from flashsale.demo.crowd import Behaviour, Crowd, CrowdStats, Shopper, mint
+from flashsale.demo.figures import Sample, Watcher
+from flashsale.demo.http1 import Pool
+from flashsale.demo.services import Services, free_port
+from flashsale.demo.setup import DemoCatalog, cli, cli_env, create_catalog
 
 
 @dataclass

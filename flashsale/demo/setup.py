@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flashsale.settings import Settings
+from flashsale.core.settings import Settings
 
 AGREEMENT = "2026-11"
 
@@ -95,7 +95,7 @@ def create_catalog(
     workdir: Path,
 ) -> DemoCatalog:
     env = cli_env(settings)
-    rng = random.Random(seed)  # noqa: S311 - demo phone numbers, not secrets
+    rng = random.Random(seed)
     card = cli(
         env,
         "catalog",

@@ -9,13 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from flashsale.settings import Settings
-
-from ._process import StackError, wait_until
-from ._service import Address, Service, Status
-from .kafka import KafkaService
-from .postgres import PostgresService
-from .redis import RedisService
+from flashsale.core.settings import Settings
+from flashsale.stack._process import StackError, wait_until
+from flashsale.stack._service import Address, Service, Status
+from flashsale.stack.kafka import KafkaService
+from flashsale.stack.postgres import PostgresService
+from flashsale.stack.redis import RedisService
 
 __all__ = ["Stack", "StackError", "Status"]
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ._process import StackError
+from flashsale.stack._process import StackError
 
 # Keep apt from creating and starting Debian's own "main" cluster on port 5432.
 _NO_MAIN_CLUSTER = Path("/etc/postgresql-common/createcluster.d/flashsale-no-main.conf")

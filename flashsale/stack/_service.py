@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ._process import PidFile, terminate
+from flashsale.stack._process import PidFile, terminate
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

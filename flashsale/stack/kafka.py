@@ -12,9 +12,9 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from . import _packages
-from ._process import StackError, port_open, spawn, wait_until
-from ._service import Address, Service
+from flashsale.stack import _packages
+from flashsale.stack._process import StackError, port_open, spawn, wait_until
+from flashsale.stack._service import Address, Service
 
 JAVA_SEARCH = ("/usr/lib/jvm/java-17-openjdk-amd64/bin",)
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from . import _packages
-from ._process import StackError, wait_until
-from ._service import Service
+from flashsale.stack import _packages
+from flashsale.stack._process import StackError, wait_until
+from flashsale.stack._service import Service
 
 PG_BIN = ("/usr/lib/postgresql/15/bin",)
 

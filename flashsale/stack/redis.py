@@ -6,9 +6,9 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from . import _packages
-from ._process import spawn, wait_until
-from ._service import Service
+from flashsale.stack import _packages
+from flashsale.stack._process import spawn, wait_until
+from flashsale.stack._service import Service
 
 
 class RedisService(Service):

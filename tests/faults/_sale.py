@@ -21,17 +21,16 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from checkout import relay
-from checkout._sources import outbox_backlog
-from checkout.reconcile import reconcile
+from checkout.pipeline import relay
+from checkout.pipeline._sources import outbox_backlog
+from checkout.pipeline.reconcile import reconcile
+from flashsale.core.settings import Settings
+from flashsale.demo.crowd import Behaviour, Crowd, mint
+from flashsale.demo.http1 import Pool, Reply
 from flashsale.demo.services import Services
 from flashsale.demo.setup import create_catalog
-from flashsale.settings import Settings
 from inventory import Inventory
-from loadtests.crowd import Behaviour, Crowd, mint
-from loadtests.http1 import Pool, Reply
-
-from ._stack import PrivateStack, children, cmdline, free_port
+from tests.faults._stack import PrivateStack, children, cmdline, free_port
 
 STOCK = 200
 SHOPPERS = 600

@@ -16,12 +16,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from flashsale.db import migrate
+from flashsale.core.db import migrate
+from flashsale.core.settings import Settings
 from flashsale.demo.setup import cli
-from flashsale.settings import Settings
-
-from ._sale import RESULTS, Rig, settings_for
-from ._stack import PrivateStack
+from tests.faults._sale import RESULTS, Rig, settings_for
+from tests.faults._stack import PrivateStack
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = 12  # upper bound of sales in the suite (fulfillment stock is seeded for them)

@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from ._sale import RESULTS, Fault, Live, Outcome, Rig, run_sale
+from tests.faults._sale import RESULTS, Fault, Live, Outcome, Rig, run_sale
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 

@@ -1,0 +1,126 @@
+"""`round report`: stock and order figures of one round (Redis counters + PostgreSQL orders;
+once the round is archived out of Redis, the counters archived with it).
+
+The JSON shape is fixed; figures whose source has not landed yet (orders table, a Redis that
+never armed the round) read 0.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from redis.exceptions import RedisError
+
+from catalog.control import InventoryPort
+from catalog.errors import InventoryUnavailable
+from catalog.rounds import get_round
+from catalog.times import show
+from checkout.archived import archived_round, is_purged
+from inventory.errors import InventoryError
+from inventory.spec import CHANNELS
+
+
+async def _orders(
+    conn: asyncpg.Connection, round_id: str
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    columns = {
+        r["column_name"]
+        for r in await conn.fetch(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'orders'"
+        )
+    }
+    by_channel = dict.fromkeys(CHANNELS, 0)
+    if not {"round_id", "created_at"} <= columns:
+        return [], by_channel
+    # when the shopper reserved, if the writer recorded it; else when the row was written
+    at = "COALESCE(reserved_at, created_at)" if "reserved_at" in columns else "created_at"
+    per_minute = [
+        {"minute": r["minute"], "orders": r["n"]}
+        for r in await conn.fetch(
+            f"SELECT date_trunc('minute', {at}) AS minute, count(*) AS n FROM orders "  # noqa: S608
+            "WHERE round_id = $1 GROUP BY 1 ORDER BY 1",
+            round_id,
+        )
+    ]
+    if "channel" in columns:
+        for r in await conn.fetch(
+            "SELECT channel, count(*) AS n FROM orders WHERE round_id = $1 "
+            "AND channel IS NOT NULL GROUP BY channel",
+            round_id,
+        ):
+            by_channel[str(r["channel"])] = r["n"]
+    return per_minute, by_channel
+
+
+async def round_report(
+    conn: asyncpg.Connection, inv: InventoryPort | None, round_id: str, tz: ZoneInfo
+) -> dict[str, Any]:
+    rnd = await get_round(conn, round_id)
+    figures = {
+        "stocked": rnd["stocked"],
+        "left": rnd["stocked"],
+        "reserved": 0,
+        "paid": 0,
+        "expired": 0,
+        "refund_required": 0,
+        "orders": 0,
+    }
+    sold_out_at = rnd["sold_out_at"]
+    source = "catalog"
+    archive = await archived_round(conn, round_id)
+    if is_purged(archive):  # the round left Redis: its final counters are in the archive
+        assert archive is not None
+        source = "archive"
+        figures = {
+            "stocked": archive["stocked"],
+            "left": archive["left_units"],
+            "reserved": archive["held"],
+            "paid": archive["paid"],
+            "expired": archive["released"],
+            "refund_required": archive["refund_required"],
+            "orders": archive["orders"],
+        }
+        sold_out_at = archive["sold_out_at"] or sold_out_at
+    elif inv is not None and rnd["armed"]:
+        try:
+            stats = await inv.stats(round_id)
+        except InventoryError as exc:
+            raise InventoryUnavailable(f"Redis: {exc.message}") from exc
+        except (RedisError, OSError) as exc:
+            raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
+        source = "redis"
+        figures = {
+            "stocked": stats.stocked,
+            "left": stats.left,
+            "reserved": stats.held,
+            "paid": stats.paid,
+            "expired": stats.released,
+            "refund_required": stats.refund_required,
+            "orders": stats.orders,
+        }
+        if stats.sold_out_at_ms is not None:
+            sold_out_at = datetime.fromtimestamp(stats.sold_out_at_ms / 1000, UTC)
+    per_minute, by_channel = await _orders(conn, round_id)
+    total = sum(p["orders"] for p in per_minute)
+    start = rnd["starts_at"]
+    end = min(x for x in (datetime.now(UTC), rnd["ends_at"], sold_out_at) if x is not None)
+    minutes = max((end - start).total_seconds() / 60, 1.0) if end > start else 1.0
+    return {
+        "round_id": round_id,
+        "status": rnd["status"],
+        "armed": rnd["armed"],
+        "source": source,
+        **figures,
+        "sold_out_at": show(sold_out_at, tz),
+        "starts_at": show(rnd["starts_at"], tz),
+        "ends_at": show(rnd["ends_at"], tz),
+        "orders_per_minute": round(total / minutes, 2) if total else 0,
+        "per_minute": [
+            {"minute": show(p["minute"], tz), "orders": p["orders"]} for p in per_minute
+        ],
+        "by_channel": by_channel,
+    }

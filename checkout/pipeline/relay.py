@@ -1,0 +1,408 @@
+"""The outbox relay: each armed round's Redis outbox stream → Kafka (key = order id).
+
+Per round it reads the stream ``RoundKeys(round).outbox`` through the consumer group
+``relay`` (created with MKSTREAM, idempotently), publishes every event with an idempotent
+producer (acks=all) and, only once Kafka acknowledged every message of the batch, in one MULTI:
+XACKs and XDELs the entries and records reservations in the relay ledger
+(:mod:`checkout.pipeline.ledger`).
+
+Crash safety: entries read but not acknowledged stay in the group's pending list. Consumer names
+are stable across restarts (default ``relay-<hostname>``, ``--index N`` for several relays on one
+host), so a restarted relay first re-reads its own pending entries at once; every
+``claim_every`` seconds it XAUTOCLAIMs entries idle longer than ``min_idle_ms`` from dead
+consumers, and removes (XGROUP DELCONSUMER) consumers of the group with no pending entries idle
+longer than ``stale_consumer_ms``. Re-publishing after a crash can duplicate messages in Kafka;
+the writers are idempotent on ``event_id``.
+
+Never fatal, never retried forever (issue 12):
+
+- a malformed entry, an event over the producer's message size limit (``oversize``,
+  :data:`flashsale.core.kafka.MAX_MESSAGE_BYTES`) or one Kafka refuses for good (a non-retriable
+  ``KafkaError`` for that message, ``kafka_rejected:<error>``) is parked — written to the round's
+  dead stream ``fs:{r:<round>}:outbox:dead`` (fields, ``_entry_id``, ``_reason``) in the same
+  MULTI that acknowledges it — and the rest of the batch is published. When the relay has a
+  PostgreSQL pool it then moves dead-stream entries into the one parked-events table
+  (:mod:`checkout.pipeline.parking`, idempotent per entry) so ``flashsale parked list|retry`` sees
+  them;
+  without one (or while PostgreSQL is down) they wait in Redis, where reconcile counts them.
+- a round whose keys fail (e.g. its outbox key holds the wrong type: WRONGTYPE) is skipped for
+  that pass and recorded (log, metric, parked record at most once per round per
+  ``round_error_every``); the other rounds go on.
+
+Only outages (Redis connection lost, Kafka unreachable) are retried, with bounded backoff.
+Logs carry ids and counts, never payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from checkout.events import EventFormatError, OrderEvent
+from checkout.pipeline.ledger import dead_letter_key, ledger_key
+from checkout.pipeline.parking import SINK_ERRORS, ParkedEvent, RoundErrors, park
+from flashsale.core.kafka import MAX_MESSAGE_BYTES, started_producer
+from flashsale.core.retry import Backoff, pause
+from flashsale.core.settings import Settings
+from flashsale.core.topics import Topics
+from inventory.keys import ARMED_ROUNDS, RoundKeys
+
+log = logging.getLogger("flashsale.relay")
+GROUP = "relay"
+PG_TIMEOUT = 5.0  # seconds a parked-entry move may take before PostgreSQL counts as down
+PG_RETRY = 30.0  # then wait this long before trying again (the relay never stalls on it)
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+Rejected = tuple[int, str]  # the index of an event Kafka will never take, and the reason code
+
+
+def default_consumer(index: int | None = None) -> str:
+    """``relay-<hostname>`` (``-<index>`` for several relays on one host): the same name after
+    a restart, so the relay resumes its own pending entries at once."""
+    name = f"relay-{socket.gethostname()}"
+    return name if index is None else f"{name}-{index}"
+
+
+class Stopped(Exception):
+    """Stop was requested while a batch waited for Kafka; the batch stays pending."""
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    parked: int = 0
+    batches: int = 0
+    claimed: int = 0
+    moved: int = 0  # dead-stream entries moved into PostgreSQL's parked_events
+    round_errors: int = 0
+    removed_consumers: int = 0
+
+
+@dataclass
+class RelayConfig:
+    consumer: str = field(default_factory=default_consumer)
+    batch: int = 1000
+    idle_sleep: float = 0.05
+    min_idle_ms: int = 30_000
+    claim_every: float = 5.0
+    stale_consumer_ms: int = 3_600_000  # remove other consumers idle this long with nothing pending
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    round_error_every: float = 60.0  # record a failing round at most this often
+    dead_batch: int = 100  # dead-stream entries moved to PostgreSQL per round and pass
+    round_prefix: str = ""  # relay only armed rounds whose id starts with this (tests, sharding)
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        config: RelayConfig | None = None,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.config = config or RelayConfig()
+        self.pool = pool  # parked entries go to PostgreSQL when given
+        self._round_errors = RoundErrors("relay", pool, self.config.round_error_every)
+        self.topic = Topics(settings.topic_prefix).orders
+        self.stats = RelayStats()
+        self.stop_event = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._groups: set[str] = set()
+        self._recovering: set[str] = set()
+        self._last_claim = 0.0
+        self._pg_retry_at = 0.0  # PostgreSQL failed: move parked entries again after this
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def run(self) -> RelayStats:
+        """Relay until :meth:`stop`; the batch in hand is finished, flushed and acked first."""
+        failures = 0
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    moved = await self.step()
+                except Stopped:
+                    break
+                except (RedisConnectionError, RedisTimeoutError) as exc:
+                    # Redis restarting (or loading its AOF): retry with bounded backoff. Entries
+                    # published but not yet acked stay pending and are re-read from our own
+                    # pending list (duplicates downstream are no-ops).
+                    failures += 1
+                    self._recovering |= self._groups
+                    await pause(
+                        self.config.backoff, failures, self.stop_event, log, "relay (Redis)", exc
+                    )
+                    continue
+                failures = 0
+                if moved == 0:
+                    await self._sleep(self.config.idle_sleep)
+        finally:
+            await self.aclose()
+        return self.stats
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    async def aclose(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except KafkaError as exc:  # flushing to a dead broker: entries stay pending
+                log.warning("relay producer stop failed: %s", type(exc).__name__)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), seconds)
+
+    # -- one pass ----------------------------------------------------------------------------
+    async def step(self) -> int:
+        """One pass over every armed round; returns the number of entries moved."""
+        members: set[Any] = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
+        rounds = sorted(
+            r for r in (m.decode() for m in members) if r.startswith(self.config.round_prefix)
+        )
+        self._groups.intersection_update(rounds)  # archived rounds are forgotten (no growth)
+        self._recovering.intersection_update(rounds)
+        claim = time.monotonic() - self._last_claim >= self.config.claim_every
+        if claim:
+            self._last_claim = time.monotonic()
+        moved = 0
+        for round_id in rounds:
+            if self.stop_event.is_set():
+                break
+            try:
+                moved += await self._round(round_id, claim)
+                if claim:
+                    await self._tidy(round_id)
+            except ResponseError as exc:  # this round's problem, not the relay's
+                await self._round_failed(round_id, exc)
+        return moved
+
+    async def _round_failed(self, round_id: str, exc: ResponseError) -> None:
+        self._groups.discard(round_id)  # e.g. NOGROUP: the stream was recreated; make it again
+        self._recovering.discard(round_id)
+        word = str(exc).split(" ", 1)[0]
+        if word == "NOGROUP":  # the stream was deleted (an archived round): nothing to record
+            log.info("relay.nogroup round=%s", round_id)
+            return
+        reason = f"round_error:{word}" if word.isalpha() and word.isupper() else "round_error"
+        if await self._round_errors.record(round_id, reason, exc):
+            self.stats.round_errors += 1
+
+    async def _round(self, round_id: str, claim: bool) -> int:
+        key = RoundKeys(round_id).outbox
+        if round_id not in self._groups:
+            try:
+                await self.redis.xgroup_create(key, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self._groups.add(round_id)
+            self._recovering.add(round_id)
+        entries: list[Entry] = []
+        if round_id in self._recovering:  # our own pending entries from a previous life
+            entries = await self._read(key, "0")
+            if not entries:
+                self._recovering.discard(round_id)
+        if not entries and claim:
+            _cursor, claimed, *_ = await self.redis.xautoclaim(
+                key,
+                GROUP,
+                self.config.consumer,
+                self.config.min_idle_ms,
+                "0-0",
+                count=self.config.batch,
+            )
+            entries = list(claimed)
+            if entries:
+                self.stats.claimed += len(entries)
+                log.info("relay.claimed round=%s entries=%d", round_id, len(entries))
+        if not entries:
+            entries = await self._read(key, ">")
+        if entries:
+            await self._handle(round_id, entries)
+        return len(entries)
+
+    async def _read(self, key: str, start: str) -> list[Entry]:
+        resp: Any = await self.redis.xreadgroup(
+            GROUP, self.config.consumer, {key: start}, count=self.config.batch
+        )
+        return [(eid, fields) for _stream, items in resp or [] for eid, fields in items]
+
+    async def _handle(self, round_id: str, entries: Sequence[Entry]) -> None:
+        events: list[OrderEvent] = []
+        entry_ids: list[bytes] = []  # of each event
+        parked: list[tuple[bytes, dict[bytes, bytes], str]] = []
+        gone: list[bytes] = []  # pending ids whose entry was already deleted
+        by_id = dict(entries)
+        for entry_id, fields in entries:
+            if not fields:
+                gone.append(entry_id)
+                continue
+            try:
+                events.append(OrderEvent.from_fields(fields))
+            except EventFormatError:
+                parked.append((entry_id, fields, "malformed"))
+                continue
+            entry_ids.append(entry_id)
+        refused: set[int] = set()
+        if events:
+            for index, reason in await self._publish(events):
+                refused.add(index)
+                parked.append((entry_ids[index], by_id[entry_ids[index]] or {}, reason))
+        published = [e for i, e in enumerate(events) if i not in refused]
+        for entry_id, _fields, reason in parked:
+            log.error(
+                "relay.parked round=%s entry=%s reason=%s", round_id, entry_id.decode(), reason
+            )
+        ids = [eid for eid, fields in entries if fields] + gone
+        key = RoundKeys(round_id).outbox
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry_id, fields, reason in parked:
+                parked_fields: dict[Any, Any] = {
+                    **fields,
+                    b"_entry_id": entry_id,
+                    b"_reason": reason.encode(),
+                }
+                pipe.xadd(dead_letter_key(round_id), parked_fields)
+            reserved = {e.order_id: e.to_json() for e in published if e.type == "order.reserved"}
+            if reserved:
+                pipe.hset(ledger_key(round_id), mapping=reserved)  # type: ignore[arg-type]
+            pipe.xack(key, GROUP, *ids)
+            pipe.xdel(key, *ids)
+            await pipe.execute()
+        self.stats.published += len(published)
+        self.stats.parked += len(parked)
+        self.stats.batches += 1
+        log.debug(
+            "relay.batch round=%s published=%d parked=%d", round_id, len(published), len(parked)
+        )
+
+    # -- parked entries and stale consumers (every claim pass) ---------------------------------
+    async def _tidy(self, round_id: str) -> None:
+        await self._prune_consumers(round_id)
+        if self.pool is not None:
+            await self._move_dead(round_id)
+
+    async def _prune_consumers(self, round_id: str) -> None:
+        """XGROUP DELCONSUMER for other consumers with nothing pending, idle for long (a
+        consumer's pending entries are claimed by XAUTOCLAIM first, so none is lost)."""
+        key = RoundKeys(round_id).outbox
+        consumers: list[dict[str, Any]] = await self.redis.xinfo_consumers(key, GROUP)
+        for c in consumers:
+            name = c["name"].decode() if isinstance(c["name"], bytes) else str(c["name"])
+            if (
+                name != self.config.consumer
+                and int(c["pending"]) == 0
+                and int(c["idle"]) > self.config.stale_consumer_ms
+            ):
+                await self.redis.xgroup_delconsumer(key, GROUP, name)
+                self.stats.removed_consumers += 1
+                log.info("relay.removed_consumer round=%s consumer=%s", round_id, name)
+
+    async def _move_dead(self, round_id: str) -> None:
+        """Dead-stream entries → ``parked_events`` (idempotent per entry), then XDEL them."""
+        assert self.pool is not None
+        if time.monotonic() < self._pg_retry_at:
+            return
+        dead = dead_letter_key(round_id)
+        found: Any = await self.redis.xrange(dead, count=self.config.dead_batch)
+        if not found:
+            return
+        items = [_parked_entry(round_id, fields) for _dead_id, fields in found]
+        try:
+            await asyncio.wait_for(park(self.pool, items), PG_TIMEOUT)
+        except SINK_ERRORS as exc:  # PostgreSQL down: they wait in Redis (reconcile counts them)
+            self._pg_retry_at = time.monotonic() + PG_RETRY
+            log.warning("relay.dead_not_moved round=%s (%s)", round_id, type(exc).__name__)
+            return
+        await self.redis.xdel(dead, *(dead_id for dead_id, _fields in found))
+        self.stats.moved += len(found)
+
+    # -- Kafka -------------------------------------------------------------------------------
+    async def _publish(self, events: list[OrderEvent]) -> list[Rejected]:
+        """Send the batch and wait until Kafka acknowledged every message (bounded retries);
+        returns the events Kafka will never take (over the size limit, or a non-retriable error
+        for that message), which the caller parks."""
+        attempt = 0
+        while True:
+            try:
+                producer = await self._producer_ready()
+                rejected: list[Rejected] = []
+                sent: list[tuple[int, Any]] = []
+                for i, e in enumerate(events):
+                    value, key = e.to_json(), e.order_id.encode()
+                    try:
+                        sent.append((i, await producer.send(self.topic, value, key=key)))
+                    except MessageSizeTooLargeError:
+                        rejected.append((i, "oversize"))
+                results = await asyncio.gather(*(f for _i, f in sent), return_exceptions=True)
+                retry: BaseException | None = None
+                for (i, _f), result in zip(sent, results, strict=True):
+                    if isinstance(result, KafkaError) and not result.retriable:
+                        rejected.append((i, f"kafka_rejected:{type(result).__name__}"))
+                    elif isinstance(result, BaseException):
+                        retry = result
+                if retry is not None:
+                    raise retry
+                return rejected
+            except (KafkaError, OSError) as exc:
+                await self.aclose()  # a fresh idempotent producer for the retry
+                attempt += 1
+                await pause(
+                    self.config.backoff, attempt, self.stop_event, log, "relay publish", exc
+                )
+                if self.stop_event.is_set():
+                    raise Stopped from exc
+
+    async def _producer_ready(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = await started_producer(
+                self.settings, max_message_bytes=self.config.max_message_bytes
+            )
+        return self._producer
+
+
+def _parked_entry(round_id: str, fields: dict[bytes, bytes]) -> ParkedEvent:
+    """A dead-stream entry as a parked record; the payload is the event's Kafka message when
+    the fields still parse (an oversize event), else the fields as JSON."""
+    meta = {k: fields.get(k, b"").decode("utf-8", "replace") for k in (b"_entry_id", b"_reason")}
+    original = {k: v for k, v in fields.items() if k not in (b"_entry_id", b"_reason")}
+    event: OrderEvent | None
+    try:
+        event = OrderEvent.from_fields(original)
+        payload = event.to_json()
+    except (EventFormatError, UnicodeDecodeError):
+        event = None
+        payload = orjson.dumps(
+            {
+                k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+                for k, v in original.items()
+            }
+        )
+    reason = meta[b"_reason"] or "malformed"
+    return ParkedEvent.from_entry(
+        round_id,
+        meta[b"_entry_id"],
+        payload,
+        reason,
+        f"outbox entry parked by the relay: {reason}",
+        event,
+    )

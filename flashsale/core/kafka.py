@@ -1,0 +1,69 @@
+"""Kafka clients configured the way the pipeline needs them (no clients at import time)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from flashsale.core.settings import Settings
+
+WRITER_GROUP = "flashsale-writer"
+#: The largest message the producer sends (key + value + record overhead), 1 MiB. It stays
+#: below the broker's default ``message.max.bytes`` (1 MiB + 12), so a message over it is refused
+#: by the client, alone (``MessageSizeTooLargeError`` from ``send``), never as part of a batch;
+#: the relay parks such an event (reason ``oversize``). An order event is a few KB.
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+def make_producer(
+    settings: Settings,
+    *,
+    linger_ms: int = 5,
+    request_timeout_ms: int = 10_000,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+) -> AIOKafkaProducer:
+    """Idempotent producer: acks=all, broker-side dedupe of internal retries, batched, and an
+    explicit message size limit (:data:`MAX_MESSAGE_BYTES`)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="flashsale-relay",
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=linger_ms,
+        max_batch_size=256 * 1024,
+        compression_type=None,
+        request_timeout_ms=request_timeout_ms,
+        retry_backoff_ms=200,
+        max_request_size=max_message_bytes,
+    )
+
+
+async def started_producer(
+    settings: Settings, *, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> AIOKafkaProducer:
+    """A started :func:`make_producer`; stopped again if starting fails (no leaked client)."""
+    producer = make_producer(settings, max_message_bytes=max_message_bytes)
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()
+        raise
+    return producer
+
+
+def make_consumer(
+    settings: Settings, topic: str, *, group: str = WRITER_GROUP, request_timeout_ms: int = 10_000
+) -> AIOKafkaConsumer:
+    """Group member with manual commits: offsets are committed after the sink commits."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="flashsale-writer",
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        request_timeout_ms=request_timeout_ms,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+    )
