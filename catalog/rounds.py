@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,9 +12,9 @@ import asyncpg
 from catalog.errors import Conflict, InvalidInput, InvalidWindow, NotFound, RoundOverlap
 from catalog.products import get_offer
 from flashsale.core.audit import Operator, audit
+from inventory.keys import ROUND_ID
 from inventory.spec import CHANNELS, RoundSpec
 
-ROUND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 OPEN_STATUSES = ("scheduled", "live", "paused")
 MAX_STOCK = 10_000_000
 MAX_HOLD_SECONDS = 24 * 3600

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import orjson
 
+from checkout.events import shipment_event
 from fulfillment._outbox import enqueue
 from fulfillment.carrier import Booking
 from fulfillment.errors import FulfillmentError
-from fulfillment.events import shipment_event
 from fulfillment.work import Work
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 
+from checkout.events import RANKS, shipment_event
 from fulfillment._outbox import enqueue
 from fulfillment.carrier import FINAL_STATES, Carrier
 from fulfillment.errors import CarrierError
-from fulfillment.events import RANKS, shipment_event
 
 log = logging.getLogger("flashsale.fulfillment")
 

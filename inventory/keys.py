@@ -5,9 +5,13 @@ to a round's scripts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ARMED_ROUNDS = "fs:armed"  # set of round ids armed into Redis (the relay reads their outboxes)
+ADMISSION_ROUNDS = "fs:admission"  # set of round ids whose admission options were ever set
+# A round id: it names the round's hash tag, keys and order ids (``<round>-<n>``).
+ROUND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from test_catalog_cli import flashsale, refused
 from test_rounds_cli import create, offer  # noqa: F401 - the offer fixture
 
 from flashsale.front.admission import Policy
-from flashsale.front.admission.keys import INDEX
 from flashsale.front.admission.policy import read
+from inventory.keys import ADMISSION_ROUNDS as INDEX
 
 
 async def test_waiting_room_and_pow_options(

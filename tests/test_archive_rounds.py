@@ -46,8 +46,8 @@ from flashsale.core.audit import Operator
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
 from flashsale.front.admission.control import configure
-from flashsale.front.admission.keys import INDEX as ADMISSION_INDEX
 from inventory import ARMED_ROUNDS, Inventory
+from inventory.keys import ADMISSION_ROUNDS as ADMISSION_INDEX
 from inventory.purge import outbox_last_id, pattern, purge, round_keys
 
 OP = Operator(actor="archive-test")

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from checkout.events import OrderEvent
+from checkout.events import OrderEvent, shipment_event
 from checkout.pipeline._apply import apply_batch, shipment_from_json
 from flashsale.core.settings import Settings
 from fulfillment import CarrierConfig, seed_stock
-from fulfillment.events import shipment_event
 
 try:  # tests/ as a package or as rootdir-less modules
     from tests.test_fulfillment import workers

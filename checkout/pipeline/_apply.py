@@ -7,7 +7,7 @@ status/seq/updated_at change only when the incoming seq is above the stored one,
 fields fill in when still NULL. So arrival order and duplicates do not matter. Both tables are
 loaded with COPY into ``ON COMMIT DELETE ROWS`` temp tables, then INSERT … SELECT.
 
-Shipment events from fulfillment (``fulfillment/events.py``) share the shape: their seq (101 …
+Shipment events from fulfillment (``checkout/events.py``) share the shape: their seq (101 …
 104) is above every lifecycle event, so booked / in transit make the order ``shipped`` and
 delivered makes it ``delivered`` whatever the arrival order across the two topics.
 ``shipment.failed`` is recorded in ``order_events`` only (it does not change the status).
@@ -28,8 +28,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from checkout.events import REFUND_TYPES, STATUSES, EventFormatError, OrderEvent
-from fulfillment.events import SHIPMENT_TYPES
+from checkout.events import REFUND_TYPES, SHIPMENT_TYPES, STATUSES, EventFormatError, OrderEvent
 
 RECORD_ONLY = ("shipment.failed",)
 

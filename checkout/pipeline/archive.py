@@ -62,7 +62,6 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from catalog.rounds import ROUND_ID
 from checkout.pipeline import relay
 from checkout.pipeline._sources import outbox_backlog
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
@@ -79,8 +78,8 @@ from checkout.pipeline.reconcile import (
 from flashsale.core.audit import Operator, audit
 from flashsale.core.kafka import WRITER_GROUP
 from flashsale.core.settings import Settings
-from flashsale.front.admission.keys import INDEX as ADMISSION_INDEX
 from inventory import ARMED_ROUNDS, Inventory, InventoryError, RoundKeys, RoundNotArmed
+from inventory.keys import ADMISSION_ROUNDS, ROUND_ID
 from inventory.purge import outbox_last_id, purge, round_keys
 
 log = logging.getLogger("flashsale.archive")
@@ -392,7 +391,7 @@ class Archiver:
             log.warning("archive round=%s purge refused: %s", round_id, result.reason)
             why = f"changed after the archive: {result.reason}"
             return Outcome(round_id, "not_finished", [why])
-        await self.redis.srem(ADMISSION_INDEX, round_id)  # type: ignore[misc]
+        await self.redis.srem(ADMISSION_ROUNDS, round_id)  # type: ignore[misc]
         await self.pool.execute(
             "UPDATE round_archive SET purged_at = now() WHERE round_id = $1", round_id
         )

@@ -54,6 +54,7 @@ import asyncpg
 import orjson
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
@@ -61,10 +62,15 @@ from flashsale.core.audit import Operator, audit
 from flashsale.core.kafka import started_producer
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
-from flashsale.front.metrics import PARKED
 from inventory import Inventory, InventoryError
 
 log = logging.getLogger("flashsale.parking")
+PARKED = Counter(
+    "flashsale_parked_events_total",
+    "Events or rounds a pipeline process parked instead of failing on them, by process "
+    "(writer, fulfillment, relay, sweeper) and stable reason code.",
+    ("process", "reason"),
+)
 
 PROCESSES = ("writer", "fulfillment", "relay", "sweeper")
 STATES = ("parked", "retried", "resolved")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
 from flashsale import __version__
 from flashsale.cli import admission, archive  # noqa: F401  (add `round waiting-room|pow|archive`)
-from flashsale.cli.bench import bench
 from flashsale.cli.catalog import catalog_group, numbers_group
 from flashsale.cli.demo import demo
 from flashsale.cli.fulfillment import fulfill, fulfillment_group
@@ -29,8 +30,11 @@ def main() -> None:
 
 for command in (
     stack, db, topics, catalog_group, numbers_group, round_group, tokens, serve, relay, writer,
-    sweeper, fulfill, fulfillment_group, reconcile, demo, bench, order_group,
+    sweeper, fulfill, fulfillment_group, reconcile, demo, order_group,
 ):  # fmt: skip
     main.add_command(command)
 main.add_command(parked_group)
 main.add_command(refunds_group)
+# Commands other installed packages contribute (the load tools' `bench`), by entry point.
+for plugin in entry_points(group="flashsale.commands"):
+    main.add_command(plugin.load(), plugin.name)

@@ -17,13 +17,13 @@ import orjson
 import redis.asyncio as aioredis
 
 import fulfillment
-from catalog.rounds import ROUND_ID
 from checkout.archived import archived_order
 from flashsale.cli._output import CliError, emit, json_option
 from flashsale.cli.catalog import execute, operator, settings, token_file_option
 from flashsale.core.db import create_pool
 from flashsale.front.routes.orders import public_order
 from inventory import Inventory
+from inventory.keys import ROUND_ID
 
 _SHOWN = ("order_id", "round_id", "source", "status", "persisted_status", "buyer_id",
           "quantity", "number", "channel", "payment_id", "amount", "shipment_state")  # fmt: skip

@@ -55,12 +55,6 @@ RESERVATIONS = Counter(
     "Reservation answers by result code (reserved, replayed, sold_out, limit_reached, ...).",
     ("result",),
 )
-PARKED = Counter(
-    "flashsale_parked_events_total",
-    "Events or rounds a pipeline process parked instead of failing on them, by process "
-    "(writer, fulfillment, relay, sweeper) and stable reason code (checkout/pipeline/parking.py).",
-    ("process", "reason"),
-)
 
 
 class MetricsMiddleware:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from inventory.keys import RoundKeys
 
-INDEX = "fs:admission"  # set of round ids whose admission options were ever set
-
 
 class AdmissionKeys:
     __slots__ = ("_keys",)

@@ -9,7 +9,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from flashsale.front.admission.keys import INDEX, AdmissionKeys
+from flashsale.front.admission.keys import AdmissionKeys
+from inventory.keys import ADMISSION_ROUNDS
 
 FIELDS = ("room", "rate", "pow_bits")
 
@@ -45,9 +46,9 @@ async def write(redis: aioredis.Redis, round_id: str, policy: Policy) -> None:
             mapping={"room": int(policy.room), "rate": policy.rate, "pow_bits": policy.pow_bits},
         )
         if policy.active:
-            pipe.sadd(INDEX, round_id)
+            pipe.sadd(ADMISSION_ROUNDS, round_id)
         else:
-            pipe.srem(INDEX, round_id)
+            pipe.srem(ADMISSION_ROUNDS, round_id)
         await pipe.execute()
 
 
@@ -62,7 +63,7 @@ class Policies:
         return self.active.get(round_id)
 
     async def refresh(self) -> None:
-        members = await self._redis.smembers(INDEX)  # type: ignore[misc]
+        members = await self._redis.smembers(ADMISSION_ROUNDS)  # type: ignore[misc]
         ids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         if not ids:
             self.active = {}

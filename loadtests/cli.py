@@ -1,4 +1,8 @@
-"""`flashsale bench`: throughput ratios measured in one run (not a test)."""
+"""`flashsale bench`: throughput ratios measured in one run (not a test).
+
+The command lives with the load tools, not in the installed server: ``pyproject.toml`` registers
+it under the ``flashsale.commands`` entry-point group, which the ``flashsale`` CLI adds to its
+group (so the server's own packages never import ``loadtests``)."""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from pathlib import Path
 
 import click
 import orjson
+from rich.console import Console
 
-from flashsale.cli._output import console
 from flashsale.core.settings import Settings
+
+console = Console()
 
 
 @click.command()
