@@ -1,0 +1,90 @@
+"""Helpers for the CLI tests: ``flashsale …`` as a subprocess (with or without the operator
+credential), its one-line refusals, row counts of the catalog tables, phone numbers, a round
+created from an offer."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from flashsale.core.audit import TOKEN_ENV, Operator, configured_token
+from tests.support import FLASHSALE
+
+OP = Operator(actor="test")
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        assert self.code == 0, self.err
+        return orjson.loads(self.out)
+
+
+async def flashsale(
+    env: dict[str, str], *args: str, admin: bool = True, token: str | None = None, **extra: str
+) -> Result:
+    run_env = {**env, **extra}
+    run_env.pop(TOKEN_ENV, None)
+    if admin:
+        run_env[TOKEN_ENV] = configured_token(env).reveal()
+    if token is not None:
+        run_env[TOKEN_ENV] = token
+    proc = await asyncio.create_subprocess_exec(
+        FLASHSALE,
+        *args,
+        env=run_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+def refused(result: Result, *words: str) -> None:
+    assert result.code != 0, result.out
+    lines = [line for line in result.err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.err  # a one-line reason
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+async def counts(pg_pool: asyncpg.Pool) -> dict[str, int]:
+    async with pg_pool.acquire() as conn:
+        return {
+            t: await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608 - fixed names
+            for t in ("products", "offers", "variants", "number_pools", "pool_numbers", "audit_log")
+        }
+
+
+def numbers(n: int) -> list[str]:
+    rng = random.Random()
+    return [f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}" for _ in range(n)]
+
+
+async def create(env: dict[str, str], offer: dict[str, Any], *extra: str) -> dict[str, Any]:
+    result = await flashsale(env, "round", "create", "--offer", str(offer["id"]), *extra, "--json")
+    data: dict[str, Any] = result.json()  # type: ignore[assignment]
+    return data
+
+
+async def cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        FLASHSALE,
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(stdin), 60)
+    return proc.returncode or 0, out.decode(errors="replace")

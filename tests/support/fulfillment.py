@@ -1,0 +1,183 @@
+"""Helpers for the fulfillment tests: order events shaped like the front's (offer snapshots as
+``catalog.rounds.build_spec`` makes them), a private topic prefix per test, in-process
+workers, and queries."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from checkout.events import OrderEvent
+from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
+from fulfillment import CarrierConfig, FulfillConfig, Fulfiller, SimulatedCarrier
+
+T0 = 1_790_000_000_000
+
+
+def sim_offer(gifts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "offer_id": "1",
+        "offer_name": "20-yuan 3G card",
+        "product_id": "1",
+        "product_name": "3G SIM",
+        "product_kind": "sim_card",
+        "price_fen": 2000,
+        "currency": "CNY",
+        "monthly_fee_fen": 0,
+        "data_mb": 1024,
+        "voice_minutes": 100,
+        "gifts": gifts
+        if gifts is not None
+        else [{"kind": "data", "amount": "1GB"}, {"kind": "credit", "amount": 1000, "unit": "CNY"}],
+        "agreement_version": "2026-01",
+        "variant": None,
+    }
+
+
+def handset_offer(sku: str, gifts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        **sim_offer(gifts or []),
+        "product_kind": "handset",
+        "product_name": "Phone X",
+        "price_fen": 99_900,
+        "data_mb": None,
+        "voice_minutes": None,
+        "variant": {"sku": sku, "colour": "black", "storage": "128GB"},
+    }
+
+
+def order(
+    round_id: str,
+    n: int,
+    offer: dict[str, Any],
+    *,
+    number: str | None = None,
+    quantity: int = 1,
+    address: str = "1 Chang'an Ave, Beijing",
+    paid: bool = True,
+) -> list[OrderEvent]:
+    """order.reserved (+ order.paid) of one order."""
+    oid = f"{round_id}-{n}"
+    at = T0 + n
+    events = [
+        OrderEvent(
+            event_id=f"{oid}:1",
+            type="order.reserved",
+            order_id=oid,
+            round_id=round_id,
+            seq=1,
+            status="reserved",
+            at=at,
+            data={
+                "buyer_id": f"buyer-{n}",
+                "id_hash": hashlib.sha256(f"{n}".encode()).hexdigest(),
+                "quantity": quantity,
+                "number": number,
+                "channel": "web",
+                "agreement_version": "2026-01",
+                "offer": offer,
+                "pay_before": at + 900_000,
+                "pii": {
+                    "real_name": "Z*** San",
+                    "address": address,
+                    "national_id_masked": "1101**********1234",
+                },
+            },
+        )
+    ]
+    if paid:
+        events.append(
+            OrderEvent(
+                event_id=f"{oid}:2",
+                type="order.paid",
+                order_id=oid,
+                round_id=round_id,
+                seq=2,
+                status="paid",
+                at=at + 1000,
+                data={"payment_id": f"pay-{oid}", "amount": offer["price_fen"], "late": False},
+            )
+        )
+    return events
+
+
+async def private(settings: Settings, unique: str) -> Settings:
+    """Settings with a topic prefix of this test's own (its topics created)."""
+    own = dataclasses.replace(settings, topic_prefix=f"{settings.topic_prefix}-{unique}")
+    await ensure_topics(own)
+    return own
+
+
+async def shipment_counts(pool: asyncpg.Pool, round_id: str) -> dict[str, int]:
+    rows = await pool.fetch(
+        "SELECT order_id, count(*) AS n FROM shipments WHERE round_id = $1 GROUP BY order_id",
+        round_id,
+    )
+    return {r["order_id"]: r["n"] for r in rows}
+
+
+async def booked(pool: asyncpg.Pool, round_id: str) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM shipments WHERE round_id = $1", round_id))
+
+
+async def dead(pool: asyncpg.Pool, round_id: str) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            "SELECT * FROM fulfillment_dead_letters WHERE round_id = $1 "
+            "AND requeued_at IS NULL ORDER BY id",
+            round_id,
+        )
+    )
+
+
+async def carrier_requests(pool: asyncpg.Pool, round_id: str) -> dict[str, int]:
+    rows = await pool.fetch(
+        "SELECT idempotency_key, requests FROM sim_carrier_bookings WHERE idempotency_key LIKE $1",
+        f"order:{round_id}-%",
+    )
+    return {r["idempotency_key"]: r["requests"] for r in rows}
+
+
+@asynccontextmanager
+async def workers(
+    settings: Settings, pool: asyncpg.Pool, carrier: CarrierConfig, n: int = 1, **config: object
+) -> AsyncIterator[list[Fulfiller]]:
+    """``n`` in-process workers of one group; stopped gracefully (and checked) at the end."""
+    cfg = {
+        "group": f"ff-{settings.topic_prefix}",
+        "track_every": 0.2,
+        "poll_ms": 100,
+        "retry_first": 0.05,
+        "retry_cap": 0.5,
+        **config,
+    }
+    fs = [
+        Fulfiller(
+            settings,
+            pool,
+            SimulatedCarrier(pool, carrier),
+            FulfillConfig(worker=f"w{i}", seed=i, **cfg),
+        )  # type: ignore[arg-type]
+        for i in range(n)
+    ]
+    tasks = [asyncio.create_task(f.run()) for f in fs]
+    try:
+        yield fs
+    finally:
+        for f in fs:
+            f.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+
+def ready(pool: asyncpg.Pool, round_id: str, n: int) -> Callable[[], object]:
+    async def check() -> bool:
+        return await booked(pool, round_id) >= n
+
+    return check
