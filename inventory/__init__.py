@@ -11,7 +11,6 @@ from inventory.errors import (
     InvalidRequest,
     InventoryError,
     InventoryUnavailable,
-    Refused,
     RoundNotArmed,
     ScriptFailed,
 )
@@ -32,7 +31,6 @@ __all__ = [
     "Inventory",
     "InventoryError",
     "InventoryUnavailable",
-    "Refused",
     "ReserveRequest",
     "ReserveResult",
     "RoundKeys",

@@ -8,8 +8,6 @@ from typing import Any
 
 import orjson
 
-from inventory.errors import Refused
-
 
 @dataclass(frozen=True)
 class ReserveRequest:
@@ -52,18 +50,13 @@ class Amount:
 @dataclass(frozen=True)
 class ReserveResult:
     ok: bool
-    code: str | None = None  # None on success, else a refusal code (inventory.errors.REFUSAL_CODES)
+    code: str | None = None  # None on success, else a code of inventory.refusals
     order_id: str | None = None
     pay_before_ms: int | None = None
     offer: dict[str, Any] | None = None  # offer snapshot of the order
     replay: bool = False  # the stored outcome of an earlier request with this Idempotency-Key
     left: int | None = None  # units left when the answer was made, when known
     amount: Amount | None = None  # what the order costs (successes only)
-
-    def raise_for_refusal(self) -> ReserveResult:
-        if not self.ok:
-            raise Refused(self.code or "invalid_request", left=self.left)
-        return self
 
 
 @dataclass(frozen=True)
