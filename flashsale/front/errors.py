@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flashsale.front.responses import JSONResponse
+from inventory.refusals import REFUSALS
 
 log = logging.getLogger("flashsale.api")
 
@@ -27,16 +28,8 @@ STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
-    "not_started": 409,
-    "ended": 409,
-    "paused": 409,
-    "sold_out": 409,
-    "limit_reached": 409,
-    "number_taken": 409,
-    "number_choice_disabled": 400,
-    "channel_not_allowed": 403,
-    "agreement_outdated": 409,
-    "idempotency_mismatch": 422,
+    # a refused reservation: the answers of inventory/refusals.py, with their status
+    **{r.answer: r.status for r in REFUSALS.values()},
     "order_not_payable": 409,
     "invalid_signature": 400,
     "invalid_callback": 400,

@@ -20,29 +20,10 @@ from flashsale.front.responses import JSONResponse
 from flashsale.front.routes.admission import admit_buyer
 from flashsale.front.state import AppState
 from inventory import Inventory, ReserveRequest, ReserveResult
-
-_REFUSALS = {
-    "not_armed": ("not_found", "no such round"),
-    "not_started": ("not_started", "the sale has not started yet"),
-    "ended": ("ended", "the sale has ended"),
-    "paused": ("paused", "the sale is paused; try again shortly"),
-    "sold_out": ("sold_out", "sold out"),
-    "limit_reached": ("limit_reached", "purchase limit reached for this account or ID number"),
-    "number_taken": ("number_taken", "that phone number is already taken"),
-    "number_unknown": ("number_taken", "that phone number is not offered in this round"),
-    "number_choice_disabled": ("number_choice_disabled", "this round does not offer number choice"),
-    "channel_not_allowed": ("channel_not_allowed", "this round is not sold on that channel"),
-    "agreement_outdated": ("agreement_outdated", "accept the current agreement version first"),
-    "idempotency_mismatch": (
-        "idempotency_mismatch",
-        "this Idempotency-Key was used for a different request",
-    ),
-    "invalid_request": ("invalid_request", "invalid request"),
-}
-
+from inventory.refusals import REFUSALS
 
 CALLBACK_MAX_BODY = 8 * 1024  # a provider event is a few hundred bytes
-_SOLD_OUT = orjson.dumps(error_body("sold_out", _REFUSALS["sold_out"][1]))
+_SOLD_OUT = orjson.dumps(error_body("sold_out", REFUSALS["sold_out"].message))
 
 
 def order_round(order_id: str) -> str:
@@ -87,8 +68,10 @@ async def create_order(request: Request) -> Response:
     )
     headers = {"Idempotent-Replayed": "true"} if result.replay else None
     if not result.ok:
-        code, message = _REFUSALS.get(result.code or "", ("invalid_request", "refused"))
-        raise ApiError(code, message, headers=headers)
+        refusal = REFUSALS.get(result.code or "")
+        if refusal is None:
+            raise ApiError("invalid_request", "refused", headers=headers)
+        raise ApiError(refusal.answer, refusal.message, headers=headers)
     return JSONResponse(
         _reserved(result, buy.quantity, buy.number), status_code=201, headers=headers
     )
