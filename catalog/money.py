@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 
 from catalog.errors import InvalidInput
+from checkout.offer import GIFT_KINDS
 
 _DATA = re.compile(r"^(\d+(?:\.\d+)?)\s*(MB|GB|TB)$", re.IGNORECASE)
 _MB = {"MB": 1, "GB": 1024, "TB": 1024 * 1024}
-GIFT_KINDS = ("data", "credit", "voice", "item")
 
 
 def parse_yuan(text: str, what: str = "price") -> int:

@@ -10,10 +10,9 @@ import orjson
 
 from catalog.errors import InvalidInput, NotFound
 from catalog.money import yuan
+from checkout.offer import PRODUCT_KINDS
 from flashsale.core import text
 from flashsale.core.audit import Operator, audit
-
-PRODUCT_KINDS = ("sim_card", "plan", "handset")
 
 # Every marketer text goes through flashsale.core.text (NFC, no control characters, bounded), so
 # what is stored here can be copied into events, PostgreSQL jsonb and log lines as it is.

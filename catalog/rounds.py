@@ -11,6 +11,7 @@ import asyncpg
 
 from catalog.errors import Conflict, InvalidInput, InvalidWindow, NotFound, RoundOverlap
 from catalog.products import get_offer
+from checkout.offer import Gift, OfferSnapshot, Variant
 from flashsale.core.audit import Operator, audit
 from inventory.keys import ROUND_ID
 from inventory.spec import CHANNELS, RoundSpec
@@ -220,36 +221,40 @@ def _round_dict(row: asyncpg.Record) -> dict[str, Any]:
     return data
 
 
+async def offer_snapshot(
+    conn: asyncpg.Connection, offer_id: int, variant_sku: str | None = None
+) -> OfferSnapshot:
+    """What every order of a round of ``offer_id`` (and ``variant_sku``) keeps."""
+    offer = await get_offer(conn, offer_id)
+    variant = None
+    if variant_sku is not None:
+        vrow = await conn.fetchrow(
+            "SELECT sku, colour, storage FROM variants WHERE sku = $1", variant_sku
+        )
+        variant = None if vrow is None else Variant(vrow["sku"], vrow["colour"], vrow["storage"])
+    return OfferSnapshot(
+        offer_id=str(offer["id"]),
+        offer_name=offer["name"],
+        product_id=str(offer["product_id"]),
+        product_name=offer["product_name"],
+        product_kind=offer["product_kind"],
+        price_fen=offer["price_fen"],
+        currency=offer["currency"],
+        monthly_fee_fen=offer["monthly_fee_fen"],
+        data_mb=offer["data_mb"],
+        voice_minutes=offer["voice_minutes"],
+        gifts=tuple(Gift(tuple(g.items())) for g in offer["gifts"]),
+        agreement_version=offer["agreement_version"],
+        variant=variant,
+    )
+
+
 async def build_spec(conn: asyncpg.Connection, rnd: dict[str, Any]) -> RoundSpec:
     """The RoundSpec for ``rnd`` with the offer snapshot every order of the round keeps."""
-    offer = await get_offer(conn, rnd["offer_id"])
-    variant = None
-    if rnd["variant_sku"] is not None:
-        vrow = await conn.fetchrow(
-            "SELECT sku, colour, storage FROM variants WHERE sku = $1", rnd["variant_sku"]
-        )
-        variant = dict(vrow.items()) if vrow else None
-    # What every order of the round keeps. Not the pool's surcharge table: a chosen number's
-    # surcharge is loaded into the round with the numbers and fixed in each order by the
-    # reserve script, so an order's event stays small whatever the pool size.
-    snapshot = {
-        "offer_id": str(offer["id"]),
-        "offer_name": offer["name"],
-        "product_id": str(offer["product_id"]),
-        "product_name": offer["product_name"],
-        "product_kind": offer["product_kind"],
-        "price_fen": offer["price_fen"],
-        "currency": offer["currency"],
-        "monthly_fee_fen": offer["monthly_fee_fen"],
-        "data_mb": offer["data_mb"],
-        "voice_minutes": offer["voice_minutes"],
-        "gifts": offer["gifts"],
-        "agreement_version": offer["agreement_version"],
-        "variant": variant,
-    }
+    snapshot = await offer_snapshot(conn, rnd["offer_id"], rnd["variant_sku"])
     return RoundSpec(
         round_id=rnd["id"],
-        offer_id=str(offer["id"]),
+        offer_id=snapshot.offer_id,
         stock=rnd["stock"],
         starts_at=rnd["starts_at"],
         ends_at=rnd["ends_at"],
@@ -259,6 +264,6 @@ async def build_spec(conn: asyncpg.Connection, rnd: dict[str, Any]) -> RoundSpec
         number_choice=rnd["number_choice"],
         channels=tuple(rnd["channels"]),
         status=rnd["status"],
-        agreement_version=offer["agreement_version"],
-        offer=snapshot,
+        agreement_version=snapshot.agreement_version,
+        offer=snapshot.to_dict(),
     )

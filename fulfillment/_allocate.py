@@ -15,7 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from fulfillment.check import Problem, manifest_problems, snapshot_problems
+from checkout.offer import OfferSnapshot
+from fulfillment.check import Problem, manifest_problems, parse_snapshot, snapshot_problems
 from fulfillment.errors import Mismatch, OutOfStock
 from fulfillment.work import Work
 
@@ -49,19 +50,18 @@ async def allocate(conn: asyncpg.Connection, work: Work) -> list[dict[str, Any]]
     """The order's manifest (one item per unit), allocating what is missing."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 6))", work.order_id)
-        problems = snapshot_problems(work.offer)
-        if problems:
+        snap = parse_snapshot(work.offer)
+        refuse = [snap] if isinstance(snap, Problem) else snapshot_problems(snap)
+        items: list[dict[str, Any]] = []
+        if refuse:
             await _release(conn, work.order_id, [])
-            refuse = problems
-            items: list[dict[str, Any]] = []
-        else:
-            items = await _items(conn, work)
+        elif isinstance(snap, OfferSnapshot):
+            items = await _items(conn, work, snap)
             tacs: dict[str, set[str]] = {}
-            if work.kind == "handset":
-                sku = work.offer["variant"]["sku"]
-                rows = await conn.fetch("SELECT tac FROM handset_models WHERE sku = $1", sku)
-                tacs[sku] = {r["tac"] for r in rows}
-            refuse = manifest_problems(work.offer, work.quantity, work.number, items, tacs)
+            if snap.product_kind == "handset" and snap.sku:
+                rows = await conn.fetch("SELECT tac FROM handset_models WHERE sku = $1", snap.sku)
+                tacs[snap.sku] = {r["tac"] for r in rows}
+            refuse = manifest_problems(snap, work.quantity, work.number, items, tacs)
             if refuse:
                 await _release(conn, work.order_id, refuse)
     if refuse:
@@ -69,10 +69,10 @@ async def allocate(conn: asyncpg.Connection, work: Work) -> list[dict[str, Any]]
     return items
 
 
-async def _items(conn: asyncpg.Connection, work: Work) -> list[dict[str, Any]]:
+async def _items(conn: asyncpg.Connection, work: Work, snap: OfferSnapshot) -> list[dict[str, Any]]:
     oid = work.order_id
-    if work.kind == "handset":
-        sku = work.offer["variant"]["sku"]
+    if snap.product_kind == "handset":
+        sku = snap.sku
         have = {
             r["unit"]: {"kind": "handset", "unit": r["unit"], "imei": r["imei"], "sku": r["sku"]}
             for r in await conn.fetch(

@@ -62,7 +62,7 @@ async def record_booking(
             work.order_id,
             booking.booked_at,
         )
-        gifts = work.offer.get("gifts") or []
+        gifts = work.snapshot.gifts  # allocate refused the order if it has no valid snapshot
         await conn.executemany(
             "INSERT INTO gift_activations (order_id, gift_index, kind, amount, unit, number, "
             "code) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -70,10 +70,10 @@ async def record_booking(
                 (
                     work.order_id,
                     i,
-                    g["kind"],
-                    str(g["amount"]),
-                    g.get("unit"),
-                    None if g["kind"] == "item" else line,
+                    g.kind,
+                    str(g.amount),
+                    g.unit,
+                    None if g.kind == "item" else line,
                     gift_code(work.order_id, i),
                 )
                 for i, g in enumerate(gifts)

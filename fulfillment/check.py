@@ -8,14 +8,12 @@ chosen" is the complaint this prevents).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from checkout.offer import LINE_GIFTS, OfferSnapshot, SnapshotError
 from fulfillment.identifiers import iccid_valid, imei_valid
-
-KINDS = ("sim_card", "plan", "handset")
-GIFT_KINDS = ("data", "credit", "voice", "item")
-LINE_GIFTS = ("data", "credit", "voice")  # credited to a phone line
 
 
 @dataclass(frozen=True)
@@ -25,49 +23,55 @@ class Problem:
     item: str | None = None  # the ICCID / IMEI at fault, if one is
 
 
-def snapshot_problems(offer: dict[str, Any]) -> list[Problem]:
+def parse_snapshot(offer: OfferSnapshot | Mapping[str, Any]) -> OfferSnapshot | Problem:
+    """The typed snapshot, or the problem that keeps the stored one from being one."""
+    if isinstance(offer, OfferSnapshot):
+        return offer
+    try:
+        return OfferSnapshot.from_dict(offer)
+    except SnapshotError as exc:
+        return Problem(exc.code, exc.reason)
+
+
+def snapshot_problems(offer: OfferSnapshot | Mapping[str, Any]) -> list[Problem]:
     """Problems with the snapshot itself (nothing can be allocated against it)."""
-    kind = offer.get("product_kind")
-    if kind not in KINDS:
-        return [Problem("snapshot.kind", f"unknown product kind {kind!r} in the offer snapshot")]
+    snap = parse_snapshot(offer)
+    if isinstance(snap, Problem):
+        return [snap]
     out: list[Problem] = []
-    if kind == "handset" and not (offer.get("variant") or {}).get("sku"):
+    if snap.product_kind == "handset" and not snap.sku:
         out.append(Problem("snapshot.variant", "handset offer snapshot names no variant"))
-    if kind == "plan" and (
-        offer.get("monthly_fee_fen") is None or not offer.get("agreement_version")
-    ):
+    if snap.product_kind == "plan" and (snap.monthly_fee_fen is None or not snap.agreement_version):
         out.append(Problem("snapshot.plan", "plan snapshot lacks its monthly fee or agreement"))
-    gifts = offer.get("gifts") or []
-    if not isinstance(gifts, list):
-        return [*out, Problem("snapshot.gifts", "gifts in the snapshot are not a list")]
-    for i, g in enumerate(gifts):
-        if not isinstance(g, dict) or g.get("kind") not in GIFT_KINDS or "amount" not in g:
-            out.append(Problem("snapshot.gifts", f"gift #{i} is not a known gift: {g!r}"))
-        elif g["kind"] in LINE_GIFTS and kind == "handset":
+    for i, g in enumerate(snap.gifts):
+        if g.kind in LINE_GIFTS and snap.product_kind == "handset":
             out.append(
                 Problem(
                     "gift.no_line",
-                    f"gift #{i} ({g['kind']}) needs a phone line; a handset has none",
+                    f"gift #{i} ({g.kind}) needs a phone line; a handset has none",
                 )
             )
     return out
 
 
 def manifest_problems(
-    offer: dict[str, Any],
+    offer: OfferSnapshot | Mapping[str, Any],
     quantity: int,
     chosen: str | None,
     items: list[dict[str, Any]],
     tacs: dict[str, set[str]],
 ) -> list[Problem]:
     """Problems with the allocated items against the snapshot."""
-    kind = offer.get("product_kind")
+    snap = parse_snapshot(offer)
+    if isinstance(snap, Problem):
+        return [snap]
+    kind = snap.product_kind
     out: list[Problem] = []
     if len(items) != quantity:
         out.append(Problem("allocation.count", f"{len(items)} item(s) for quantity {quantity}"))
     for it in items:
         if kind == "handset":
-            sku = (offer.get("variant") or {}).get("sku")
+            sku = snap.sku
             imei = it.get("imei") or ""
             if it.get("kind") != "handset":
                 out.append(Problem("allocation.kind", f"a {it.get('kind')} in a handset order"))

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import asyncpg
 import orjson
+
+from checkout.offer import OfferSnapshot
 
 
 @dataclass(frozen=True)
 class Work:
     order_id: str
     round_id: str
-    offer: dict[str, Any]
+    offer: dict[str, Any]  # the offer snapshot as the order stored it
     quantity: int
     number: str | None
     channel: str | None
@@ -21,9 +24,11 @@ class Work:
     paid_seq: int
     attempts: int
 
-    @property
-    def kind(self) -> str:
-        return str(self.offer.get("product_kind"))
+    @cached_property
+    def snapshot(self) -> OfferSnapshot:
+        """The typed snapshot (:class:`checkout.offer.SnapshotError` if the stored one is not:
+        :func:`fulfillment._allocate.allocate` refuses such an order before anything else)."""
+        return OfferSnapshot.from_dict(self.offer)
 
     @property
     def idempotency_key(self) -> str:
