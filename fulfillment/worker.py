@@ -6,7 +6,8 @@ One loop, each pass:
 1. **intake** — ``getmany`` a batch of order events → one PostgreSQL transaction into
    ``fulfillment_orders`` → commit the batch's offsets (only after the PG commit); an event
    PostgreSQL rejects permanently (or one that does not decode) is isolated by bisecting the
-   batch and parked with its reason (:mod:`checkout.pipeline.parking`), never fatal;
+   batch and parked with its reason (:mod:`flashsale.core.parked`), never fatal — the batch
+   handling and the loop are the shared consumer machinery (:mod:`flashsale.core.consumer`);
 2. **work** — claim up to ``concurrency`` paid orders (``FOR UPDATE SKIP LOCKED`` + a lease),
    and for each: allocate and check (:mod:`fulfillment._allocate`), book with the carrier under
    the order's idempotency key, record the shipment (:mod:`fulfillment._ship`). A retriable
@@ -33,17 +34,16 @@ import random
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
-from checkout.events import EventFormatError, OrderEvent
-from checkout.pipeline.parking import Delivered, ParkedEvent, SinkUnavailable, apply_isolating, park
-from flashsale.core.kafka import make_consumer, started_producer
-from flashsale.core.retry import Backoff, pause
+from checkout.events import OrderEvent
+from flashsale.core.consumer import RETRIABLE, Batch, Member, run_loop, sink_batch
+from flashsale.core.kafka import FULFILLMENT, FULFILLMENT_GROUP, started_producer
+from flashsale.core.retry import Backoff
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from fulfillment import _outbox
@@ -56,7 +56,7 @@ from fulfillment.tracking import track_once
 from fulfillment.work import Work
 
 log = logging.getLogger("flashsale.fulfillment")
-GROUP = "flashsale-fulfillment"
+GROUP = FULFILLMENT_GROUP
 
 _CLAIM = """
 UPDATE fulfillment_orders SET state = 'working', worker = $3, updated_at = now(),
@@ -119,7 +119,9 @@ class Fulfiller:
         self.stop_event = asyncio.Event()
         self._zone = ZoneInfo(self.config.zone)
         self._rng = random.Random(self.config.seed)  # noqa: S311 - jitter, not crypto
-        self._consumer: AIOKafkaConsumer | None = None
+        self._member = Member(
+            settings, [self.topics.orders], group=self.config.group, client_id=FULFILLMENT, log=log
+        )
         self._producer: AIOKafkaProducer | None = None
         self._last_track = 0.0
 
@@ -128,17 +130,16 @@ class Fulfiller:
 
     async def run(self) -> FulfillStats:
         """Work until :meth:`stop`; orders in hand are finished and the outbox flushed first."""
-        attempt = 0
         try:
-            while not self.stop_event.is_set():
-                try:
-                    await self.step()
-                    attempt = 0
-                except (KafkaError, SinkUnavailable, *_PG_ERRORS) as exc:
-                    if isinstance(exc, KafkaError | OSError):
-                        await self._close()
-                    attempt += 1
-                    await pause(self.config.backoff, attempt, self.stop_event, log, "fulfill", exc)
+            await run_loop(
+                self.step,
+                stop=self.stop_event,
+                backoff=self.config.backoff,
+                log=log,
+                what="fulfill",
+                reset=self._close,
+                retry_on=(*RETRIABLE, *_PG_ERRORS),
+            )
             with contextlib.suppress(KafkaError, *_PG_ERRORS):
                 await self._publish()  # flush what the last pass recorded
         finally:
@@ -147,7 +148,7 @@ class Fulfiller:
 
     async def step(self) -> None:
         """One pass: intake, work, track (when due), publish."""
-        consumer = await self._consumer_ready()
+        consumer = await self._member.ready()
         busy = await self.work_once()
         batch = await consumer.getmany(
             timeout_ms=0 if busy else self.config.poll_ms, max_records=self.config.max_records
@@ -161,59 +162,21 @@ class Fulfiller:
         await self._publish()
 
     # -- intake ------------------------------------------------------------------------------
-    async def _intake(self, consumer: AIOKafkaConsumer, batch: dict[Any, Any]) -> None:
+    async def _intake(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
         """One transaction for the batch; a permanently rejected event (or an undecodable one)
-        is isolated by bisection and parked (:mod:`checkout.pipeline.parking`), the others are
-        taken in,
-        then the offsets are committed. Outages rewind the batch for a retry."""
-        items: list[Delivered] = []
-        parked: list[ParkedEvent] = []
-        offsets: dict[TopicPartition, int] = {}
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    event = OrderEvent.from_json(record.value)
-                except (EventFormatError, TypeError, ValueError) as exc:
-                    parked.append(
-                        ParkedEvent.from_kafka(
-                            "fulfillment",
-                            tp.topic,
-                            tp.partition,
-                            record.offset,
-                            record.value,
-                            "malformed",
-                            f"undecodable order event: {type(exc).__name__}",
-                        )
-                    )
-                    continue
-                items.append(Delivered(tp, record.offset, record.value, event))
-            offsets[tp] = records[-1].offset + 1
-        try:
-            taken, rejected = await apply_isolating(self.pool, intake, items)
-            parked += [
-                ParkedEvent.from_kafka(
-                    "fulfillment",
-                    i.tp.topic,
-                    i.tp.partition,
-                    i.offset,
-                    i.raw,
-                    error.reason,
-                    str(error),
-                    i.event,
-                )
-                for i, error in rejected
-            ]
-            await park(self.pool, parked)
-        except (SinkUnavailable, *_PG_ERRORS):
-            for tp, records in batch.items():  # read the batch again after the backoff
-                consumer.seek(tp, records[0].offset)
-            raise
-        self.stats.intake += taken
-        self.stats.parked += len(parked)
-        try:
-            await consumer.commit(offsets)  # type: ignore[arg-type]
-        except CommitFailedError:
-            log.warning("fulfill.commit_failed (rebalance); the batch will replay")
+        is isolated by bisection and parked, the others are taken in, then the offsets are
+        committed (:func:`flashsale.core.consumer.sink_batch`). Outages rewind the batch."""
+        result = await sink_batch(
+            consumer,
+            self.pool,
+            batch,
+            process="fulfillment",
+            parse=_parse,
+            apply=intake,
+            log=log,
+        )
+        self.stats.intake += result.applied
+        self.stats.parked += result.parked
 
     # -- work --------------------------------------------------------------------------------
     async def work_once(self) -> int:
@@ -272,28 +235,20 @@ class Fulfiller:
         while n := await _outbox.publish(self.pool, producer, self.topics):
             self.stats.published += n
 
-    async def _consumer_ready(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            consumer = make_consumer(self.settings, self.topics.orders, group=self.config.group)
-            try:
-                await consumer.start()
-            except BaseException:
-                await consumer.stop()
-                raise
-            self._consumer = consumer
-        return self._consumer
-
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
-            self._producer = await started_producer(self.settings)
+            self._producer = await started_producer(self.settings, client_id=FULFILLMENT)
         return self._producer
 
     async def _close(self) -> None:
-        consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
-        for client in (consumer, producer):
-            if client is not None:
-                try:
-                    await client.stop()
-                except KafkaError as exc:
-                    log.warning("fulfill client stop failed: %s", type(exc).__name__)
+        await self._member.close()
+        if producer is not None:
+            try:
+                await producer.stop()
+            except KafkaError as exc:
+                log.warning("fulfill producer stop failed: %s", type(exc).__name__)
+
+
+def _parse(topic: str, raw: bytes | None) -> OrderEvent:
+    return OrderEvent.from_json(raw)  # type: ignore[arg-type]

@@ -10,7 +10,6 @@ unreachable) back off and, after ``max_failures`` in a row, stop the sweeper.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from inventory.errors import InventoryUnavailable, ScriptFailed
 from inventory.keys import ARMED_ROUNDS
 from inventory.service import Inventory
@@ -79,24 +79,22 @@ async def run_sweeper(
 ) -> int:
     """Sweep every ``interval`` seconds until ``stop`` is set; returns how many orders it released.
 
-    Redis outages are logged and retried with exponential backoff (capped at 2 s, so a Redis
-    restart of about a minute is ridden out); ``max_failures`` in a row re-raise. A script error
+    Redis outages are logged and retried with exponential backoff (``core.retry.pause``, capped
+    at 2 s and never shorter than ``interval``, so a Redis restart of about a minute is ridden
+    out); ``max_failures`` in a row re-raise. A script error
     for one round goes to ``on_round_error`` (default: :func:`logged`) and never stops the sweep.
     """
     report = on_round_error or logged()
+    backoff = Backoff(attempts=max_failures, first=0.2, cap=2.0)
     total = 0
     failures = 0
     while not stop.is_set():
-        wait = interval
         try:
             total += await sweep_all(inventory, redis, limit=limit, on_round_error=report)
-            failures = 0
         except (InventoryUnavailable, RedisError) as exc:
             failures += 1
-            log.warning("sweep failed (%d/%d): %s", failures, max_failures, exc)
-            if failures >= max_failures:
-                raise
-            wait = max(interval, min(2.0, 0.1 * 2**failures))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), wait)
+            await pause(backoff, failures, stop, log, "sweep", exc, at_least=interval)
+            continue
+        failures = 0
+        await sleep_unless_stopped(stop, interval)
     return total

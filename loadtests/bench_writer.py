@@ -25,7 +25,7 @@ from checkout.events import OrderEvent
 from checkout.pipeline._apply import _EVENT_COLS, _ORDER_COLS, _ts, fold
 from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core.db import migrate
-from flashsale.core.kafka import started_producer
+from flashsale.core.kafka import BENCH, started_producer
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics, ensure_topics
 
@@ -72,7 +72,7 @@ async def one_run(base: Settings, orders: int) -> dict[str, float]:
         try:
             writer = Writer(s, pool, WriterConfig(group=f"bench-{tag}"))
             task = asyncio.create_task(writer.run())
-            producer = await started_producer(s)
+            producer = await started_producer(s, client_id=BENCH)
             try:
                 sends = [
                     await producer.send(

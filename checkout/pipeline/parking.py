@@ -1,515 +1,83 @@
-"""Parked events: the one dead-letter store of the pipeline (table ``parked_events``).
-
-Every long-running process — the writer, fulfillment intake, the relay and the sweeper — treats
-an event or a round it can never handle (a sink rejects it with SQLSTATE class 22/23, it does not
-decode, it is over the Kafka message size, a script fails for one round) as that event's
-problem: it calls :func:`park` with a stable reason code and goes on. Only outages are retried.
-
-- **Idempotent**: each record has a ``dedupe_key`` (the Kafka position, the stream entry, or the
-  round and a time bucket), so a replayed batch parks nothing twice.
-- **Never rejected itself**: the payload is ``bytea``; every text column is cleaned
-  (:func:`clean`: valid UTF-8, no NUL, bounded). Logs carry ids and reason codes, never payloads.
-- **Counted**: ``flashsale_parked_events_total{process, reason}`` (:mod:`flashsale.front.metrics`).
-- **Operators**: :func:`list_parked`, :func:`summary` (dashboard), :func:`open_count` (reconcile),
-  :func:`retry` and :func:`resolve` (audited with the operator credential).
+"""Re-feeding a parked event where it came from; the store itself is
+:mod:`flashsale.core.parked` (re-exported here for the operators' tools).
 
 Retry re-feeds the event where it came from: a writer or fulfillment record is re-published
 (its payload, or a corrected one) to its Kafka topic; a relay record to the orders topic through
 the relay's producer settings (same size limit); a sweeper record runs the round's sweep once.
 If it is rejected again the consumer parks it again (a new record); the old one is ``retried``.
-
-Consumers isolate what a sink rejects with :func:`apply_isolating`: one transaction for the
-batch; on a permanent rejection the batch is bisected (each half in its own transaction) down to
-the single events the sink refuses. Errors of a sink, translated at this boundary
-(:func:`translate`)::
-
-    SinkError                (code, retriable, reason)
-     ├── SinkUnavailable     retriable: connection lost, server shutting down,
-     │                       serialization/deadlock (SQLSTATE classes 08/40/53/57, OS errors)
-     ├── SinkRejected        the event's fault, parked: SQLSTATE class 22 (data exception), 23
-     │                       (integrity constraint), 54 (program limit, e.g. an index row too
-     │                       big), or a value the driver cannot encode (wrong type, out of
-     │                       range, lone surrogate); ``reason`` = ``sink_rejected:<SQLSTATE>``
-     └── SinkFault           not retriable and not the event's fault (any other class: a
-                             missing table, a privilege, a server bug): parking every event
-                             would empty the topic into the parked table, so the process stops
-                             without committing its offsets and says why
-
-    ParkingError (code)
-     ├── NotFound            code "parked.not_found"
-     └── RetryFailed         code "parked.retry_failed"   (the record stays parked)
+The sink errors and the isolating apply are :mod:`flashsale.core.sink`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import asyncpg
-import orjson
-from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter
 from redis.asyncio import Redis
 
-from checkout.events import OrderEvent
-from flashsale.core.audit import Operator, audit
-from flashsale.core.kafka import started_producer
+from flashsale.core.audit import Operator
+from flashsale.core.kafka import PARKED_RETRY, started_producer
+from flashsale.core.parked import (
+    PARKED,
+    PROCESSES,
+    STATES,
+    NotFound,
+    ParkedEvent,
+    ParkingError,
+    RetryFailed,
+    RoundErrors,
+    as_dict,
+    clean,
+    close,
+    list_parked,
+    locked,
+    open_count,
+    park,
+    payload,
+    resolve,
+    summary,
+)
 from flashsale.core.settings import Settings
+from flashsale.core.sink import (
+    SINK_ERRORS,
+    Delivered,
+    SinkError,
+    SinkFault,
+    SinkRejected,
+    SinkUnavailable,
+    apply_isolating,
+    translate,
+)
 from flashsale.core.topics import Topics
 from inventory import Inventory, InventoryError
 
-log = logging.getLogger("flashsale.parking")
-PARKED = Counter(
-    "flashsale_parked_events_total",
-    "Events or rounds a pipeline process parked instead of failing on them, by process "
-    "(writer, fulfillment, relay, sweeper) and stable reason code.",
-    ("process", "reason"),
-)
-
-PROCESSES = ("writer", "fulfillment", "relay", "sweeper")
-STATES = ("parked", "retried", "resolved")
-TEXT_LIMIT = 200
-MESSAGE_LIMIT = 300
-
-_COLUMNS = (
-    "process",
-    "dedupe_key",
-    "topic",
-    "kafka_partition",
-    "kafka_offset",
-    "round_id",
-    "entry_id",
-    "event_id",
-    "order_id",
-    "reason",
-    "message",
+__all__ = [
+    "PARKED",
+    "PROCESSES",
+    "SINK_ERRORS",
+    "STATES",
+    "Delivered",
+    "NotFound",
+    "ParkedEvent",
+    "ParkingError",
+    "RetryFailed",
+    "RoundErrors",
+    "SinkError",
+    "SinkFault",
+    "SinkRejected",
+    "SinkUnavailable",
+    "apply_isolating",
+    "clean",
+    "list_parked",
+    "open_count",
+    "park",
     "payload",
-)
-_INSERT = (
-    f"INSERT INTO parked_events ({', '.join(_COLUMNS)}) "  # noqa: S608 (constants only)
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))}) "
-    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-)
-_LIST_COLS = (
-    "id, process, reason, message, topic, kafka_partition, kafka_offset, round_id, entry_id, "
-    "event_id, order_id, state, created_at, retried_at, retried_by, resolved_at, resolved_by, "
-    "octet_length(payload) AS payload_bytes"
-)
-
-
-class SinkError(Exception):
-    """A sink (PostgreSQL) failed on a batch; ``retriable`` tells an outage from a rejection."""
-
-    code = "sink_error"
-    retriable = False
-
-    def __init__(self, message: str, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason or self.code
-
-
-class SinkUnavailable(SinkError):
-    code = "sink_unavailable"
-    retriable = True
-
-
-class SinkRejected(SinkError):
-    code = "sink_rejected"
-
-
-class SinkFault(SinkError):
-    code = "sink_fault"
-
-
-_RETRIABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")  # connection, txn rollback, resources, op
-_EVENT_SQLSTATE_CLASSES = ("22", "23", "54")  # data exception, integrity, program limit
-# a value the driver cannot encode (wrong type, out of range, lone surrogate): the data's fault
-_VALUE_ERRORS = (TypeError, ValueError, ArithmeticError)
-SINK_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, *_VALUE_ERRORS)
-
-
-def translate(exc: BaseException) -> SinkError:
-    """Map an asyncpg / OS / encoding error to the tree above."""
-    if isinstance(exc, asyncpg.PostgresError):
-        state = getattr(exc, "sqlstate", "") or ""
-        message = f"PostgreSQL {type(exc).__name__} (SQLSTATE {state})"
-        if state[:2] in _RETRIABLE_SQLSTATE_CLASSES:
-            return SinkUnavailable(message)
-        if state[:2] in _EVENT_SQLSTATE_CLASSES:
-            return SinkRejected(message, f"sink_rejected:{state}")
-        return SinkFault(message)
-    if isinstance(exc, _VALUE_ERRORS):
-        return SinkRejected(
-            f"value not storable: {type(exc).__name__}", f"sink_rejected:{type(exc).__name__}"
-        )
-    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncio.TimeoutError):
-        return SinkUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}")
-    return SinkError(type(exc).__name__)
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """One decoded message and where it came from."""
-
-    tp: TopicPartition
-    offset: int
-    raw: bytes | None
-    event: OrderEvent
-
-
-Apply = Callable[[asyncpg.Connection, list[OrderEvent]], Awaitable[int]]
-
-
-async def apply_isolating(
-    pool: asyncpg.Pool, apply: Apply, items: list[Delivered]
-) -> tuple[int, list[tuple[Delivered, SinkError]]]:
-    """Apply ``items`` in one transaction; on a permanent rejection bisect (each half in its own
-    transaction) down to the single events the sink rejects. Returns (the apply results summed,
-    the rejected items with their error). An outage raises :class:`SinkUnavailable`, a fault
-    of the sink itself :class:`SinkFault`."""
-    try:
-        async with pool.acquire() as conn:
-            return await apply(conn, [i.event for i in items]), []
-    except SINK_ERRORS as exc:
-        error = translate(exc)
-        if not isinstance(error, SinkRejected):
-            raise error from exc
-        if len(items) == 1:
-            return 0, [(items[0], error)]
-    mid = len(items) // 2
-    first, bad_first = await apply_isolating(pool, apply, items[:mid])
-    second, bad_second = await apply_isolating(pool, apply, items[mid:])
-    return first + second, bad_first + bad_second
-
-
-class RoundErrors:
-    """A process's failures for one round (a script error, a key of the wrong type), recorded at
-    most once per round per ``every`` seconds so a round failing on every pass does not flood:
-    a log line, the metric, and a parked record (one per round, reason and interval, also
-    across instances) when a pool is given. Recording is best effort: PostgreSQL being down
-    leaves the log line and the metric."""
-
-    def __init__(self, process: str, pool: asyncpg.Pool | None = None, every: float = 60.0):
-        self.process = process
-        self.pool = pool
-        self.every = every
-        self._last: dict[str, float] = {}
-
-    async def record(self, round_id: str, reason: str, exc: BaseException) -> bool:
-        """Returns whether this failure was recorded (False: already recorded recently)."""
-        now = time.monotonic()
-        last = self._last.get(round_id)
-        if last is not None and now - last < self.every:
-            return False
-        # Forget rounds whose interval has passed, so the map holds only recent failures.
-        self._last = {r: t for r, t in self._last.items() if now - t < self.every}
-        self._last[round_id] = now
-        message = clean(f"{type(exc).__name__}: {exc}", MESSAGE_LIMIT)
-        log.error("%s.round_error round=%s reason=%s", self.process, clean(round_id), reason)
-        item = ParkedEvent.for_round(
-            self.process, round_id, reason, message, int(time.time() // self.every)
-        )
-        if self.pool is not None:
-            try:
-                await asyncio.wait_for(park(self.pool, [item]), 5.0)
-                return True
-            except SINK_ERRORS as error:
-                log.warning(
-                    "%s.round_error not parked (PostgreSQL: %s)", self.process, type(error).__name__
-                )
-        PARKED.labels(self.process, reason).inc()
-        return True
-
-    async def script_error(self, round_id: str, exc: Exception) -> None:
-        """``inventory.sweeper``'s ``on_round_error``: reason ``script_error``."""
-        await self.record(round_id, "script_error", exc)
-
-
-class ParkingError(Exception):
-    code = "parked.error"
-
-
-class NotFound(ParkingError):
-    code = "parked.not_found"
-
-
-class RetryFailed(ParkingError):
-    code = "parked.retry_failed"
-
-
-def clean(text: object, limit: int = TEXT_LIMIT) -> str:
-    """Text any PostgreSQL text column accepts: valid UTF-8, NUL replaced, at most ``limit``."""
-    value = text if isinstance(text, str) else str(text)
-    value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
-    return value[:limit]
-
-
-def _opt(text: object) -> str | None:
-    return None if text is None else clean(text)
-
-
-@dataclass(frozen=True)
-class ParkedEvent:
-    """One record to park; build it with :meth:`from_kafka`, :meth:`from_entry` or
-    :meth:`for_round`."""
-
-    process: str
-    dedupe_key: str
-    reason: str
-    message: str = ""
-    payload: bytes | None = None
-    topic: str | None = None
-    partition: int | None = None
-    offset: int | None = None
-    round_id: str | None = None
-    entry_id: str | None = None
-    event_id: str | None = None
-    order_id: str | None = None
-
-    @classmethod
-    def from_kafka(
-        cls,
-        process: str,
-        topic: str,
-        partition: int,
-        offset: int,
-        payload: bytes | None,
-        reason: str,
-        message: str = "",
-        event: OrderEvent | None = None,
-    ) -> ParkedEvent:
-        event_id, order_id, round_id = _ids(event, payload)
-        return cls(
-            process=process,
-            dedupe_key=f"{process}:kafka:{topic}:{partition}:{offset}",
-            reason=reason,
-            message=message,
-            payload=payload,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            round_id=round_id,
-            event_id=event_id,
-            order_id=order_id,
-        )
-
-    @classmethod
-    def from_entry(
-        cls,
-        round_id: str,
-        entry_id: str,
-        payload: bytes | None,
-        reason: str,
-        message: str = "",
-        event: OrderEvent | None = None,
-    ) -> ParkedEvent:
-        """An outbox stream entry the relay could not publish."""
-        event_id, order_id, _ = _ids(event, payload)
-        return cls(
-            process="relay",
-            dedupe_key=f"relay:entry:{round_id}:{entry_id}",
-            reason=reason,
-            message=message,
-            payload=payload,
-            round_id=round_id,
-            entry_id=entry_id,
-            event_id=event_id,
-            order_id=order_id,
-        )
-
-    @classmethod
-    def for_round(
-        cls, process: str, round_id: str, reason: str, message: str, bucket: int
-    ) -> ParkedEvent:
-        """A round a process could not handle; one record per round, reason and ``bucket``
-        (e.g. the hour), so a round failing on every pass is not recorded on every pass."""
-        return cls(
-            process=process,
-            dedupe_key=f"{process}:round:{round_id}:{reason}:{bucket}",
-            reason=reason,
-            message=message,
-            round_id=round_id,
-        )
-
-    def row(self) -> tuple[Any, ...]:
-        return (
-            self.process,
-            clean(self.dedupe_key, 1000),
-            _opt(self.topic),
-            self.partition,
-            self.offset,
-            _opt(self.round_id),
-            _opt(self.entry_id),
-            _opt(self.event_id),
-            _opt(self.order_id),
-            clean(self.reason, 100),
-            clean(self.message, MESSAGE_LIMIT),
-            self.payload,
-        )
-
-
-def _ids(event: OrderEvent | None, payload: bytes | None) -> tuple[str | None, ...]:
-    """(event id, order id, round id) from the event, or best effort from a JSON payload."""
-    if event is not None:
-        return event.event_id, event.order_id, event.round_id
-    obj: object = None
-    if payload:
-        try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            obj = None
-    if not isinstance(obj, dict):
-        return None, None, None
-    keys = ("event_id", "order_id", "round_id")
-    return tuple(v if isinstance(v := obj.get(k), str) else None for k in keys)
-
-
-async def park(db: asyncpg.Pool | asyncpg.Connection, items: Sequence[ParkedEvent]) -> int:
-    """Record ``items`` (one transaction); returns how many were new. Outages propagate (the
-    caller retries as for its sink); the insert itself cannot be rejected by the data."""
-    if not items:
-        return 0
-    new: list[ParkedEvent] = []
-    if isinstance(db, asyncpg.Pool):
-        async with db.acquire() as conn:
-            new = await _insert(conn, items)
-    else:
-        new = await _insert(db, items)
-    for item in new:
-        PARKED.labels(item.process, item.reason).inc()
-        log.error(
-            "parked process=%s reason=%s source=%s event=%s",
-            item.process,
-            item.reason,
-            clean(item.dedupe_key),
-            clean(item.event_id or "-"),
-        )
-    return len(new)
-
-
-async def _insert(conn: asyncpg.Connection, items: Sequence[ParkedEvent]) -> list[ParkedEvent]:
-    new = []
-    async with conn.transaction():
-        for item in items:
-            if await conn.fetchval(_INSERT, *item.row()) is not None:
-                new.append(item)
-    return new
-
-
-def _out(r: asyncpg.Record) -> dict[str, Any]:
-    out = dict(r)
-    for k, v in out.items():
-        if isinstance(v, datetime):
-            out[k] = v.isoformat()
-    return out
-
-
-async def list_parked(
-    pool: asyncpg.Pool,
-    *,
-    process: str | None = None,
-    round_id: str | None = None,
-    include_closed: bool = False,
-    limit: int = 1000,
-) -> list[dict[str, Any]]:
-    """Parked records, oldest first (without payloads; ``payload_bytes`` says how big)."""
-    rows = await pool.fetch(
-        f"SELECT {_LIST_COLS} FROM parked_events "  # noqa: S608 (constants only)
-        "WHERE ($1 OR state = 'parked') AND ($2::text IS NULL OR process = $2) "
-        "AND ($3::text IS NULL OR round_id = $3) ORDER BY id LIMIT $4",
-        include_closed,
-        process,
-        round_id,
-        limit,
-    )
-    return [_out(r) for r in rows]
-
-
-async def payload(pool: asyncpg.Pool, parked_id: int) -> bytes | None:
-    row = await pool.fetchrow("SELECT payload FROM parked_events WHERE id = $1", parked_id)
-    if row is None:
-        raise NotFound(f"no parked event {parked_id}")
-    value = row["payload"]
-    return None if value is None else bytes(value)
-
-
-async def open_count(pool: asyncpg.Pool, round_id: str) -> tuple[int, list[str]]:
-    """Unresolved records of a round and a sample of what they are (``id:reason:order``)."""
-    rows = await pool.fetch(
-        "SELECT id, process, reason, order_id FROM parked_events "
-        "WHERE round_id = $1 AND state = 'parked' ORDER BY id",
-        round_id,
-    )
-    sample = [f"{r['id']}:{r['process']}:{r['reason']}:{r['order_id'] or '-'}" for r in rows]
-    return len(rows), sample
-
-
-async def summary(pool: asyncpg.Pool, latest: int = 5) -> dict[str, Any]:
-    """For the ops dashboard: unresolved records by process and reason, and the latest ones."""
-    rows = await pool.fetch(
-        "SELECT process, reason, count(*) AS n FROM parked_events WHERE state = 'parked' "
-        "GROUP BY process, reason ORDER BY process, reason"
-    )
-    last = await pool.fetch(
-        "SELECT id, process, reason, round_id, order_id, created_at FROM parked_events "
-        "WHERE state = 'parked' ORDER BY id DESC LIMIT $1",
-        latest,
-    )
-    return {
-        "open": sum(int(r["n"]) for r in rows),
-        "by_reason": [
-            {"process": r["process"], "reason": r["reason"], "count": int(r["n"])} for r in rows
-        ],
-        "latest": [_out(r) for r in last],
-    }
-
-
-async def _close(
-    conn: asyncpg.Connection, row: asyncpg.Record, operator: Operator, state: str, **details: Any
-) -> dict[str, Any]:
-    column = "retried" if state == "retried" else "resolved"
-    updated = await conn.fetchrow(
-        f"UPDATE parked_events SET state = $2, {column}_at = now(), {column}_by = $3 "  # noqa: S608
-        f"WHERE id = $1 RETURNING {_LIST_COLS}",
-        row["id"],
-        state,
-        operator.actor,
-    )
-    await audit(
-        conn,
-        operator,
-        f"parked.{'retry' if state == 'retried' else 'resolve'}",
-        str(row["id"]),
-        {
-            "process": row["process"],
-            "reason": row["reason"],
-            "order_id": row["order_id"],
-            **details,
-        },
-    )
-    return {**_out(updated), "changed": True}
-
-
-async def _locked(conn: asyncpg.Connection, parked_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow("SELECT * FROM parked_events WHERE id = $1 FOR UPDATE", parked_id)
-    if row is None:
-        raise NotFound(f"no parked event {parked_id}")
-    return row
-
-
-async def resolve(pool: asyncpg.Pool, parked_id: int, operator: Operator) -> dict[str, Any]:
-    """Close a record without re-feeding it (handled by hand); audited, idempotent."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await _locked(conn, parked_id)
-        if row["state"] != "parked":
-            return {**_out(row), "payload": None, "changed": False}
-        return await _close(conn, row, operator, "resolved")
+    "resolve",
+    "retry",
+    "summary",
+    "translate",
+]
 
 
 async def retry(
@@ -528,7 +96,7 @@ async def retry(
     if row is None:
         raise NotFound(f"no parked event {parked_id}")
     if row["state"] != "parked":
-        return {**_out(row), "payload": None, "changed": False}
+        return {**as_dict(row), "payload": None, "changed": False}
     details: dict[str, Any] = {"replaced": replacement is not None}
     if row["process"] == "sweeper":
         details["released"] = await _sweep(redis, row["round_id"])
@@ -540,15 +108,15 @@ async def retry(
         await _publish(settings, topic, bytes(data), row["order_id"])
         details["topic"] = topic
     async with pool.acquire() as conn, conn.transaction():
-        locked = await _locked(conn, parked_id)
-        if locked["state"] != "parked":  # another operator closed it meanwhile
-            return {**_out(locked), "payload": None, "changed": False}
-        return await _close(conn, locked, operator, "retried", **details)
+        current = await locked(conn, parked_id)
+        if current["state"] != "parked":  # another operator closed it meanwhile
+            return {**as_dict(current), "payload": None, "changed": False}
+        return await close(conn, current, operator, "retried", **details)
 
 
 async def _publish(settings: Settings, topic: str, data: bytes, order_id: str | None) -> None:
     try:
-        producer = await started_producer(settings)
+        producer = await started_producer(settings, client_id=PARKED_RETRY)
     except KafkaError as exc:
         raise RetryFailed(f"Kafka unavailable: {type(exc).__name__}") from exc
     try:

@@ -32,7 +32,7 @@ from checkout.pipeline import relay
 from checkout.pipeline._sources import kafka_lag, outbox_backlog, redis_side, redis_states
 from checkout.pipeline.ledger import dead_letter_key, reserved_events
 from checkout.pipeline.parking import open_count
-from flashsale.core.kafka import WRITER_GROUP, make_producer
+from flashsale.core.kafka import RECONCILE, WRITER_GROUP, make_producer
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 
@@ -238,7 +238,7 @@ async def repair(settings: Settings, redis: Redis, pool: asyncpg.Pool, report: R
         )
     if not events:
         return 0
-    producer = make_producer(settings)
+    producer = make_producer(settings, client_id=RECONCILE)
     await producer.start()
     try:
         topic = Topics(settings.topic_prefix).orders

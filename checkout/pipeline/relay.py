@@ -56,7 +56,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from checkout.events import EventFormatError, OrderEvent
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
 from checkout.pipeline.parking import SINK_ERRORS, ParkedEvent, RoundErrors, park
-from flashsale.core.kafka import MAX_MESSAGE_BYTES, started_producer
+from flashsale.core.kafka import MAX_MESSAGE_BYTES, RELAY, started_producer
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
@@ -375,7 +375,7 @@ class Relay:
     async def _producer_ready(self) -> AIOKafkaProducer:
         if self._producer is None:
             self._producer = await started_producer(
-                self.settings, max_message_bytes=self.config.max_message_bytes
+                self.settings, client_id=RELAY, max_message_bytes=self.config.max_message_bytes
             )
         return self._producer
 

@@ -1,4 +1,8 @@
-"""Kafka clients configured the way the pipeline needs them (no clients at import time)."""
+"""Kafka clients configured the way the pipeline needs them (no clients at import time).
+
+Every client names its process (``client_id``: :data:`RELAY`, :data:`WRITER`, ...), so the
+broker's logs, quotas and metrics tell one process from another.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from flashsale.core.settings import Settings
 
 WRITER_GROUP = "flashsale-writer"
+FULFILLMENT_GROUP = "flashsale-fulfillment"
+
+# Client ids, one per process that talks to Kafka.
+RELAY = "flashsale-relay"
+WRITER = "flashsale-writer"
+FULFILLMENT = "flashsale-fulfillment"
+RECONCILE = "flashsale-reconcile"
+PARKED_RETRY = "flashsale-parked-retry"
+BENCH = "flashsale-bench"
 #: The largest message the producer sends (key + value + record overhead), 1 MiB. It stays
 #: below the broker's default ``message.max.bytes`` (1 MiB + 12), so a message over it is refused
 #: by the client, alone (``MessageSizeTooLargeError`` from ``send``), never as part of a batch;
@@ -17,6 +30,7 @@ MAX_MESSAGE_BYTES = 1024 * 1024
 def make_producer(
     settings: Settings,
     *,
+    client_id: str,
     linger_ms: int = 5,
     request_timeout_ms: int = 10_000,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
@@ -25,7 +39,7 @@ def make_producer(
     explicit message size limit (:data:`MAX_MESSAGE_BYTES`)."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
-        client_id="flashsale-relay",
+        client_id=client_id,
         enable_idempotence=True,
         acks="all",
         linger_ms=linger_ms,
@@ -38,10 +52,10 @@ def make_producer(
 
 
 async def started_producer(
-    settings: Settings, *, max_message_bytes: int = MAX_MESSAGE_BYTES
+    settings: Settings, *, client_id: str, max_message_bytes: int = MAX_MESSAGE_BYTES
 ) -> AIOKafkaProducer:
     """A started :func:`make_producer`; stopped again if starting fails (no leaked client)."""
-    producer = make_producer(settings, max_message_bytes=max_message_bytes)
+    producer = make_producer(settings, client_id=client_id, max_message_bytes=max_message_bytes)
     try:
         await producer.start()
     except BaseException:
@@ -51,13 +65,18 @@ async def started_producer(
 
 
 def make_consumer(
-    settings: Settings, topic: str, *, group: str = WRITER_GROUP, request_timeout_ms: int = 10_000
+    settings: Settings,
+    *topics: str,
+    group: str,
+    client_id: str,
+    request_timeout_ms: int = 10_000,
 ) -> AIOKafkaConsumer:
-    """Group member with manual commits: offsets are committed after the sink commits."""
+    """Group member on ``topics`` with manual commits: offsets are committed after the sink
+    commits."""
     return AIOKafkaConsumer(
-        topic,
+        *topics,
         bootstrap_servers=settings.kafka_bootstrap,
-        client_id="flashsale-writer",
+        client_id=client_id,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -1,7 +1,8 @@
-"""Bounded retry with exponential backoff for the pipeline's long-running loops.
+"""Bounded retry with exponential backoff, and the stoppable sleep, for every long-running loop.
 
 The loops never spin forever on a dead dependency: after ``attempts`` consecutive failures the
-error propagates and the process exits with a clear message (a supervisor restarts it).
+error propagates and the process exits with a clear message (a supervisor restarts it). Every
+loop waits with :func:`sleep_unless_stopped`, so a stop is seen at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ class Backoff:
         return min(self.first * 2 ** (attempt - 1), self.cap)
 
 
+async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile; returns whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+    return stop.is_set()
+
+
 async def pause(
     backoff: Backoff,
     attempt: int,
@@ -29,15 +37,18 @@ async def pause(
     log: logging.Logger,
     what: str,
     exc: BaseException,
+    *,
+    at_least: float = 0.0,
 ) -> None:
-    """Log one failed attempt (class name only: driver messages can echo payloads) and wait.
+    """Log one failed attempt (class name only: driver messages can echo payloads) and wait
+    the attempt's delay (but at least ``at_least`` seconds, e.g. the loop's own interval).
 
     Raises the original error once the attempts are used up; returns early if ``stop`` is set.
     """
     if attempt >= backoff.attempts:
         log.error("%s failed %d times, giving up: %s", what, attempt, type(exc).__name__)
         raise exc
-    delay = backoff.delay(attempt)
+    delay = max(at_least, backoff.delay(attempt))
     log.warning(
         "%s failed (attempt %d/%d, %s); retrying in %.1fs",
         what,
@@ -46,5 +57,4 @@ async def pause(
         type(exc).__name__,
         delay,
     )
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
+    await sleep_unless_stopped(stop, delay)
