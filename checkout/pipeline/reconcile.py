@@ -29,12 +29,20 @@ from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
 from checkout.pipeline import relay
-from checkout.pipeline._sources import kafka_lag, outbox_backlog, redis_side, redis_states
 from checkout.pipeline.ledger import dead_letter_key, reserved_events
+from checkout.pipeline.observe import (
+    counters,
+    kafka_lag,
+    outbox_backlog,
+    persisted,
+    redis_orders,
+    redis_states,
+)
 from checkout.pipeline.parking import open_count
 from flashsale.core.kafka import RECONCILE, WRITER_GROUP, make_producer
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
+from inventory import Inventory
 
 SAMPLE = 20
 _PAID = ("paid", "shipped", "delivered")
@@ -74,19 +82,17 @@ class Report:
 async def _pg_side(
     pool: asyncpg.Pool, round_id: str
 ) -> tuple[dict[str, Any], dict[str, tuple[str, int]], set[str]]:
-    rows = await pool.fetch(
-        "SELECT id, status, seq, coalesce(quantity, 0) AS quantity, "
-        "reserved_at IS NOT NULL AS full FROM orders WHERE round_id = $1",
-        round_id,
-    )
-    by_status: dict[str, dict[str, int]] = {}
-    for r in rows:
-        s = by_status.setdefault(r["status"], {"orders": 0, "units": 0})
-        s["orders"] += 1
-        s["units"] += r["quantity"]
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.fetch(
+            "SELECT id, status, seq, reserved_at IS NOT NULL AS full FROM orders "
+            "WHERE round_id = $1",
+            round_id,
+        )
+        summary = (await persisted(conn, [round_id]))[round_id]  # the same snapshot
+    by_status = {s: asdict(c) for s, c in summary.by_status.items()}
     complete = {r["id"]: (r["status"], r["seq"]) for r in rows if r["full"]}
     partial = {r["id"] for r in rows if not r["full"]}
-    return {"orders": len(rows), "by_status": by_status}, complete, partial
+    return {"orders": summary.orders, "by_status": by_status}, complete, partial
 
 
 def _agrees(in_redis: tuple[str, int], in_pg: tuple[str, int] | None) -> bool:
@@ -109,7 +115,8 @@ async def reconcile(
     *,
     group: str = WRITER_GROUP,
 ) -> Report:
-    side = await redis_side(redis, round_id)
+    inventory = Inventory(redis)
+    side = await redis_orders(inventory, redis, round_id)
     pg, complete, partial = await _pg_side(pool, round_id)
     backlog = await outbox_backlog(redis, round_id, relay.GROUP)
     lag = await kafka_lag(settings, Topics(settings.topic_prefix).orders, group)
@@ -117,14 +124,7 @@ async def reconcile(
     redis_info: dict[str, Any] = {"orders": len(side.order_ids)}
     if side.stats is not None:
         st = side.stats
-        redis_info.update(
-            stocked=st.stocked,
-            left=st.left,
-            held=st.held,
-            paid=st.paid,
-            released=st.released,
-            refund_required=st.refund_required,
-        )
+        redis_info.update(counters(st))
         sold = st.held + st.paid
         if sold + st.left != st.stocked:
             diffs.append(
@@ -172,7 +172,7 @@ async def reconcile(
         )
     states = None
     if side.stats is not None:
-        states = await redis_states(redis, round_id, side.order_ids & set(complete))
+        states = await redis_states(inventory, round_id, side.order_ids & set(complete))
     if states:
         wrong = {oid for oid, state in states.items() if not _agrees(state, complete.get(oid))}
         if wrong:

@@ -9,11 +9,8 @@ from dataclasses import dataclass
 import asyncpg
 from redis.asyncio import Redis
 
-from checkout.pipeline import relay
-from checkout.pipeline._sources import kafka_lag, outbox_backlog
-from flashsale.core.kafka import WRITER_GROUP
+from checkout.pipeline import observe
 from flashsale.core.settings import Settings
-from flashsale.core.topics import Topics
 from inventory import Inventory
 
 
@@ -51,47 +48,23 @@ class Watcher:
         self.pool = pool
         self.round_id = round_id
         self.inventory = Inventory(redis)
-        self._lag: int | None = None
-        self._lag_at = 0.0
+        self._lag = observe.Lag(settings, ttl=2.0)  # a Kafka admin round trip: not every tick
 
     async def sample(self) -> Sample:
         st = await self.inventory.stats(self.round_id)
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                """SELECT count(*) FILTER (WHERE reserved_at IS NOT NULL) AS orders,
-                          count(*) FILTER (WHERE paid_at IS NOT NULL) AS paid
-                   FROM orders WHERE round_id = $1""",
-                self.round_id,
-            )
-            ship = await conn.fetchrow(
-                """SELECT count(*) AS shipments,
-                          count(*) FILTER (WHERE state = 'delivered') AS delivered,
-                          (SELECT count(*) FROM fulfillment_dead_letters
-                           WHERE round_id = $1 AND requeued_at IS NULL) AS dead
-                   FROM shipments WHERE round_id = $1""",
-                self.round_id,
-            )
-        backlog = await outbox_backlog(self.redis, self.round_id, relay.GROUP)
-        now = time.monotonic()
-        if now - self._lag_at > 2:  # a Kafka admin round trip: not every tick
-            self._lag = await kafka_lag(
-                self.settings, Topics(self.settings.topic_prefix).orders, WRITER_GROUP
-            )
-            self._lag_at = now
+        rows = (await observe.persisted(self.pool, [self.round_id]))[self.round_id]
+        ship = await observe.shipments(self.pool, self.round_id)
+        backlog = await observe.outbox_backlog(self.redis, self.round_id)
+        lag = await self._lag.read()
         return Sample(
-            at=now,
-            stocked=st.stocked,
-            left=st.left,
-            held=st.held,
-            paid=st.paid,
-            released=st.released,
-            refund_required=st.refund_required,
+            at=time.monotonic(),
+            **observe.counters(st),
             orders=st.orders,
-            pg_orders=int(row["orders"]),
-            pg_paid=int(row["paid"]),
-            shipments=int(ship["shipments"]),
-            delivered=int(ship["delivered"]),
-            dead_letters=int(ship["dead"]),
+            pg_orders=rows.complete,
+            pg_paid=rows.paid,
+            shipments=ship.total,
+            delivered=ship.by_state.get("delivered", 0),
+            dead_letters=ship.dead_open,
             outbox=backlog["length"],
-            kafka_lag=self._lag,
+            kafka_lag=lag,
         )

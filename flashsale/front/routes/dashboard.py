@@ -1,15 +1,15 @@
 """The ops dashboard's data: ``GET /api/admin/dashboard`` (admin credential required).
 
 :class:`OpsSampler` reads, per armed round, the inventory counters (one script call), the outbox
-backlog (Redis), orders persisted by status (one grouped PostgreSQL query for all rounds), and,
-once for the whole system, the writer group's Kafka lag and the fulfillment tables when they
-exist (``shipments``, a dead-letter table). A snapshot is reused for ``SNAPSHOT_TTL`` seconds and
-the pipeline's parked events (``parked``: unresolved count by process and reason, the latest
-few; see ``checkout/pipeline/parking.py`` and ``flashsale parked list``). The Kafka lag (a costlier
-admin
-round trip) is refreshed in the background at most every
-``LAG_TTL`` seconds, so many open dashboards and ``/metrics`` scrapes cost little. The
-PostgreSQL pool is opened on first use: a front without a database still serves shoppers.
+backlog (Redis) and orders persisted by status (one grouped PostgreSQL query for all rounds);
+once for the whole system, the writer group's Kafka lag, fulfillment (shipments by state, paid
+orders without a shipment, dead letters) and the pipeline's parked events (``parked``:
+unresolved count by process and reason, the latest few; see ``checkout/pipeline/parking.py`` and
+``flashsale parked list``) — the round figures all read by :mod:`checkout.pipeline.observe`. A
+snapshot is reused for ``SNAPSHOT_TTL`` seconds; the Kafka lag (a costlier admin round trip) is
+refreshed in the background at most every ``LAG_TTL`` seconds, so many open dashboards and
+``/metrics`` scrapes cost little. The PostgreSQL pool is opened on first use: a front without a
+database still serves shoppers.
 
 ``?rounds=a,b`` pins the rounds shown (the page passes its own ``?rounds=`` through).
 
@@ -30,24 +30,20 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from checkout.pipeline import parking, relay
-from checkout.pipeline._sources import kafka_lag, outbox_backlog
+from checkout.pipeline import observe, parking
 from flashsale.core.audit import verify_token
 from flashsale.core.kafka import WRITER_GROUP
 from flashsale.core.settings import Settings
-from flashsale.core.topics import Topics
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
 from flashsale.front.routes.rounds import RoundCache
-from inventory import Inventory, InventoryError
+from inventory import Inventory, InventoryError, RoundKeys
 
 log = logging.getLogger(__name__)
 SNAPSHOT_TTL = 0.5
 LAG_TTL = 3.0
 PG_RETRY = 5.0
 MAX_ROUNDS = 50
-_DEAD_LETTER_TABLES = ("fulfillment_dead_letters", "dead_letters", "shipment_dead_letters",
-                       "fulfillment_dlq", "dead_letter")  # fmt: skip
 
 
 class OpsSampler:
@@ -60,9 +56,7 @@ class OpsSampler:
         self._pool: asyncpg.Pool | None = None
         self._pool_failed_at = 0.0
         self._pool_lock = asyncio.Lock()
-        self._lag: int | None = None
-        self._lag_at = 0.0
-        self._lag_task: asyncio.Task[None] | None = None
+        self._lag = observe.Lag(settings, LAG_TTL)
         self._snapshots: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
         self._snapshot_lock = asyncio.Lock()
         self._closed = False
@@ -70,11 +64,7 @@ class OpsSampler:
     async def aclose(self) -> None:
         """Idempotent: stop the lag refresh, close the pool."""
         self._closed = True
-        task, self._lag_task = self._lag_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._lag.aclose()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -100,78 +90,30 @@ class OpsSampler:
 
     def lag(self) -> tuple[int | None, float | None]:
         """The writer group's lag (cached) and its age in seconds; refreshes in the background."""
-        now = time.monotonic()
-        if now - self._lag_at > LAG_TTL and (self._lag_task is None or self._lag_task.done()):
-            self._lag_task = asyncio.create_task(self._refresh_lag())
-        age = None if self._lag_at == 0 else round(now - self._lag_at, 1)
-        return self._lag, age
-
-    async def _refresh_lag(self) -> None:
-        topic = Topics(self.settings.topic_prefix).orders
-        self._lag = await kafka_lag(self.settings, topic, WRITER_GROUP)
-        self._lag_at = time.monotonic()
-
-    async def _persisted(self, pool: asyncpg.Pool, ids: list[str]) -> dict[str, dict[str, int]]:
-        rows = await pool.fetch(
-            "SELECT round_id, status, count(*) AS n FROM orders WHERE round_id = ANY($1::text[]) "
-            "GROUP BY round_id, status",
-            ids,
-        )
-        out: dict[str, dict[str, int]] = {}
-        for r in rows:
-            out.setdefault(r["round_id"], {})[r["status"]] = int(r["n"])
-        return out
+        return self._lag.peek()
 
     async def fulfillment(self, pool: asyncpg.Pool | None) -> dict[str, Any] | None:
-        """Shipments by state, backlog (paid orders without a shipment) and dead letters — when
-        the fulfillment tables exist; None before they do."""
+        """Shipments by state, backlog (paid orders without a shipment) and dead letters."""
         if pool is None:
             return None
-        cols = await pool.fetch(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = ANY($1::text[])",
-            ["shipments", *_DEAD_LETTER_TABLES],
-        )
-        tables: dict[str, set[str]] = {}
-        for c in cols:
-            tables.setdefault(c["table_name"], set()).add(c["column_name"])
-        if not tables:
-            return None
-        result: dict[str, Any] = {"shipments": None, "backlog": None, "dead_letters": None}
-        ship = tables.get("shipments")
-        if ship:
-            state = next((c for c in ("state", "status") if c in ship), None)
-            if state:
-                rows = await pool.fetch(
-                    f'SELECT "{state}"::text AS s, count(*) AS n FROM shipments GROUP BY 1'  # noqa: S608
-                )
-                result["shipments"] = {r["s"]: int(r["n"]) for r in rows}
-            if "order_id" in ship:
-                result["backlog"] = int(await pool.fetchval(
-                    "SELECT count(*) FROM orders o WHERE o.status = 'paid' AND NOT EXISTS "
-                    "(SELECT 1 FROM shipments s WHERE s.order_id = o.id)"))  # fmt: skip
-        for name in _DEAD_LETTER_TABLES:
-            if name in tables:
-                result["dead_letters"] = int(await pool.fetchval(f'SELECT count(*) FROM "{name}"'))  # noqa: S608
-                break
-        return result
+        ship = await observe.shipments(pool)
+        return {"shipments": ship.by_state, "backlog": ship.backlog,
+                "dead_letters": ship.dead_letters}  # fmt: skip
 
     # -- snapshot ----------------------------------------------------------------------------
 
     async def _round(self, rid: str) -> dict[str, Any] | None:
         try:
             st = await self._inventory.stats(rid)
-            backlog = await outbox_backlog(self._redis, rid, relay.GROUP)
+            backlog = await observe.outbox_backlog(self._redis, rid)
         except InventoryError:
             return None
         view = self._rounds.rounds.get(rid, {})
-        offer = view.get("offer") or {}
-        name = offer.get("offer_name") or offer.get("name")
+        name = (view.get("offer") or {}).get("offer_name")  # see checkout.offer.OfferSnapshot
         return {
             "round_id": rid, "status": st.status, "name": name,
             "starts_at": view.get("starts_at"), "ends_at": view.get("ends_at"),
-            "stocked": st.stocked, "left": st.left, "held": st.held, "paid": st.paid,
-            "released": st.released, "refund_required": st.refund_required, "orders": st.orders,
+            **observe.counters(st), "orders": st.orders,
             "sold_out_at": st.sold_out_at_ms, "outbox": backlog,
         }  # fmt: skip
 
@@ -196,7 +138,12 @@ class OpsSampler:
         parked = None
         if pool is not None:
             try:
-                persisted = await self._persisted(pool, [r["round_id"] for r in rounds])
+                persisted = {
+                    rid: {s: c.orders for s, c in p.by_status.items()}
+                    for rid, p in (
+                        await observe.persisted(pool, [r["round_id"] for r in rounds])
+                    ).items()
+                }
                 fulfillment = await self.fulfillment(pool)
                 parked = await parking.summary(pool)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
@@ -233,8 +180,6 @@ class OpsSampler:
         rids = list(self._rounds.rounds)
         if rids:
             with contextlib.suppress(aioredis.RedisError, OSError):
-                from inventory.keys import RoundKeys
-
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for rid in rids:
                         pipe.xlen(RoundKeys(rid).outbox)
