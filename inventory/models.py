@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+#: The fields of one item of the reserve script's batch, in the order of its compact form (a
+#: JSON array; reserve.lua reads them by name through the generated ``ITEM`` table).
+RESERVE_ITEM = (
+    "buyer_id", "id_hash", "quantity", "key", "fingerprint", "channel", "agreement_version",
+    "number", "pii",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,24 @@ class ReserveRequest:
             [self.id_hash, self.quantity, self.channel, self.agreement_version, self.number]
         )
         return hashlib.sha256(raw).hexdigest()[:32]
+
+    def script_item(self) -> bytes:
+        """This request as one item of the reserve script's batch (:data:`RESERVE_ITEM`).
+
+        Raises ``TypeError`` or ``orjson.JSONEncodeError`` when it cannot be encoded (a lone
+        surrogate in a string, a PII value orjson cannot serialise...)."""
+        fields = {
+            "buyer_id": self.buyer_id, "id_hash": self.id_hash, "quantity": self.quantity,
+            "key": self.idempotency_key, "fingerprint": self.fingerprint(),
+            "channel": self.channel, "agreement_version": self.agreement_version,
+            "number": self.number or "", "pii": orjson.dumps(self.pii).decode(),
+        }  # fmt: skip
+        return orjson.dumps([fields[name] for name in RESERVE_ITEM])
+
+
+def reserve_batch(items: Sequence[bytes]) -> bytes:
+    """The reserve script's named arguments for already encoded items: ``{"items": [...]}``."""
+    return b'{"items":[' + b",".join(items) + b"]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from inventory._scripts import script
 from inventory.errors import InventoryUnavailable
 from inventory.keys import RoundKeys
+from inventory.scripts import script
 
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -70,7 +71,8 @@ async def purge(
     if any(not k.startswith(prefix) for k in extra):
         raise ValueError(f"purge of round {round_id} was given another round's key")
     try:
-        reason, deleted = await script("purge")(redis, [*own, *extra], [round_id, expected_last_id])
+        args = orjson.dumps({"last_id": expected_last_id})
+        reason, deleted = await script("purge")(redis, [*own, *extra], [round_id, args])
     except RedisError as exc:
         raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
     reason = _s(reason)

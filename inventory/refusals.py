@@ -6,8 +6,9 @@ outcome (``stored``; a stored refusal is replayed, an unstored one is evaluated 
 retry), what the HTTP API answers (``answer`` code and ``status``), the API's ``message`` and
 the storefront's short ``headline``.
 
-Everything else is generated from or imports this table: the Lua codes (:func:`lua_prelude`,
-prepended to every script so a script can only name codes that exist, ``R.sold_out``), the
+Everything else is generated from or imports this table: the Lua codes (the table ``R``
+that :mod:`inventory.scripts` prepends to every script, so a script can only name codes that
+exist: ``R.sold_out``; any other name raises), the
 API's status and message (``flashsale.front``), the OpenAPI enum (:data:`ANSWER_CODES`), the
 storefront's wording (served as ``/static/refusals.js``) and the load tests' counters.
 
@@ -144,13 +145,3 @@ def storefront_table(lang: str = "en") -> dict[str, dict[str, str]]:
         if w.headline is not None and r.answer not in out:
             out[r.answer] = {"headline": w.headline, "message": w.message}
     return out
-
-
-def lua_prelude() -> str:
-    """``local R = {...}``: the codes a script may return; naming any other code is an error."""
-    pairs = ", ".join(f"{c}='{c}'" for c in CODES)
-    return (
-        "-- Refusal codes, generated from inventory/refusals.py: R.<code> or a script error.\n"
-        f"local R = setmetatable({{{pairs}}}, "
-        "{__index = function(_, k) error('unknown refusal code: ' .. tostring(k)) end})\n"
-    )

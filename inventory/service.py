@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from inventory._batcher import Batcher, BatchStats
-from inventory._scripts import ARG, NAMES, script
 from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
 from inventory.keys import ARMED_ROUNDS, RoundKeys
-from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult
+from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult, reserve_batch
+from inventory.scripts import script
 from inventory.spec import CHANNELS, ROUND_STATUSES, RoundSpec, RoundStats
 
 _NUMBERS_PER_CALL = 1000
@@ -68,10 +68,7 @@ def _encoded(req: ReserveRequest) -> bytes | None:
     """The request as one JSON item of the script's batch, or None when it cannot be encoded
     (a lone surrogate in a string, a PII value orjson cannot serialise...)."""
     try:
-        return orjson.dumps([
-            req.buyer_id, req.id_hash, req.quantity, req.idempotency_key, req.fingerprint(),
-            req.channel, req.agreement_version, req.number or "", orjson.dumps(req.pii).decode(),
-        ])  # fmt: skip
+        return req.script_item()
     except (TypeError, orjson.JSONEncodeError):
         return None
 
@@ -125,14 +122,6 @@ class Inventory:
     def batch_stats(self) -> BatchStats:
         return self._batcher.stats
 
-    async def load_scripts(self) -> None:
-        """Optional warm-up; scripts also load themselves on first use and after NOSCRIPT."""
-        try:
-            for name in NAMES:
-                await script(name).load(self._redis)
-        except RedisError as exc:
-            raise InventoryUnavailable(f"cannot load scripts: {exc}") from exc
-
     async def aclose(self, drain_seconds: float = 5.0) -> None:
         """Stop taking reservations and let in-flight batches finish (bounded). Idempotent."""
         self._closed = True
@@ -145,10 +134,18 @@ class Inventory:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _call(self, name: str, round_id: str, args: Sequence[ARG]) -> Any:
+    async def _call(self, name: str, round_id: str, args: Mapping[str, Any] | bytes) -> Any:
+        """Run script ``name`` with its named arguments (``A`` in Lua): a mapping, or the
+        JSON object already encoded. Integers beyond 2**53 are refused (cjson decodes
+        numbers as doubles)."""
+        if not isinstance(args, bytes):
+            try:
+                args = orjson.dumps(args, option=orjson.OPT_STRICT_INTEGER)
+            except orjson.JSONEncodeError as exc:
+                raise InvalidRequest(f"{name}: arguments cannot be encoded: {exc}") from exc
         try:
             return await script(name)(
-                self._redis, RoundKeys(round_id).script_keys(), [round_id, *args]
+                self._redis, RoundKeys(round_id).script_keys(), [round_id, args]
             )
         except ResponseError as exc:
             raise ScriptFailed(f"{name} script failed: {exc}", round_id=round_id) from exc
@@ -167,12 +164,14 @@ class Inventory:
             raise InvalidRequest("stock and hold_seconds must be >= 0")
         offer = orjson.dumps(spec.offer, option=orjson.OPT_SORT_KEYS)
         version = hashlib.sha1(offer, usedforsecurity=False).hexdigest()[:16]
-        new = await self._call("arm", spec.round_id, [
-            spec.stock, spec.status, _ms(spec.starts_at), _ms(spec.ends_at),
-            spec.per_account_limit, spec.per_id_limit, spec.hold_seconds * 1000,
-            int(spec.number_choice), ",".join(spec.channels), spec.agreement_version,
-            spec.offer_id, version, offer,
-        ])  # fmt: skip
+        new = await self._call("arm", spec.round_id, {
+            "stock": spec.stock, "status": spec.status, "starts_ms": _ms(spec.starts_at),
+            "ends_ms": _ms(spec.ends_at), "per_account_limit": spec.per_account_limit,
+            "per_id_limit": spec.per_id_limit, "hold_ms": spec.hold_seconds * 1000,
+            "number_choice": int(spec.number_choice), "channels": ",".join(spec.channels),
+            "agreement_version": spec.agreement_version, "offer_id": spec.offer_id,
+            "offer_version": version, "offer": offer.decode(),
+        })  # fmt: skip
         try:
             await self._redis.sadd(ARMED_ROUNDS, spec.round_id)  # type: ignore[misc]
         except RedisError as exc:
@@ -183,19 +182,21 @@ class Inventory:
     async def set_status(self, round_id: str, status: str) -> None:
         if status not in ROUND_STATUSES:
             raise InvalidRequest(f"unknown status {status!r}", status=status)
-        if await self._call("set_status", round_id, [status]) == -1:
+        if await self._call("set_status", round_id, {"status": status}) == -1:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
         self._sold_out_until.pop(round_id, None)
 
     async def extend(self, round_id: str, ends_at: datetime) -> None:
-        if await self._call("extend", round_id, [_ms(ends_at)]) == -1:
+        if await self._call("extend", round_id, {"ends_ms": _ms(ends_at)}) == -1:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
 
     async def restock(self, round_id: str, units: int, restock_id: str) -> int:
         """Add units once per restock_id; returns units left."""
         if units < 1 or not restock_id:
             raise InvalidRequest("restock needs units >= 1 and a restock_id", units=units)
-        applied, left = await self._call("restock", round_id, [units, restock_id])
+        applied, left = await self._call(
+            "restock", round_id, {"units": units, "restock_id": restock_id}
+        )
         if applied == -1:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
         self._sold_out_until.pop(round_id, None)
@@ -208,10 +209,10 @@ class Inventory:
         fees = surcharges or {}
         added = 0
         for start in range(0, len(numbers), _NUMBERS_PER_CALL):
-            args: list[ARG] = []
-            for number in numbers[start : start + _NUMBERS_PER_CALL]:
-                args += [number, str(fees[number]) if number in fees else ""]
-            n = await self._call("load_numbers", round_id, args)
+            part = list(numbers[start : start + _NUMBERS_PER_CALL])
+            n = await self._call("load_numbers", round_id, {
+                "numbers": part, "surcharges": {x: fees[x] for x in part if x in fees},
+            })  # fmt: skip
             if n == -1:
                 raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
             added += int(n)
@@ -268,8 +269,7 @@ class Inventory:
         rows: list[Any] = []
         offers: dict[str, bytes] = {}
         if sent:
-            batch = b"[" + b",".join(sent) + b"]"
-            rows, flat_offers = await self._call("reserve", round_id, [batch])
+            rows, flat_offers = await self._call("reserve", round_id, reserve_batch(sent))
             offers = {_s(flat_offers[i]): flat_offers[i + 1] for i in range(0, len(flat_offers), 2)}
         answers = iter(rows)
         results = []
@@ -307,7 +307,7 @@ class Inventory:
         ):
             raise InvalidRequest("confirm needs a payment_id and an integer amount >= 0")
         code, status, late, replay, refund = await self._call(
-            "confirm", round_id, [order_id, payment_id, amount]
+            "confirm", round_id, {"order_id": order_id, "payment_id": payment_id, "amount": amount}
         )
         code_s = _s(code)
         return ConfirmResult(
@@ -322,16 +322,16 @@ class Inventory:
         """Return a reserved order's units; False if it was not reserved (or is unknown)."""
         if reason not in ("expired", "cancelled"):
             raise InvalidRequest(f"unknown release reason {reason!r}")
-        return await self._call("release", round_id, [order_id, reason]) == 1
+        return await self._call("release", round_id, {"order_id": order_id, "reason": reason}) == 1
 
     async def sweep(self, round_id: str, limit: int = 500) -> int:
         """Release up to ``limit`` holds whose deadline has passed; returns how many."""
-        return int(await self._call("sweep", round_id, [max(1, limit)]))
+        return int(await self._call("sweep", round_id, {"limit": max(1, limit)}))
 
     # -- reading (operators, order pages, reconciliation) ------------------------------------
 
     async def stats(self, round_id: str) -> RoundStats:
-        row = await self._call("stats", round_id, [])
+        row = await self._call("stats", round_id, {})
         if not row[0]:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
         _, stocked, left, held, paid, released, refunds, orders, sold_out_at, status = row
@@ -343,20 +343,22 @@ class Inventory:
         )  # fmt: skip
 
     async def order(self, round_id: str, order_id: str) -> dict[str, Any] | None:
-        row = await self._call("order", round_id, [order_id])
+        row = await self._call("order", round_id, {"order_id": order_id})
         if not row:
             return None
-        o = orjson.loads(row[0])
+        o = orjson.loads(row[0])  # the order record: its fields are described in lua/_lib.lua
+        paid = o["payment_id"]
         return {
             "order_id": order_id, "round_id": round_id, "status": o["status"], "seq": o["seq"],
-            "buyer_id": o["buyer"], "id_hash": o["idh"], "quantity": o["q"],
-            "number": o["num"] or None, "channel": o["ch"], "agreement_version": o["av"],
-            "reserved_at_ms": o["at"], "pay_before_ms": o["dl"], "payment_id": o["pay"] or None,
-            "amount": o["amt"] if o["pay"] else None, "late": bool(o["late"]),
-            "amount_due": (
-                Amount(o["pr"] * o["q"], o["fee"], o["due"]).as_dict() if "due" in o else None
-            ),
-            "refunds": dict(o.get("rf") or {}),
+            "buyer_id": o["buyer_id"], "id_hash": o["id_hash"], "quantity": o["quantity"],
+            "number": o["number"] or None, "channel": o["channel"],
+            "agreement_version": o["agreement_version"], "reserved_at_ms": o["reserved_at_ms"],
+            "pay_before_ms": o["pay_before_ms"], "payment_id": paid or None,
+            "amount": o["amount_paid"] if paid else None, "late": bool(o["late"]),
+            "amount_due": Amount(
+                o["price_fen"] * o["quantity"], o["surcharge_fen"], o["total_fen"]
+            ).as_dict(),
+            "refunds": dict(o.get("refunds") or {}),
             "offer": orjson.loads(row[1]),
         }  # fmt: skip
 

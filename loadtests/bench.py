@@ -34,9 +34,10 @@ import redis.asyncio as aioredis
 from checkout import idnumber
 from flashsale.core.settings import Settings
 from flashsale.front import tokens
-from inventory import Inventory
-from inventory._scripts import script
+from inventory import Inventory, ReserveRequest
 from inventory.keys import ARMED_ROUNDS, RoundKeys
+from inventory.models import reserve_batch
+from inventory.scripts import script
 from inventory.spec import RoundSpec
 from loadtests.wrk_runner import WrkResult, run_wrk
 
@@ -210,6 +211,13 @@ class Server:
             self.proc.wait()
 
 
+# redis-benchmark replaces each __rand_int__ with a random number, per call.
+_RANDOM_ITEM = ReserveRequest(
+    round_id="bench", buyer_id="b__rand_int__", id_hash="h__rand_int__", quantity=1,
+    idempotency_key="k__rand_int__", channel="web", agreement_version=AGREEMENT,
+)  # fmt: skip
+
+
 def redis_script_rate(settings: Settings, round_id: str, requests: int = 100_000) -> float:
     """redis-benchmark: the reserve script, ONE reservation per EVALSHA (no batching)."""
     binary = shutil.which("redis-benchmark")
@@ -240,7 +248,7 @@ def redis_script_rate(settings: Settings, round_id: str, requests: int = 100_000
         *keys,
         round_id,
         # one request per call, in the script's batch format (see inventory/lua/reserve.lua)
-        f'[["b__rand_int__","h__rand_int__",1,"k__rand_int__","fp","web","{AGREEMENT}","","{{}}"]]',
+        reserve_batch([_RANDOM_ITEM.script_item()]).decode(),
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
     # "EVALSHA ...: 12345.67 requests per second, p50=..." (the last \r-separated segment)

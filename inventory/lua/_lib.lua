@@ -1,12 +1,15 @@
--- Shared prelude of every inventory script (prepended by inventory/_scripts.py).
+-- Shared prelude of every inventory script (prepended by inventory/scripts.py, after the
+-- generated tables R (refusal codes, inventory/refusals.py) and ITEM (the fields of a reserve
+-- item, inventory/models.py RESERVE_ITEM)).
 -- KEYS are RoundKeys.script_keys(), in this order; all carry the round's hash tag.
--- ARGV[1] is always the round id.
+-- ARGV[1] is always the round id; ARGV[2] one JSON object of named arguments (A).
 local K = {
   meta = KEYS[1], stock = KEYS[2], counters = KEYS[3], acct = KEYS[4], idn = KEYS[5],
   numbers = KEYS[6], numowner = KEYS[7], orders = KEYS[8], holds = KEYS[9], idem = KEYS[10],
   outbox = KEYS[11], offers = KEYS[12], restocks = KEYS[13], numfee = KEYS[14],
 }
 local ROUND = ARGV[1]
+local A = cjson.decode(ARGV[2] or '{}')
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -24,6 +27,15 @@ local function hgetall(key)
   return t
 end
 
+-- An order record (HSET K.orders oid <json>), written here and by reserve.lua, read by
+-- inventory/service.py (Inventory.order turns it into the public order dict):
+--   status            reserved | paid | expired | cancelled | refund_required
+--   seq               the number of its last event (event_id = oid .. ':' .. seq)
+--   buyer_id, id_hash, quantity, number ('' = none), channel, agreement_version
+--   reserved_at_ms, pay_before_ms (the hold's deadline), offer_version (K.offers field)
+--   price_fen (unit price), surcharge_fen (the number's), total_fen (the amount due)
+--   payment_id ('' = unpaid), amount_paid, late (paid after its hold expired)
+--   refunds           {payment_id: reason} of payments not applied (absent = none)
 local function get_order(oid)
   local raw = redis.call('HGET', K.orders, oid)
   if not raw then return nil end
@@ -57,25 +69,34 @@ local function sub_units(key, who, q)
   if redis.call('HINCRBY', key, who, -q) <= 0 then redis.call('HDEL', key, who) end
 end
 
--- Why the order's units cannot be (re)taken now, or nil if they can.
-local function take_refusal(meta, o)
-  if not limit_ok(tonumber(meta.per_account_limit), units_of(K.acct, o.buyer), o.q) or
-     not limit_ok(tonumber(meta.per_id_limit), units_of(K.idn, o.idh), o.q) then
-    return 'limit_reached'
+-- THE check of a reservation, shared by reserve.lua and a late payment (confirm.lua): why
+-- quantity units for this buyer, ID hash and number ('' = none) cannot be taken now, or nil.
+-- `left` is the round's stock. Every code but sold_out is about this buyer or number and is
+-- stored as the Idempotency-Key's outcome (inventory/refusals.py says which).
+local function take_refusal(meta, left, buyer_id, id_hash, quantity, number)
+  if not limit_ok(tonumber(meta.per_account_limit), units_of(K.acct, buyer_id), quantity) or
+     not limit_ok(tonumber(meta.per_id_limit), units_of(K.idn, id_hash), quantity) then
+    return R.limit_reached
   end
-  if o.num ~= '' and redis.call('SISMEMBER', K.numbers, o.num) == 0 then return 'number_taken' end
-  if tonumber(redis.call('GET', K.stock) or '0') < o.q then return 'sold_out' end
+  if number ~= '' then
+    if meta.number_choice ~= '1' then return R.number_choice_disabled end
+    if redis.call('SISMEMBER', K.numbers, number) == 0 then
+      if redis.call('HEXISTS', K.numowner, number) == 1 then return R.number_taken end
+      return R.number_unknown
+    end
+  end
+  if meta.status == 'sold_out' or left < quantity then return R.sold_out end
   return nil
 end
 
 -- Take the order's units: stock, account and ID counters, chosen number. Returns units left.
 local function take_units(oid, o, now)
-  local left = redis.call('DECRBY', K.stock, o.q)
-  redis.call('HINCRBY', K.acct, o.buyer, o.q)
-  redis.call('HINCRBY', K.idn, o.idh, o.q)
-  if o.num ~= '' then
-    redis.call('SREM', K.numbers, o.num)
-    redis.call('HSET', K.numowner, o.num, oid)
+  local left = redis.call('DECRBY', K.stock, o.quantity)
+  redis.call('HINCRBY', K.acct, o.buyer_id, o.quantity)
+  redis.call('HINCRBY', K.idn, o.id_hash, o.quantity)
+  if o.number ~= '' then
+    redis.call('SREM', K.numbers, o.number)
+    redis.call('HSET', K.numowner, o.number, oid)
   end
   if left == 0 then redis.call('HSETNX', K.counters, 'sold_out_at_ms', now) end
   return left
@@ -83,16 +104,16 @@ end
 
 -- Release a reserved order (expiry or cancellation): units back exactly once.
 local function release_order(oid, o, status, now)
-  redis.call('INCRBY', K.stock, o.q)
-  sub_units(K.acct, o.buyer, o.q)
-  sub_units(K.idn, o.idh, o.q)
-  if o.num ~= '' and redis.call('HGET', K.numowner, o.num) == oid then
-    redis.call('HDEL', K.numowner, o.num)
-    redis.call('SADD', K.numbers, o.num)
+  redis.call('INCRBY', K.stock, o.quantity)
+  sub_units(K.acct, o.buyer_id, o.quantity)
+  sub_units(K.idn, o.id_hash, o.quantity)
+  if o.number ~= '' and redis.call('HGET', K.numowner, o.number) == oid then
+    redis.call('HDEL', K.numowner, o.number)
+    redis.call('SADD', K.numbers, o.number)
   end
   redis.call('ZREM', K.holds, oid)
-  count('held', -o.q)
-  count('released', o.q)
+  count('held', -o.quantity)
+  count('released', o.quantity)
   o.status = status
   o.seq = o.seq + 1
   put_order(oid, o)

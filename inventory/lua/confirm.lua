@@ -1,15 +1,19 @@
--- ARGV: round_id, order_id, payment_id, amount (integer, minor units).
+-- A: {order_id, payment_id, amount (integer, fen)}.
 -- Returns {code ('' = paid), status, late (0/1), replay (0/1), refund ('' or its reason)}.
 --
 -- Exactly one payment is applied to an order, and only for the amount due that reserve.lua
--- stored with it (o.due). Any other payment is kept in the order (o.rf: payment_id -> reason)
+-- stored with it (o.total_fen). Any other payment is kept in the order (o.refunds:
+-- payment_id -> reason)
 -- and announced by a payment.refund_required event (status unchanged, seq + 1):
 --   amount_mismatch    the amount differs from the order's due (the order stays payable)
 --   duplicate_payment  the order is already paid (or refund-required) by another payment
 -- A payment that arrives after its hold expired re-reserves if it can, else the order becomes
 -- refund_required (order.refund_required). Every call is idempotent per payment_id.
-local oid, pid, amount = ARGV[2], ARGV[3], tonumber(ARGV[4])
-if not amount or amount < 0 or amount ~= math.floor(amount) then
+local oid, pid, amount = A.order_id, A.payment_id, A.amount
+if type(oid) ~= 'string' or type(pid) ~= 'string' then
+  return redis.error_reply('confirm: order_id and payment_id must be strings')
+end
+if type(amount) ~= 'number' or amount < 0 or amount ~= math.floor(amount) then
   return redis.error_reply('confirm: amount must be an integer >= 0')
 end
 local o = get_order(oid)
@@ -20,11 +24,11 @@ local amount_json = string.format('%d', amount)
 local function pay(late)
   o.status = 'paid'
   o.seq = o.seq + 1
-  o.pay = pid
-  o.amt = amount
+  o.payment_id = pid
+  o.amount_paid = amount
   o.late = late
   put_order(oid, o)
-  count('paid', o.q)
+  count('paid', o.quantity)
   emit(oid, o, 'order.paid', now,
     '{"payment_id":' .. enc(pid) .. ',"amount":' .. amount_json .. ',"late":' .. tostring(late) .. '}')
 end
@@ -38,8 +42,8 @@ local function refused(reason, replay)
 end
 
 local function refund(reason)
-  o.rf = o.rf or {}
-  o.rf[pid] = reason
+  o.refunds = o.refunds or {}
+  o.refunds[pid] = reason
   o.seq = o.seq + 1
   put_order(oid, o)
   emit(oid, o, 'payment.refund_required', now,
@@ -47,22 +51,23 @@ local function refund(reason)
   return refused(reason, 0)
 end
 
-if o.pay == pid then  -- the applied payment again
+if o.payment_id == pid then  -- the applied payment again
   if o.status == 'paid' then return {'', 'paid', o.late and 1 or 0, 1, ''} end
   return {'refund_required', o.status, 0, 1, 'late_payment'}
 end
-if o.rf and o.rf[pid] then return refused(o.rf[pid], 1) end
+if o.refunds and o.refunds[pid] then return refused(o.refunds[pid], 1) end
 if o.status == 'paid' or o.status == 'refund_required' then return refund('duplicate_payment') end
-if amount ~= tonumber(o.due or -1) then return refund('amount_mismatch') end
+if amount ~= tonumber(o.total_fen or -1) then return refund('amount_mismatch') end
 
 if o.status == 'reserved' then
   redis.call('ZREM', K.holds, oid)
-  count('held', -o.q)
+  count('held', -o.quantity)
   pay(false)
   return {'', 'paid', 0, 0, ''}
 end
 -- expired or cancelled: a late payment. Re-reserve if the units can still be taken, else refund.
-local reason = take_refusal(hgetall(K.meta), o)
+local reason = take_refusal(hgetall(K.meta), tonumber(redis.call('GET', K.stock) or '0'),
+  o.buyer_id, o.id_hash, o.quantity, o.number)
 if not reason then
   take_units(oid, o, now)
   pay(true)
@@ -70,8 +75,8 @@ if not reason then
 end
 o.status = 'refund_required'
 o.seq = o.seq + 1
-o.pay = pid
-o.amt = amount
+o.payment_id = pid
+o.amount_paid = amount
 put_order(oid, o)
 count('refund_required', 1)
 emit(oid, o, 'order.refund_required', now,

@@ -1,4 +1,4 @@
--- ARGV: round_id, status. Returns 1, or -1 when the round is not armed.
+-- A: {status}. Returns 1, or -1 when the round is not armed.
 if redis.call('EXISTS', K.meta) == 0 then return -1 end
-redis.call('HSET', K.meta, 'status', ARGV[2])
+redis.call('HSET', K.meta, 'status', A.status)
 return 1

@@ -1,4 +1,4 @@
--- ARGV: round_id. Returns {armed (0/1), stocked, left, held, paid, released, refund_required,
+-- A: {}. Returns {armed (0/1), stocked, left, held, paid, released, refund_required,
 -- orders, sold_out_at_ms (-1 = never), status}.
 local status = redis.call('HGET', K.meta, 'status')
 if not status then return {0, 0, 0, 0, 0, 0, 0, 0, -1, ''} end

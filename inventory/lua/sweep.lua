@@ -1,7 +1,7 @@
--- ARGV: round_id, limit. Releases up to limit holds whose deadline has passed.
+-- A: {limit}. Releases up to limit holds whose deadline has passed.
 -- Returns how many orders were released.
 local now = now_ms()
-local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local due = redis.call('ZRANGEBYSCORE', K.holds, '-inf', now, 'LIMIT', 0, A.limit)
 local released = 0
 for _, oid in ipairs(due) do
   local o = get_order(oid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-from inventory._scripts import LuaScript
+from inventory.scripts import LuaScript
 
 
 @functools.cache
