@@ -9,7 +9,6 @@ the next pass; the loop ends when ``stop_event`` is set.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -18,11 +17,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from catalog import control
-from catalog._resources import make_inventory
 from catalog.errors import CatalogError
 from flashsale.core.db import create_pool
+from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
-from inventory.errors import InventoryError
+from inventory import Inventory, InventoryError
 
 log = logging.getLogger(__name__)
 _RETRIED = (CatalogError, InventoryError, RedisError, OSError, asyncpg.PostgresError)
@@ -100,14 +99,13 @@ async def run_armer(
     pool = await create_pool(settings.database_url, max_size=2)
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        inv = make_inventory(client)
+        inv = Inventory(client)
         while not stop_event.is_set():
             try:
                 await arm_due(pool, inv, lead, batch)
             except (RedisError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("armer pass failed (will retry): %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop_event.wait(), interval)
+            await sleep_unless_stopped(stop_event, interval)
     finally:
         await client.aclose()
         await pool.close()

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import redis.asyncio as aioredis
 
-from catalog._resources import pg
+from catalog.connections import pg
 from flashsale.cli._output import CliError, emit, json_option
 from flashsale.cli.catalog import execute, operator, settings, token_file_option
 from flashsale.cli.rounds import round_group

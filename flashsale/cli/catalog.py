@@ -18,7 +18,7 @@ import click
 
 import catalog
 from catalog import money, times
-from catalog._resources import LazyInventory, pg
+from catalog.connections import LazyInventory, pg
 from catalog.control import push_numbers
 from flashsale.cli._output import CliError, emit, json_option, run
 from flashsale.core.audit import AdminAuthError, Operator, cli_operator

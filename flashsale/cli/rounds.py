@@ -13,7 +13,7 @@ import click
 
 import catalog
 from catalog import control, times
-from catalog._resources import LazyInventory, pg
+from catalog.connections import LazyInventory, pg
 from flashsale.cli._output import CliError, console, emit, json_option
 from flashsale.cli.catalog import (
     execute,

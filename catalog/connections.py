@@ -1,4 +1,5 @@
-"""Connections the catalog commands use: one PostgreSQL connection, Redis and the inventory."""
+"""Connections the catalog commands use: one PostgreSQL connection, and the inventory on a Redis
+client opened only when a command touches an armed round."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from catalog.control import InventoryPort
 from flashsale.core.settings import Settings
-from inventory.spec import RoundSpec, RoundStats
+from inventory import Inventory, RoundSpec, RoundStats
 
 
 @asynccontextmanager
@@ -27,29 +27,19 @@ async def pg(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-def make_inventory(client: aioredis.Redis) -> InventoryPort:
-    """``inventory.Inventory(client)``, imported late so the catalog works before it lands."""
-    import inventory
-
-    factory: Any = getattr(inventory, "Inventory", None)
-    if factory is None:
-        raise ConnectionError("the inventory package does not provide Inventory yet")
-    port: InventoryPort = factory(client)
-    return port
-
-
 class LazyInventory:
-    """An :class:`InventoryPort` opening Redis on first use (unarmed rounds never need it)."""
+    """A :class:`catalog.control.InventoryPort` opening Redis on first use (unarmed rounds
+    never need it)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: aioredis.Redis | None = None
-        self._inv: InventoryPort | None = None
+        self._inv: Inventory | None = None
 
-    def _get(self) -> InventoryPort:
+    def _get(self) -> Inventory:
         if self._inv is None:
             self._client = aioredis.Redis.from_url(self._settings.redis_url)
-            self._inv = make_inventory(self._client)
+            self._inv = Inventory(self._client)
         return self._inv
 
     async def arm(self, spec: RoundSpec) -> bool:
@@ -73,15 +63,8 @@ class LazyInventory:
         return await self._get().stats(round_id)
 
     async def aclose(self) -> None:
-        client, self._client, self._inv = self._client, None, None
+        client, inv, self._client, self._inv = self._client, self._inv, None, None
+        if inv is not None:
+            await inv.aclose()
         if client is not None:
             await client.aclose()
-
-
-@asynccontextmanager
-async def inventory_for(settings: Settings) -> AsyncIterator[LazyInventory]:
-    inv = LazyInventory(settings)
-    try:
-        yield inv
-    finally:
-        await inv.aclose()
