@@ -19,15 +19,15 @@ from catalog.control import (
     resume,
 )
 from catalog.errors import (
+    CatalogConflict,
     CatalogError,
-    Conflict,
+    CatalogNotFound,
     InvalidInput,
     InvalidNumbersFile,
     InvalidTransition,
     InvalidWindow,
-    InventoryUnavailable,
-    NotFound,
     RoundOverlap,
+    RoundStateUnavailable,
 )
 from catalog.numbers import PoolNumber, load_pool, parse_numbers_file
 from catalog.products import (
@@ -42,20 +42,20 @@ from catalog.report import round_report
 from catalog.rounds import RoundInput, build_spec, create_round, get_round, list_rounds
 
 __all__ = [
+    "CatalogConflict",
     "CatalogError",
-    "Conflict",
+    "CatalogNotFound",
     "InvalidInput",
     "InvalidNumbersFile",
     "InvalidTransition",
     "InvalidWindow",
     "InventoryPort",
-    "InventoryUnavailable",
-    "NotFound",
     "OfferTerms",
     "Outcome",
     "PoolNumber",
     "RoundInput",
     "RoundOverlap",
+    "RoundStateUnavailable",
     "add_offer",
     "add_product",
     "add_variant",

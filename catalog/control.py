@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import asyncpg
 from redis.exceptions import RedisError
 
-from catalog.errors import InvalidInput, InvalidTransition, InventoryUnavailable, RoundOverlap
+from catalog.errors import InvalidInput, InvalidTransition, RoundOverlap, RoundStateUnavailable
 from catalog.rounds import build_spec, get_round, overlapping
 from flashsale.core.audit import Operator, audit
 from inventory.errors import InventoryError
@@ -54,11 +54,11 @@ async def _redis(coro: Any) -> Any:
     try:
         return await coro
     except InventoryError as exc:
-        raise InventoryUnavailable(
+        raise RoundStateUnavailable(
             f"Redis refused the change: {exc.message}", inventory_code=exc.code
         ) from exc
     except (RedisError, OSError) as exc:
-        raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
+        raise RoundStateUnavailable(f"Redis unavailable: {exc}") from exc
 
 
 async def arm(

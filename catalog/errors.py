@@ -3,14 +3,15 @@
 ::
 
     CatalogError (code, data, retriable=False)
-    ├── NotFound                code "catalog.not_found"       unknown id or name
+    ├── CatalogNotFound         code "catalog.not_found"       unknown id or name
     ├── InvalidInput            code "catalog.invalid"         a value is malformed or out of range
     │   ├── InvalidWindow       code "round.invalid_window"    end before start, bad zone, bad time
     │   └── InvalidNumbersFile  code "numbers.invalid_file"    malformed or duplicate numbers
-    ├── Conflict                code "catalog.conflict"        the change clashes with stored state
+    ├── CatalogConflict         code "catalog.conflict"        the change clashes with stored state
     │   ├── RoundOverlap        code "round.overlap"           same offer, overlapping open round
     │   └── InvalidTransition   code "round.invalid_transition" e.g. resume a closed round
-    └── InventoryUnavailable    code "round.inventory_unavailable" (retriable) Redis side failed
+    └── RoundStateUnavailable   code "round.inventory_unavailable" (retriable) the round's state
+                                in Redis could not be read or changed
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class CatalogError(Exception):
         return {"code": self.code, "message": self.message, **self.data}
 
 
-class NotFound(CatalogError):
+class CatalogNotFound(CatalogError):
     code = "catalog.not_found"
 
 
@@ -47,18 +48,18 @@ class InvalidNumbersFile(InvalidInput):
     code = "numbers.invalid_file"
 
 
-class Conflict(CatalogError):
+class CatalogConflict(CatalogError):
     code = "catalog.conflict"
 
 
-class RoundOverlap(Conflict):
+class RoundOverlap(CatalogConflict):
     code = "round.overlap"
 
 
-class InvalidTransition(Conflict):
+class InvalidTransition(CatalogConflict):
     code = "round.invalid_transition"
 
 
-class InventoryUnavailable(CatalogError):
+class RoundStateUnavailable(CatalogError):
     code = "round.inventory_unavailable"
     retriable = True

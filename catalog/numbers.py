@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from catalog.errors import Conflict, InvalidInput, InvalidNumbersFile
+from catalog.errors import CatalogConflict, InvalidInput, InvalidNumbersFile
 from catalog.money import parse_yuan
 from flashsale.core.audit import Operator, audit
 
@@ -92,7 +92,7 @@ async def load_pool(
                 columns=["number", "pool_id", "surcharge_fen"],
             )
         except asyncpg.UniqueViolationError:
-            raise Conflict(
+            raise CatalogConflict(
                 "numbers file refused: a number was loaded concurrently; retry", pool=pool
             ) from None
         total = await conn.fetchval("SELECT count(*) FROM pool_numbers WHERE pool_id = $1", pool_id)

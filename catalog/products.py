@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from catalog.errors import InvalidInput, NotFound
+from catalog.errors import CatalogNotFound, InvalidInput
 from catalog.money import yuan
 from checkout.offer import PRODUCT_KINDS
 from flashsale.core import text
@@ -184,7 +184,7 @@ async def add_variant(
 async def _product(conn: asyncpg.Connection, product_id: int) -> asyncpg.Record:
     row = await conn.fetchrow("SELECT * FROM products WHERE id = $1", product_id)
     if row is None:
-        raise NotFound(f"unknown product {product_id}", product_id=product_id)
+        raise CatalogNotFound(f"unknown product {product_id}", product_id=product_id)
     return row
 
 
@@ -195,7 +195,7 @@ async def get_offer(conn: asyncpg.Connection, offer_id: int) -> dict[str, Any]:
         offer_id,
     )
     if row is None:
-        raise NotFound(f"unknown offer {offer_id}", offer_id=offer_id)
+        raise CatalogNotFound(f"unknown offer {offer_id}", offer_id=offer_id)
     return offer_dict(row)
 
 

@@ -1,8 +1,8 @@
 """`round report`: stock and order figures of one round (Redis counters + PostgreSQL orders;
 once the round is archived out of Redis, the counters archived with it).
 
-The JSON shape is fixed; figures whose source has not landed yet (orders table, a Redis that
-never armed the round) read 0.
+The JSON shape is fixed; a round never armed reads the catalog's stock and 0 for the rest.
+Orders per minute and by channel come from PostgreSQL (:func:`checkout.pipeline.observe.timeline`).
 """
 
 from __future__ import annotations
@@ -15,45 +15,12 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from catalog.control import InventoryPort
-from catalog.errors import InventoryUnavailable
+from catalog.errors import RoundStateUnavailable
 from catalog.rounds import get_round
 from catalog.times import show
 from checkout.archived import archived_round, is_purged
+from checkout.pipeline.observe import timeline
 from inventory.errors import InventoryError
-from inventory.spec import CHANNELS
-
-
-async def _orders(
-    conn: asyncpg.Connection, round_id: str
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    columns = {
-        r["column_name"]
-        for r in await conn.fetch(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-            "current_schema() AND table_name = 'orders'"
-        )
-    }
-    by_channel = dict.fromkeys(CHANNELS, 0)
-    if not {"round_id", "created_at"} <= columns:
-        return [], by_channel
-    # when the shopper reserved, if the writer recorded it; else when the row was written
-    at = "COALESCE(reserved_at, created_at)" if "reserved_at" in columns else "created_at"
-    per_minute = [
-        {"minute": r["minute"], "orders": r["n"]}
-        for r in await conn.fetch(
-            f"SELECT date_trunc('minute', {at}) AS minute, count(*) AS n FROM orders "  # noqa: S608
-            "WHERE round_id = $1 GROUP BY 1 ORDER BY 1",
-            round_id,
-        )
-    ]
-    if "channel" in columns:
-        for r in await conn.fetch(
-            "SELECT channel, count(*) AS n FROM orders WHERE round_id = $1 "
-            "AND channel IS NOT NULL GROUP BY channel",
-            round_id,
-        ):
-            by_channel[str(r["channel"])] = r["n"]
-    return per_minute, by_channel
 
 
 async def round_report(
@@ -89,9 +56,9 @@ async def round_report(
         try:
             stats = await inv.stats(round_id)
         except InventoryError as exc:
-            raise InventoryUnavailable(f"Redis: {exc.message}") from exc
+            raise RoundStateUnavailable(f"Redis: {exc.message}") from exc
         except (RedisError, OSError) as exc:
-            raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
+            raise RoundStateUnavailable(f"Redis unavailable: {exc}") from exc
         source = "redis"
         figures = {
             "stocked": stats.stocked,
@@ -104,8 +71,8 @@ async def round_report(
         }
         if stats.sold_out_at_ms is not None:
             sold_out_at = datetime.fromtimestamp(stats.sold_out_at_ms / 1000, UTC)
-    per_minute, by_channel = await _orders(conn, round_id)
-    total = sum(p["orders"] for p in per_minute)
+    orders = await timeline(conn, round_id)
+    total = sum(n for _, n in orders.per_minute)
     start = rnd["starts_at"]
     end = min(x for x in (datetime.now(UTC), rnd["ends_at"], sold_out_at) if x is not None)
     minutes = max((end - start).total_seconds() / 60, 1.0) if end > start else 1.0
@@ -119,8 +86,6 @@ async def round_report(
         "starts_at": show(rnd["starts_at"], tz),
         "ends_at": show(rnd["ends_at"], tz),
         "orders_per_minute": round(total / minutes, 2) if total else 0,
-        "per_minute": [
-            {"minute": show(p["minute"], tz), "orders": p["orders"]} for p in per_minute
-        ],
-        "by_channel": by_channel,
+        "per_minute": [{"minute": show(m, tz), "orders": n} for m, n in orders.per_minute],
+        "by_channel": orders.by_channel,
     }

@@ -9,7 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from catalog.errors import Conflict, InvalidInput, InvalidWindow, NotFound, RoundOverlap
+from catalog.errors import (
+    CatalogConflict,
+    CatalogNotFound,
+    InvalidInput,
+    InvalidWindow,
+    RoundOverlap,
+)
 from catalog.products import get_offer
 from checkout.offer import Gift, OfferSnapshot, Variant
 from flashsale.core.audit import Operator, audit
@@ -119,11 +125,13 @@ async def create_round(
             ) from None
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "rounds_one_pool":
-                raise Conflict(
+                raise CatalogConflict(
                     f"number pool {inp.number_pool} already serves an open round",
                     pool=inp.number_pool,
                 ) from None
-            raise Conflict(f"round id {round_id} already exists", round_id=round_id) from None
+            raise CatalogConflict(
+                f"round id {round_id} already exists", round_id=round_id
+            ) from None
         await audit(
             conn,
             operator,
@@ -164,7 +172,7 @@ async def _variant(conn: asyncpg.Connection, offer: dict[str, Any], sku: str | N
         return None
     row = await conn.fetchrow("SELECT id, product_id, offer_id FROM variants WHERE sku = $1", sku)
     if row is None:
-        raise NotFound(f"unknown variant sku {sku!r}", sku=sku)
+        raise CatalogNotFound(f"unknown variant sku {sku!r}", sku=sku)
     if row["product_id"] != offer["product_id"] or row["offer_id"] not in (None, offer["id"]):
         raise InvalidInput(f"variant {sku} does not belong to offer {offer['id']}", sku=sku)
     variant_id: int = row["id"]
@@ -178,7 +186,7 @@ async def _pool(conn: asyncpg.Connection, inp: RoundInput) -> int:
         inp.number_pool,
     )
     if row is None:
-        raise NotFound(f"unknown number pool {inp.number_pool!r}", pool=inp.number_pool)
+        raise CatalogNotFound(f"unknown number pool {inp.number_pool!r}", pool=inp.number_pool)
     if inp.number_choice and row["size"] < inp.stock:
         raise InvalidInput(
             f"stock {inp.stock} exceeds the {row['size']} numbers in pool {inp.number_pool}",
@@ -195,7 +203,7 @@ async def get_round(
         await conn.execute("SELECT 1 FROM rounds WHERE id = $1 FOR UPDATE", round_id)
     row = await conn.fetchrow(_SELECT + " WHERE r.id = $1", round_id)
     if row is None:
-        raise NotFound(f"unknown round {round_id!r}", round_id=round_id)
+        raise CatalogNotFound(f"unknown round {round_id!r}", round_id=round_id)
     return _round_dict(row)
 
 

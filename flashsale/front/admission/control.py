@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from catalog.errors import InvalidInput, InventoryUnavailable
+from catalog.errors import InvalidInput, RoundStateUnavailable
 from catalog.rounds import get_round
 from flashsale.core.audit import Operator, audit
 from flashsale.front.admission import policy as options
@@ -49,5 +49,5 @@ async def configure(
             )
             await options.write(redis, round_id, after)
         except (aioredis.RedisError, OSError) as exc:
-            raise InventoryUnavailable(f"Redis unavailable: {exc}") from exc
+            raise RoundStateUnavailable(f"Redis unavailable: {exc}") from exc
     return {"round_id": round_id, "before": before.as_dict(), **after.as_dict()}
