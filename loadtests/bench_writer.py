@@ -18,13 +18,11 @@ import uuid
 from typing import Any
 
 import asyncpg
-import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
 from checkout.events import OrderEvent
-from checkout.pipeline._apply import _EVENT_COLS, _ORDER_COLS, _ts, fold
-from checkout.pipeline.writer import Writer, WriterConfig
-from flashsale.core.db import migrate
+from checkout.pipeline.writer import Writer, WriterConfig, copy_batch
+from flashsale.core.db import migrate, quote_ident
 from flashsale.core.kafka import BENCH, started_producer
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics, ensure_topics
@@ -54,7 +52,7 @@ async def one_run(base: Settings, orders: int) -> dict[str, float]:
     tag = uuid.uuid4().hex[:8]
     db = f"flashsale_bench_{tag}"
     admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f'CREATE DATABASE "{db}"')
+    await admin.execute("CREATE DATABASE " + quote_ident(db))
     await admin.close()
     s = dataclasses.replace(
         base,
@@ -111,34 +109,19 @@ async def one_run(base: Settings, orders: int) -> dict[str, float]:
         finally:
             await client.close()
         admin = await asyncpg.connect(base.database_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.execute("DROP DATABASE IF EXISTS " + quote_ident(db) + " WITH (FORCE)")
         await admin.close()
 
 
 async def _copy(pool: asyncpg.Pool, events: list[OrderEvent]) -> float:
     """Seconds for a plain COPY of the same order and event rows into empty tables."""
-    rows = fold(events)
-    event_rows = [
-        (
-            e.event_id,
-            e.order_id,
-            e.round_id,
-            e.type,
-            e.seq,
-            e.status,
-            _ts(e.at),
-            orjson.dumps(e.data).decode(),
-        )
-        for e in events
-    ]
     async with pool.acquire() as conn:
         await conn.execute(
             "CREATE TABLE orders_copy (LIKE orders INCLUDING ALL);"
             "CREATE TABLE events_copy (LIKE order_events INCLUDING ALL)"
         )
         began = time.perf_counter()
-        await conn.copy_records_to_table("orders_copy", records=rows, columns=_ORDER_COLS)
-        await conn.copy_records_to_table("events_copy", records=event_rows, columns=_EVENT_COLS)
+        await copy_batch(conn, events, orders_table="orders_copy", events_table="events_copy")
         return time.perf_counter() - began
 
 

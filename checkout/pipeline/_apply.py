@@ -43,8 +43,8 @@ CREATE TEMP TABLE IF NOT EXISTS _w_orders (
     payment_id text, updated_at timestamptz, surcharge_fen bigint, total_fen bigint)
     ON COMMIT DELETE ROWS;
 """
-_EVENT_COLS = ("event_id", "order_id", "round_id", "type", "seq", "status", "at", "data")
-_ORDER_COLS = (
+EVENT_COLUMNS = ("event_id", "order_id", "round_id", "type", "seq", "status", "at", "data")
+ORDER_COLUMNS = (
     "id",
     "round_id",
     "status",
@@ -65,37 +65,41 @@ _ORDER_COLS = (
     "surcharge_fen",
     "total_fen",
 )
-_INSERT_EVENTS = f"""
-INSERT INTO order_events ({", ".join(_EVENT_COLS)})
-SELECT {", ".join(_EVENT_COLS)} FROM _w_events
-ON CONFLICT (event_id) DO NOTHING"""  # noqa: S608 (constants only)
-_RESERVATION = (
-    "buyer_id",
-    "id_hash",
-    "quantity",
-    "number",
-    "channel",
-    "agreement_version",
-    "offer",
-    "pii",
-    "pay_before",
-    "reserved_at",
-    "surcharge_fen",
-    "total_fen",
-)
-_NEWER = "EXCLUDED.seq > orders.seq"
-_UPSERT_ORDERS = f"""
-INSERT INTO orders ({", ".join(_ORDER_COLS)})
-SELECT {", ".join(_ORDER_COLS)} FROM _w_orders ORDER BY id
+_INSERT_EVENTS = """
+INSERT INTO order_events (event_id, order_id, round_id, type, seq, status, at, data)
+SELECT event_id, order_id, round_id, type, seq, status, at, data FROM _w_events
+ON CONFLICT (event_id) DO NOTHING"""
+# Status, seq and updated_at follow the highest seq; reservation and payment fields fill in once.
+_UPSERT_ORDERS = """
+INSERT INTO orders (id, round_id, status, seq, buyer_id, id_hash, quantity, number, channel,
+                    agreement_version, offer, pii, pay_before, reserved_at, paid_at, payment_id,
+                    updated_at, surcharge_fen, total_fen)
+SELECT id, round_id, status, seq, buyer_id, id_hash, quantity, number, channel,
+       agreement_version, offer, pii, pay_before, reserved_at, paid_at, payment_id,
+       updated_at, surcharge_fen, total_fen
+FROM _w_orders ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
-    status = CASE WHEN {_NEWER} THEN EXCLUDED.status ELSE orders.status END,
-    updated_at = CASE WHEN {_NEWER} THEN EXCLUDED.updated_at ELSE orders.updated_at END,
+    status = CASE WHEN EXCLUDED.seq > orders.seq THEN EXCLUDED.status ELSE orders.status END,
+    updated_at = CASE WHEN EXCLUDED.seq > orders.seq THEN EXCLUDED.updated_at
+                      ELSE orders.updated_at END,
     seq = GREATEST(orders.seq, EXCLUDED.seq),
-    {", ".join(f"{c} = COALESCE(orders.{c}, EXCLUDED.{c})" for c in _RESERVATION)},
+    buyer_id = COALESCE(orders.buyer_id, EXCLUDED.buyer_id),
+    id_hash = COALESCE(orders.id_hash, EXCLUDED.id_hash),
+    quantity = COALESCE(orders.quantity, EXCLUDED.quantity),
+    number = COALESCE(orders.number, EXCLUDED.number),
+    channel = COALESCE(orders.channel, EXCLUDED.channel),
+    agreement_version = COALESCE(orders.agreement_version, EXCLUDED.agreement_version),
+    offer = COALESCE(orders.offer, EXCLUDED.offer),
+    pii = COALESCE(orders.pii, EXCLUDED.pii),
+    pay_before = COALESCE(orders.pay_before, EXCLUDED.pay_before),
+    reserved_at = COALESCE(orders.reserved_at, EXCLUDED.reserved_at),
+    surcharge_fen = COALESCE(orders.surcharge_fen, EXCLUDED.surcharge_fen),
+    total_fen = COALESCE(orders.total_fen, EXCLUDED.total_fen),
     paid_at = COALESCE(orders.paid_at, EXCLUDED.paid_at),
     payment_id = COALESCE(orders.payment_id, EXCLUDED.payment_id)
-WHERE {_NEWER} OR (orders.reserved_at IS NULL AND EXCLUDED.reserved_at IS NOT NULL)
-   OR (orders.paid_at IS NULL AND EXCLUDED.paid_at IS NOT NULL)"""  # noqa: S608 (constants)
+WHERE EXCLUDED.seq > orders.seq
+   OR (orders.reserved_at IS NULL AND EXCLUDED.reserved_at IS NOT NULL)
+   OR (orders.paid_at IS NULL AND EXCLUDED.paid_at IS NOT NULL)"""
 _INSERT_REFUNDS = """
 INSERT INTO refunds (payment_id, order_id, round_id, amount_fen, reason, detail, event_id,
                      required_at)
@@ -196,10 +200,9 @@ async def _ensure_temp(conn: asyncpg.Connection) -> None:
     await conn.execute(_TEMP)
 
 
-async def apply_batch(conn: asyncpg.Connection, events: list[OrderEvent]) -> int:
-    """Write ``events`` in one transaction; returns the number of new ``order_events`` rows."""
-    unique = list({e.event_id: e for e in events}.values())
-    event_rows = [
+def event_rows(events: Iterable[OrderEvent]) -> list[tuple[Any, ...]]:
+    """The ``order_events`` rows of ``events`` (columns :data:`EVENT_COLUMNS`)."""
+    return [
         (
             e.event_id,
             e.order_id,
@@ -210,12 +213,27 @@ async def apply_batch(conn: asyncpg.Connection, events: list[OrderEvent]) -> int
             _ts(e.at),
             orjson.dumps(e.data).decode(),
         )
-        for e in unique
+        for e in events
     ]
+
+
+async def copy_batch(
+    conn: asyncpg.Connection, events: list[OrderEvent], *, orders_table: str, events_table: str
+) -> None:
+    """COPY the batch's folded ``orders`` rows and its ``order_events`` rows into the two tables
+    (the writer's staging tables; the writer bench's plain copies, to compare against)."""
+    await conn.copy_records_to_table(
+        events_table, records=event_rows(events), columns=EVENT_COLUMNS
+    )
+    await conn.copy_records_to_table(orders_table, records=fold(events), columns=ORDER_COLUMNS)
+
+
+async def apply_batch(conn: asyncpg.Connection, events: list[OrderEvent]) -> int:
+    """Write ``events`` in one transaction; returns the number of new ``order_events`` rows."""
+    unique = list({e.event_id: e for e in events}.values())
     async with conn.transaction():
         await _ensure_temp(conn)
-        await conn.copy_records_to_table("_w_events", records=event_rows, columns=_EVENT_COLS)
-        await conn.copy_records_to_table("_w_orders", records=fold(unique), columns=_ORDER_COLS)
+        await copy_batch(conn, unique, orders_table="_w_orders", events_table="_w_events")
         status = await conn.execute(_INSERT_EVENTS)
         await conn.execute(_UPSERT_ORDERS)
         refunds = refund_rows(unique)

@@ -50,7 +50,6 @@ while after its end, so retried requests still replay their stored outcome.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -77,6 +76,7 @@ from checkout.pipeline.reconcile import (
 )
 from flashsale.core.audit import Operator, audit
 from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, InventoryError, RoundKeys, RoundNotArmed
 from inventory.keys import ADMISSION_ROUNDS, ROUND_ID
@@ -503,6 +503,5 @@ async def run_archiver(archiver: Archiver, stop: asyncio.Event, interval: float 
             log.warning("archive pass failed (will retry): %s", type(exc).__name__)
         else:
             archived += sum(o.state == "archived" for o in outcomes)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await sleep_unless_stopped(stop, interval)
     return archived

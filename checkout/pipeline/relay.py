@@ -36,7 +36,6 @@ Logs carry ids and counts, never payloads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -55,10 +54,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from checkout.events import EventFormatError, OrderEvent
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
-from checkout.pipeline.parking import SINK_ERRORS, ParkedEvent, RoundErrors, park
 from flashsale.core.kafka import MAX_MESSAGE_BYTES, RELAY, started_producer
-from flashsale.core.retry import Backoff, pause
+from flashsale.core.parked import ParkedEvent, RoundErrors, park
+from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from flashsale.core.settings import Settings
+from flashsale.core.sink import SINK_ERRORS
 from flashsale.core.topics import Topics
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 
@@ -168,8 +168,7 @@ class Relay:
                 log.warning("relay producer stop failed: %s", type(exc).__name__)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop_event.wait(), seconds)
+        await sleep_unless_stopped(self.stop_event, seconds)
 
     # -- one pass ----------------------------------------------------------------------------
     async def step(self) -> int:

@@ -42,7 +42,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from checkout.events import OrderEvent
-from checkout.pipeline._apply import apply_batch, shipment_from_json
+from checkout.pipeline._apply import apply_batch, copy_batch, shipment_from_json
 from flashsale.core.consumer import Batch, Member, run_loop, sink_batch
 from flashsale.core.kafka import WRITER, WRITER_GROUP
 from flashsale.core.retry import Backoff
@@ -52,7 +52,15 @@ from flashsale.core.sink import SinkRejected, SinkUnavailable, translate
 from flashsale.core.topics import Topics
 
 log = logging.getLogger("flashsale.writer")
-__all__ = ["SinkRejected", "SinkUnavailable", "Writer", "WriterConfig", "WriterError", "translate"]
+__all__ = [
+    "SinkRejected",
+    "SinkUnavailable",
+    "Writer",
+    "WriterConfig",
+    "WriterError",
+    "copy_batch",
+    "translate",
+]
 
 
 @dataclass

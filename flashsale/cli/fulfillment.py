@@ -3,10 +3,8 @@ seed|stock` (operators)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +13,16 @@ import click
 from aiokafka.errors import KafkaError
 
 import fulfillment as ff
-from checkout.pipeline.parking import SinkError
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.catalog import operator, settings, token_file_option
+from flashsale.cli.clients import pg_pool
 from flashsale.core.audit import audit
-from flashsale.core.db import create_pool
 from flashsale.core.retry import Backoff, pause
-from flashsale.core.settings import Settings
+from flashsale.core.sink import SinkError
 from flashsale.core.topics import ensure_topics
 
 log = logging.getLogger("flashsale.fulfillment")
-
-
-@contextlib.asynccontextmanager
-async def _pool(cfg: Settings, max_size: int = 8) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await create_pool(cfg.database_url, max_size=max_size)
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def _carrier_options(f: Any) -> Any:
@@ -169,7 +154,7 @@ def fulfill(
 
     async def main() -> None:
         cfg = settings()
-        async with _pool(cfg, max_size=max(4, concurrency + 2)) as pool:
+        async with pg_pool(cfg, max_size=max(4, concurrency + 2)) as pool:
             f = ff.Fulfiller(cfg, pool, ff.SimulatedCarrier(pool, ccfg), config)
             on_signals(f.stop)
             attempt = 0
@@ -219,7 +204,7 @@ def failed(include_requeued: bool, round_id: str | None, as_json: bool) -> None:
     """
 
     async def main() -> list[dict[str, Any]]:
-        async with _pool(settings(), 2) as pool:
+        async with pg_pool(settings(), 2) as pool:
             return await ff.dead_letters(pool, include_requeued=include_requeued, round_id=round_id)
 
     rows = run(main())
@@ -245,10 +230,10 @@ def retry(dead_letter_id: int, token_file: Path | None, as_json: bool) -> None:
     op = operator(token_file)
 
     async def main() -> dict[str, Any]:
-        async with _pool(settings(), 2) as pool:
+        async with pg_pool(settings(), 2) as pool:
             try:
                 return await ff.requeue(pool, dead_letter_id, op)
-            except ff.NotFound as exc:
+            except ff.DeadLetterNotFound as exc:
                 raise CliError(str(exc)) from None
 
     out = run(main())
@@ -272,7 +257,7 @@ def overdue(round_id: str | None, as_json: bool) -> None:
     """Shipments past their promised delivery and not delivered, most overdue first."""
 
     async def main() -> list[dict[str, Any]]:
-        async with _pool(settings(), 2) as pool:
+        async with pg_pool(settings(), 2) as pool:
             return await ff.overdue(pool, round_id=round_id)
 
     rows = run(main())
@@ -291,7 +276,7 @@ def track(order_id: str, as_json: bool) -> None:
     """Show an order's shipment: state, carrier, tracking number, promised date, history."""
 
     async def main() -> dict[str, Any] | None:
-        async with _pool(settings(), 2) as pool:
+        async with pg_pool(settings(), 2) as pool:
             return await ff.tracking(pool, order_id)
 
     out = run(main())
@@ -340,7 +325,7 @@ def seed(
     op = operator(token_file)
 
     async def main() -> dict[str, Any]:
-        async with _pool(settings(), 2) as pool:
+        async with pg_pool(settings(), 2) as pool:
             got = await ff.seed_stock(pool, sim_cards=sims, handsets=wanted, numbers=numbers)
             out = {
                 "sim_cards": got.sim_cards,
@@ -368,7 +353,7 @@ def stock(as_json: bool) -> None:
     """Free stock: blank SIM cards, spare numbers, handsets per variant."""
 
     async def main() -> dict[str, object]:
-        async with _pool(settings(), 2) as pool:
+        async with pg_pool(settings(), 2) as pool:
             return await ff.stock_levels(pool)
 
     out = run(main())

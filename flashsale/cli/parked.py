@@ -9,35 +9,19 @@ close it by hand (``resolve``). Changes need the operator credential and are aud
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import click
 import redis.asyncio as aioredis
 
 from checkout.pipeline import parking
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
-from flashsale.core.db import create_pool
-from flashsale.core.settings import Settings
+from flashsale.cli.clients import pg_pool
 
 _COLUMNS = ["id", "process", "reason", "round_id", "order_id", "source", "created_at", "state"]
-
-
-@contextlib.asynccontextmanager
-async def _pool(cfg: Settings) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await create_pool(cfg.database_url, max_size=2)
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 def _source(row: dict[str, Any]) -> str:
@@ -70,7 +54,7 @@ def list_cmd(
     """
 
     async def main() -> list[dict[str, Any]]:
-        async with _pool(settings()) as pool:
+        async with pg_pool(settings()) as pool:
             return await parking.list_parked(
                 pool, process=process, round_id=round_id, include_closed=include_closed
             )
@@ -87,7 +71,7 @@ def payload_cmd(parked_id: int) -> None:
     """Write a parked event's raw payload to stdout (to correct it for `retry --payload-file`)."""
 
     async def main() -> bytes | None:
-        async with _pool(settings()) as pool:
+        async with pg_pool(settings()) as pool:
             try:
                 return await parking.payload(pool, parked_id)
             except parking.NotFound as exc:
@@ -143,7 +127,7 @@ def retry_cmd(
         cfg = settings()
         client = aioredis.Redis.from_url(cfg.redis_url)
         try:
-            async with _pool(cfg) as pool:
+            async with pg_pool(cfg) as pool:
                 return await parking.retry(
                     cfg, pool, client, parked_id, op, replacement=replacement
                 )
@@ -165,7 +149,7 @@ def resolve_cmd(parked_id: int, token_file: Path | None, as_json: bool) -> None:
     op = operator(token_file)
 
     async def main() -> dict[str, Any]:
-        async with _pool(settings()) as pool:
+        async with pg_pool(settings()) as pool:
             try:
                 return await parking.resolve(pool, parked_id, op)
             except parking.NotFound as exc:

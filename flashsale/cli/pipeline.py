@@ -18,6 +18,7 @@ from checkout.pipeline.relay import Relay, RelayConfig, default_consumer
 from checkout.pipeline.writer import Writer, WriterConfig, WriterError
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
+from flashsale.cli.clients import pg_pool
 from flashsale.core.db import create_pool
 from flashsale.core.kafka import MAX_MESSAGE_BYTES
 from flashsale.core.retry import Backoff, pause
@@ -34,18 +35,6 @@ async def _redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-@contextlib.asynccontextmanager
-async def _pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await create_pool(settings.database_url, max_size=4)
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> None:
@@ -182,7 +171,7 @@ def writer(group: str, batch: int, retries: int, log_level: str) -> None:
 
     async def main() -> None:
         settings = Settings.from_env()
-        async with _pool(settings) as pool:
+        async with pg_pool(settings, 4) as pool:
             w = Writer(settings, pool, config)
             on_signals(w.stop)
             await _topics(settings, config.backoff, w.stop_event)
@@ -233,7 +222,7 @@ def reconcile(round_id: str, repair: bool, wait: float, group: str, as_json: boo
 
     async def main() -> tuple[dict[str, object], bool]:
         settings = Settings.from_env()
-        async with _redis(settings) as client, _pool(settings) as pool:
+        async with _redis(settings) as client, pg_pool(settings, 4) as pool:
             report = await reconcile_round(settings, client, pool, round_id, group=group)
             data = report.as_dict()
             if repair and not report.ok:

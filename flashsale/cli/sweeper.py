@@ -4,7 +4,6 @@ archives finished rounds out of Redis."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -15,10 +14,11 @@ import redis.asyncio as aioredis
 
 from catalog.armer import run_armer
 from checkout.pipeline.archive import ArchiveConfig, Archiver, run_archiver
-from checkout.pipeline.parking import RoundErrors
 from flashsale.cli._output import run
 from flashsale.cli._signals import log_option, on_signals, setup_logging
 from flashsale.core.db import create_pool
+from flashsale.core.parked import RoundErrors
+from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import Inventory
 from inventory.sweeper import run_sweeper
@@ -109,8 +109,7 @@ async def _archive(
             pool = await create_pool(settings.database_url, max_size=2)
         except ConnectionError as exc:
             log.warning("archiver waits for PostgreSQL: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
+            await sleep_unless_stopped(stop, every)
             continue
         try:
             await run_archiver(Archiver(settings, client, pool, inventory, config), stop, every)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from flashsale.core.db import quote_ident
 from flashsale.stack import _packages
 from flashsale.stack._process import StackError, wait_until
 from flashsale.stack._service import Service
@@ -130,11 +131,16 @@ class PostgresService(Service):
         )
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", self.user):
-                await conn.execute(f'CREATE ROLE "{self.user}" LOGIN CREATEDB')
+                await conn.execute("CREATE ROLE " + quote_ident(self.user) + " LOGIN CREATEDB")
             if not await conn.fetchval(
                 "SELECT 1 FROM pg_database WHERE datname = $1", self.database
             ):
-                await conn.execute(f'CREATE DATABASE "{self.database}" OWNER "{self.user}"')
+                await conn.execute(
+                    "CREATE DATABASE "
+                    + quote_ident(self.database)
+                    + " OWNER "
+                    + quote_ident(self.user)
+                )
         finally:
             await conn.close()
 

@@ -17,7 +17,18 @@ import asyncpg
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 0x666C617368  # "flash"
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 log = logging.getLogger(__name__)
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as a double-quoted PostgreSQL identifier, for the few statements that cannot
+    take parameters (``CREATE ROLE``, ``CREATE DATABASE``, ``DROP DATABASE``). Only plain names
+    (letters, digits, ``_``, ``-``; at most 63) are accepted, so the result is always one
+    identifier; anything else is a :class:`ValueError`."""
+    if not _PLAIN_NAME.match(name):
+        raise ValueError(f"not a plain PostgreSQL name: {name!r}")
+    return '"' + name + '"'
 
 
 class MigrationError(Exception):

@@ -4,7 +4,6 @@ proof of work. Everything is answered from memory except spending a proof (one R
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ipaddress
 import logging
@@ -13,6 +12,7 @@ import time
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
+from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Secret
 from flashsale.front import tokens
 from flashsale.front.admission import pow as proof
@@ -132,5 +132,4 @@ class Admission:
             except (aioredis.RedisError, OSError) as exc:
                 log.warning("admission options not reloaded: %s", exc)
             tick += 1
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.config.sync_interval)
+            await sleep_unless_stopped(stop, self.config.sync_interval)
