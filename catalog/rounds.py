@@ -229,6 +229,13 @@ def _round_dict(row: asyncpg.Record) -> dict[str, Any]:
     return data
 
 
+# copied as they are from the offer's row / the round's row
+_OFFER_TERMS = ("product_name", "product_kind", "price_fen", "currency", "monthly_fee_fen",
+                "data_mb", "voice_minutes", "agreement_version")  # fmt: skip
+_SPEC_FIELDS = ("stock", "starts_at", "ends_at", "per_account_limit", "per_id_limit",
+                "hold_seconds", "number_choice", "status")  # fmt: skip
+
+
 async def offer_snapshot(
     conn: asyncpg.Connection, offer_id: int, variant_sku: str | None = None
 ) -> OfferSnapshot:
@@ -244,16 +251,9 @@ async def offer_snapshot(
         offer_id=str(offer["id"]),
         offer_name=offer["name"],
         product_id=str(offer["product_id"]),
-        product_name=offer["product_name"],
-        product_kind=offer["product_kind"],
-        price_fen=offer["price_fen"],
-        currency=offer["currency"],
-        monthly_fee_fen=offer["monthly_fee_fen"],
-        data_mb=offer["data_mb"],
-        voice_minutes=offer["voice_minutes"],
         gifts=tuple(Gift(tuple(g.items())) for g in offer["gifts"]),
-        agreement_version=offer["agreement_version"],
         variant=variant,
+        **{k: offer[k] for k in _OFFER_TERMS},
     )
 
 
@@ -263,15 +263,8 @@ async def build_spec(conn: asyncpg.Connection, rnd: dict[str, Any]) -> RoundSpec
     return RoundSpec(
         round_id=rnd["id"],
         offer_id=snapshot.offer_id,
-        stock=rnd["stock"],
-        starts_at=rnd["starts_at"],
-        ends_at=rnd["ends_at"],
-        per_account_limit=rnd["per_account_limit"],
-        per_id_limit=rnd["per_id_limit"],
-        hold_seconds=rnd["hold_seconds"],
-        number_choice=rnd["number_choice"],
         channels=tuple(rnd["channels"]),
-        status=rnd["status"],
         agreement_version=snapshot.agreement_version,
         offer=snapshot.to_dict(),
+        **{k: rnd[k] for k in _SPEC_FIELDS},
     )
