@@ -226,8 +226,10 @@ async def kafka_lag(settings: Settings, topic: str, group: str) -> int | None:
     try:
         await admin.start()
         await consumer.start()
-        await consumer.topics()  # refreshes metadata
-        parts = consumer.partitions_for_topic(topic) or set()
+        # the consumer's own metadata knows no topic until it is asked about one: the admin
+        # client's description of the topic names its partitions
+        described = await admin.describe_topics([topic])
+        parts = [p["partition"] for d in described if d["error_code"] == 0 for p in d["partitions"]]
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         ends = await consumer.end_offsets(tps)
         committed = await admin.list_consumer_group_offsets(group, partitions=tps)
