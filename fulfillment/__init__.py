@@ -9,7 +9,7 @@ exception tree.
 """
 
 from fulfillment.carrier import Booking, Carrier, CarrierConfig, Parcel, SimulatedCarrier, Tracking
-from fulfillment.deadletters import NotFound, dead_letters, requeue
+from fulfillment.deadletters import DeadLetterNotFound, dead_letters, requeue
 from fulfillment.stock import seed_stock, stock_levels
 from fulfillment.tracking import overdue, track_once, tracking
 from fulfillment.worker import FulfillConfig, Fulfiller
@@ -18,9 +18,9 @@ __all__ = [
     "Booking",
     "Carrier",
     "CarrierConfig",
+    "DeadLetterNotFound",
     "FulfillConfig",
     "Fulfiller",
-    "NotFound",
     "Parcel",
     "SimulatedCarrier",
     "Tracking",

@@ -10,7 +10,7 @@ import asyncpg
 from flashsale.core.audit import Operator, audit
 
 
-class NotFound(LookupError):
+class DeadLetterNotFound(LookupError):
     code = "dead_letter.not_found"
 
 
@@ -49,7 +49,7 @@ async def requeue(pool: asyncpg.Pool, dead_letter_id: int, operator: Operator) -
             "SELECT * FROM fulfillment_dead_letters WHERE id = $1 FOR UPDATE", dead_letter_id
         )
         if row is None:
-            raise NotFound(f"no dead letter {dead_letter_id}")
+            raise DeadLetterNotFound(f"no dead letter {dead_letter_id}")
         if row["requeued_at"] is not None:
             return {**_row(row), "changed": False}
         row = await conn.fetchrow(
