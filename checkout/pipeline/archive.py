@@ -62,8 +62,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from checkout.pipeline import relay
-from checkout.pipeline._sources import outbox_backlog
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
+from checkout.pipeline.observe import outbox_backlog
 from checkout.pipeline.parking import open_count
 from checkout.pipeline.reconcile import (
     _PAID,
