@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from flashsale.core.audit import Operator, audit
+from flashsale.core.parked import as_dict
 
 
 class DeadLetterNotFound(LookupError):
     code = "dead_letter.not_found"
-
-
-def _row(r: asyncpg.Record) -> dict[str, Any]:
-    out = dict(r)
-    for k, v in out.items():
-        if isinstance(v, datetime):
-            out[k] = v.isoformat()
-    return out
 
 
 async def dead_letters(
@@ -38,7 +30,7 @@ async def dead_letters(
         round_id,
         limit,
     )
-    return [_row(r) for r in rows]
+    return [as_dict(r) for r in rows]
 
 
 async def requeue(pool: asyncpg.Pool, dead_letter_id: int, operator: Operator) -> dict[str, Any]:
@@ -51,7 +43,7 @@ async def requeue(pool: asyncpg.Pool, dead_letter_id: int, operator: Operator) -
         if row is None:
             raise DeadLetterNotFound(f"no dead letter {dead_letter_id}")
         if row["requeued_at"] is not None:
-            return {**_row(row), "changed": False}
+            return {**as_dict(row), "changed": False}
         row = await conn.fetchrow(
             "UPDATE fulfillment_dead_letters SET requeued_at = now(), requeued_by = $2 "
             "WHERE id = $1 RETURNING *",
@@ -71,4 +63,4 @@ async def requeue(pool: asyncpg.Pool, dead_letter_id: int, operator: Operator) -
             row["order_id"],
             {"dead_letter": dead_letter_id, "code": row["code"]},
         )
-    return {**_row(row), "changed": True}
+    return {**as_dict(row), "changed": True}

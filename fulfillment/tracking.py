@@ -86,6 +86,13 @@ def _iso(v: datetime | date | None) -> str | None:
     return None if v is None else v.isoformat()
 
 
+_TIMES = ("promised_date", "promised_by", "booked_at")  # of a shipment row, shown as ISO text
+
+
+def _times(row: asyncpg.Record, *more: str) -> dict[str, str | None]:
+    return {k: _iso(row[k]) for k in (*_TIMES, *more)}
+
+
 async def tracking(pool: asyncpg.Pool, order_id: str) -> dict[str, Any] | None:
     """What the shopper sees about delivery, or None when fulfillment has not seen the order.
 
@@ -123,10 +130,7 @@ async def tracking(pool: asyncpg.Pool, order_id: str) -> dict[str, Any] | None:
         "state": row["state"],
         "carrier": row["carrier"],
         "tracking_no": row["tracking_no"],
-        "promised_date": _iso(row["promised_date"]),
-        "promised_by": _iso(row["promised_by"]),
-        "booked_at": _iso(row["booked_at"]),
-        "delivered_at": _iso(row["delivered_at"]),
+        **_times(row, "delivered_at"),
         "overdue": row["state"] != "delivered" and row["promised_by"] < now,
         "history": [{"state": h["state"], "at": _iso(h["at"])} for h in history],
         "gifts": [dict(g) for g in gifts],
@@ -153,9 +157,7 @@ async def overdue(
         out.append(
             {
                 **d,
-                "promised_date": _iso(r["promised_date"]),
-                "promised_by": _iso(r["promised_by"]),
-                "booked_at": _iso(r["booked_at"]),
+                **_times(r),
                 "late_seconds": int(late.total_seconds()),
             }
         )
