@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 import orjson
 import redis.asyncio as aioredis
 
-from flashsale.core.settings import Secret
+from flashsale.core.settings import SecretLike, key_bytes
 
 SIGNATURE_HEADER = "Flashsale-Signature"
 EVENT_TYPES = ("payment.succeeded", "payment.failed")
@@ -52,7 +52,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-SecretLike = Secret | str | bytes
 MAX_AMOUNT = 2**53 - 1  # exact in every JSON reader
 # A signed event is still checked field by field: its ids end up in Redis, events, PostgreSQL
 # and log lines, so they are short printable ASCII (ASCII-only patterns, whole-string matches).
@@ -137,12 +136,7 @@ class Callback:
 
 
 def _key(secret: SecretLike) -> bytes:
-    if isinstance(secret, Secret):
-        secret = secret.reveal()
-    key = secret.encode() if isinstance(secret, str) else secret
-    if not key:
-        raise ValueError("payment secret is empty")
-    return key
+    return key_bytes(secret, "payment secret")
 
 
 def _mac(key: bytes, timestamp: int, body: bytes) -> str:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from checkout.idnumber import mask
-from flashsale.core.settings import Secret
+from flashsale.core.settings import Secret, key_bytes
 
 __all__ = [
     "DecryptError",
@@ -71,13 +71,7 @@ class PiiKeys:
     @classmethod
     def derive(cls, secret: Secret | str | bytes) -> PiiKeys:
         """Keys from ``Settings.pii_key`` (cached: deriving once per process is enough)."""
-        if isinstance(secret, Secret):
-            secret = secret.reveal()
-        if isinstance(secret, str):
-            secret = secret.encode()
-        if not secret:
-            raise PiiError("pii_key is empty")
-        return _derive(secret)
+        return _derive(key_bytes(secret, "pii_key", PiiError))
 
     def __repr__(self) -> str:
         return "PiiKeys(**********)"

@@ -4,15 +4,21 @@ Secrets are wrapped in :class:`Secret` so they never show in a repr or a log lin
 ``dev`` environment (the default) a missing secret is generated once and kept in
 ``<data_dir>/secrets.json`` (mode 0600, git-ignored); with ``FLASHSALE_ENV=production`` every
 secret must come from the environment.
+
+A secret becomes key material in one way only: :func:`key_bytes` (its UTF-8 bytes, an empty
+one refused) and, for an independent key per purpose, :func:`subkey` (HMAC-SHA256 of a label).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 SECRET_NAMES = ("token_secret", "admin_token", "payment_secret", "pii_key")
@@ -40,6 +46,32 @@ class Secret:
 
     def reveal(self) -> str:
         return self._value
+
+
+SecretLike = Secret | str | bytes
+
+
+def key_bytes(
+    secret: SecretLike, what: str, error: Callable[[str], Exception] = ValueError
+) -> bytes:
+    """The secret as key bytes (UTF-8); an empty one raises ``error(f"{what} is empty")``."""
+    if isinstance(secret, Secret):
+        secret = secret.reveal()
+    key = secret.encode() if isinstance(secret, str) else secret
+    if not key:
+        raise error(f"{what} is empty")
+    return key
+
+
+def subkey(secret: SecretLike, label: bytes, what: str) -> bytes:
+    """A key for one purpose (``label``) from a shared secret: HMAC-SHA256(secret, label).
+    Cached, so hot paths derive it once per process."""
+    return _subkey(key_bytes(secret, what), label)
+
+
+@lru_cache(maxsize=32)
+def _subkey(raw: bytes, label: bytes) -> bytes:
+    return hmac.digest(raw, label, hashlib.sha256)
 
 
 class SettingsError(Exception):

@@ -28,7 +28,7 @@ from typing import Literal
 
 import orjson
 
-from flashsale.core.settings import Secret
+from flashsale.core.settings import SecretLike, key_bytes
 
 TokenType = Literal["buyer", "admission"]
 TOKEN_TYPES: tuple[str, ...] = ("buyer", "admission")
@@ -58,16 +58,8 @@ class Claims:
     rid: str | None = None
 
 
-SecretLike = Secret | str | bytes
-
-
 def _key(secret: SecretLike) -> bytes:
-    if isinstance(secret, Secret):
-        secret = secret.reveal()
-    key = secret.encode() if isinstance(secret, str) else secret
-    if not key:
-        raise ValueError("token secret is empty")
-    return key
+    return key_bytes(secret, "token secret")
 
 
 def _b64(data: bytes) -> bytes:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from flashsale.core.settings import Secret
+from flashsale.core.settings import Secret, subkey
 
 MAX_BITS = 32
 MAX_HEADER = 1024  # a challenge is ~150 characters
@@ -46,7 +46,7 @@ class Proof:
 
 
 def _key(secret: Secret) -> bytes:
-    return hmac.digest(secret.reveal().encode(), b"flashsale proof-of-work challenge", "sha256")
+    return subkey(secret, b"flashsale proof-of-work challenge", "token secret")
 
 
 def _b64(data: bytes) -> str:
