@@ -22,35 +22,28 @@ from checkout.archived import archived_round, is_purged
 from checkout.pipeline.observe import timeline
 from inventory.errors import InventoryError
 
+_FIGURES = ("stocked", "left", "reserved", "paid", "expired", "refund_required", "orders")
+_COUNTERS = ("stocked", "left", "held", "paid", "released", "refund_required", "orders")
+_ARCHIVED = ("stocked", "left_units", "held", "paid", "released", "refund_required", "orders")
+
+
+def _figures(*values: int) -> dict[str, int]:
+    """The report's unit figures (its names for the inventory's counters)."""
+    return dict(zip(_FIGURES, values, strict=True))
+
 
 async def round_report(
     conn: asyncpg.Connection, inv: InventoryPort | None, round_id: str, tz: ZoneInfo
 ) -> dict[str, Any]:
     rnd = await get_round(conn, round_id)
-    figures = {
-        "stocked": rnd["stocked"],
-        "left": rnd["stocked"],
-        "reserved": 0,
-        "paid": 0,
-        "expired": 0,
-        "refund_required": 0,
-        "orders": 0,
-    }
+    figures = _figures(rnd["stocked"], rnd["stocked"], 0, 0, 0, 0, 0)
     sold_out_at = rnd["sold_out_at"]
     source = "catalog"
     archive = await archived_round(conn, round_id)
     if is_purged(archive):  # the round left Redis: its final counters are in the archive
         assert archive is not None
         source = "archive"
-        figures = {
-            "stocked": archive["stocked"],
-            "left": archive["left_units"],
-            "reserved": archive["held"],
-            "paid": archive["paid"],
-            "expired": archive["released"],
-            "refund_required": archive["refund_required"],
-            "orders": archive["orders"],
-        }
+        figures = _figures(*(archive[k] for k in _ARCHIVED))
         sold_out_at = archive["sold_out_at"] or sold_out_at
     elif inv is not None and rnd["armed"]:
         try:
@@ -60,15 +53,7 @@ async def round_report(
         except (RedisError, OSError) as exc:
             raise RoundStateUnavailable(f"Redis unavailable: {exc}") from exc
         source = "redis"
-        figures = {
-            "stocked": stats.stocked,
-            "left": stats.left,
-            "reserved": stats.held,
-            "paid": stats.paid,
-            "expired": stats.released,
-            "refund_required": stats.refund_required,
-            "orders": stats.orders,
-        }
+        figures = _figures(*(getattr(stats, k) for k in _COUNTERS))
         if stats.sold_out_at_ms is not None:
             sold_out_at = datetime.fromtimestamp(stats.sold_out_at_ms / 1000, UTC)
     orders = await timeline(conn, round_id)
