@@ -38,6 +38,8 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
+from inventory.refusals import REFUSALS, RefusalCode
+
 log = logging.getLogger("flashsale.loadtest")
 
 ROUNDS = "/api/rounds"
@@ -48,10 +50,14 @@ PAY = "/api/orders/[id]/pay"
 
 DEFAULT_PERSONAS = "payer=70,expirer=10,double_click=10,window_shopper=10"
 CHANNELS = {"web": 45, "mobile": 45, "sms": 10}
-#: Refusals that are a normal part of a flash sale, not errors.
+#: Refusals that are a normal part of a flash sale, not errors (as the API answers them).
 EXPECTED_REFUSALS = frozenset(
-    {"sold_out", "limit_reached", "not_started", "paused", "ended", "number_taken"}
-)
+    REFUSALS[code].answer
+    for code in (
+        RefusalCode.SOLD_OUT, RefusalCode.LIMIT_REACHED, RefusalCode.NOT_STARTED,
+        RefusalCode.PAUSED, RefusalCode.ENDED, RefusalCode.NUMBER_TAKEN,
+    )
+)  # fmt: skip
 RESERVE_TRIES = 4  # one attempt = one Idempotency-Key, sent at most this many times
 MAX_POLLS = 3600  # countdown polls per shopper; about an hour at one poll a second
 POLL_SECONDS = 1.0
@@ -293,9 +299,9 @@ class Shopper(FastHttpUser):
             if order is not None:
                 order["_key"], order["_body"] = key, body  # for the double click
                 return order
-            if code == "not_started":  # our clock or the round cache a hair behind
+            if code == RefusalCode.NOT_STARTED:  # our clock or the round cache a hair behind
                 gevent.sleep(self.rng.uniform(0.1, 0.4))
-            elif code == "paused":
+            elif code == RefusalCode.PAUSED:
                 gevent.sleep(POLL_SECONDS)
             else:
                 return None

@@ -6,13 +6,11 @@
   const { api, now, yuan, duration, clock, dateTime, dataAllowance, gift, el, $, show, randomKey } = FS;
   const POLL_MS = 3000;
   const RETRIABLE = new Set(["network", "unavailable", "rate_limited", "internal", "paused"]);
+  // Refusals are worded by the server's table (/static/refusals.js, from inventory/refusals.py).
   const HEADLINES = {
-    sold_out: "Sold out", limit_reached: "Limit reached", not_started: "Not started yet",
-    ended: "This drop has ended", paused: "Paused", number_taken: "Number taken",
-    agreement_outdated: "Agreement changed", unauthorized: "Please log in again",
-    invalid_request: "Please check the form", unavailable: "Busy — please retry",
-    network: "Connection problem", channel_not_allowed: "Not sold on this channel",
-    number_choice_disabled: "No number choice",
+    ...Object.fromEntries(Object.entries(FS_REFUSALS).map(([code, w]) => [code, w.headline])),
+    unauthorized: "Please log in again", unavailable: "Busy — please retry",
+    network: "Connection problem",
   };
 
   const state = {
