@@ -8,33 +8,17 @@ amount than the order's due each become a ``refunds`` row (``checkout/refunds.py
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import click
 
 from checkout import refunds
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
-from flashsale.core.db import create_pool
-from flashsale.core.settings import Settings
+from flashsale.cli.clients import pg_pool
 
 _COLUMNS = ["payment_id", "order_id", "amount_fen", "reason", "state", "required_at"]
-
-
-@contextlib.asynccontextmanager
-async def _pool(cfg: Settings) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await create_pool(cfg.database_url, max_size=2)
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from exc
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 @click.group("refunds")
@@ -56,7 +40,7 @@ def list_(state: str | None, round_id: str | None, as_json: bool) -> None:
     """
 
     async def main() -> list[dict[str, Any]]:
-        async with _pool(settings()) as pool:
+        async with pg_pool(settings()) as pool:
             return await refunds.list_refunds(pool, state=state, round_id=round_id)
 
     rows = run(main())
@@ -77,7 +61,7 @@ def settle(payment_id: str, token_file: Path | None, as_json: bool) -> None:
     op = operator(token_file)
 
     async def main() -> dict[str, Any]:
-        async with _pool(settings()) as pool:
+        async with pg_pool(settings()) as pool:
             try:
                 return await refunds.settle(pool, payment_id, op)
             except refunds.RefundNotFound as exc:
