@@ -13,11 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from catalog import (
-    OfferTerms,
     PoolNumber,
     RoundInput,
-    add_offer,
-    add_product,
     arm,
     create_round,
     load_pool,
@@ -25,6 +22,7 @@ from catalog import (
 from checkout.events import OrderEvent
 from flashsale.core.audit import Operator
 from inventory import ARMED_ROUNDS, Inventory, ReserveRequest, RoundKeys
+from tests.support.catalog import sim_card_offer
 
 OP = Operator(actor="test")
 POOL_SIZE = 20_000
@@ -46,18 +44,12 @@ async def test_order_event_stays_small_with_a_big_lucky_pool(
     pool = [PoolNumber(n, 100 * rng.randrange(1, 200)) for n in numbers[:POOL_SIZE]]
     now = datetime.now(UTC)
     async with pg_pool.acquire() as conn:
-        product = await add_product(conn, OP, "sim_card", f"lucky card {unique}")
-        offer = await add_offer(
+        offer = await sim_card_offer(
             conn,
             OP,
-            OfferTerms(
-                product_id=product["id"],
-                name="20-yuan card, pick your number",
-                price_fen=2000,
-                data_mb=1024,
-                agreement_version="v1",
-                gifts=[{"kind": "data", "amount": 1024, "unit": "MB"}],
-            ),
+            f"lucky card {unique}",
+            name="20-yuan card, pick your number",
+            gifts=[{"kind": "data", "amount": 1024, "unit": "MB"}],
         )
         await load_pool(conn, OP, f"lucky-{unique}", pool)
         rnd = await create_round(

@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from catalog import OfferTerms, add_offer, add_product
 from inventory import ARMED_ROUNDS, RoundKeys
+from tests.support.catalog import sim_card_offer
 from tests.support.cli import OP
 
 
@@ -20,18 +20,8 @@ async def offer(
 ) -> AsyncIterator[dict[str, Any]]:
     """A fresh offer; afterwards its rounds leave Redis (relay tests read armed rounds)."""
     async with pg_pool.acquire() as conn:
-        product = await add_product(conn, OP, "sim_card", f"card {unique}")
-        created = await add_offer(
-            conn,
-            OP,
-            OfferTerms(
-                product_id=product["id"],
-                name="20-yuan card",
-                price_fen=2000,
-                data_mb=1024,
-                agreement_version="v1",
-                gifts=[{"kind": "credit", "amount": 1000, "unit": "CNY"}],
-            ),
+        created = await sim_card_offer(
+            conn, OP, f"card {unique}", gifts=[{"kind": "credit", "amount": 1000, "unit": "CNY"}]
         )
     yield created
     async with pg_pool.acquire() as conn:

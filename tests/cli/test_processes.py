@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import time
 
@@ -15,12 +14,7 @@ from flashsale.core.settings import Settings
 from inventory import Inventory, ReserveRequest
 from tests.support import FLASHSALE
 from tests.support.api import arm, body, headers, spec
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.processes import free_port, until_ping
 
 
 async def test_sweeper_process_releases_expired_holds_then_stops(
@@ -74,7 +68,7 @@ async def test_served_by_uvicorn_workers(
 ) -> None:
     rid = f"srv{unique}"
     await arm(settings, spec(rid, stock=10))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [FLASHSALE, "serve", "--port", str(port), "--workers", "2"],
         env=env,
@@ -83,13 +77,7 @@ async def test_served_by_uvicorn_workers(
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(100):
-                try:
-                    if (await http.get("/api/ping")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            await until_ping(http)
             results = await asyncio.gather(
                 *(
                     http.post(

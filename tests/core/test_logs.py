@@ -3,11 +3,9 @@ careless caller logs one (the redaction filter is the last line of defence)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import signal
-import socket
 import subprocess
 
 import httpx
@@ -18,12 +16,7 @@ from flashsale.core.logs import JsonFormatter, RedactFilter, redact, request_id
 from flashsale.core.settings import Settings
 from tests.support import FLASHSALE
 from tests.support.api import arm, body, buyer, headers, new_id, spec
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.processes import free_port, until_ping
 
 
 def test_redact_masks_ids_tokens_and_secrets() -> None:
@@ -74,7 +67,7 @@ async def test_served_logs_have_request_ids_and_no_secrets_and_metrics_span_work
 ) -> None:
     rid = f"logs{unique}"
     await arm(settings, spec(rid, stock=5))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [FLASHSALE, "serve", "--port", str(port), "--workers", "2", "--access-log"],
         env={k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
@@ -85,13 +78,7 @@ async def test_served_logs_have_request_ids_and_no_secrets_and_metrics_span_work
     tokens: list[str] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            for _ in range(100):
-                try:
-                    if (await http.get("/api/ping")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            await until_ping(http)
             for i, idn in enumerate(ids):
                 h = headers(settings, f"lg{i}-{unique}", f"log-key-{i}-{unique}")
                 tokens.append(h["Authorization"].split()[1])

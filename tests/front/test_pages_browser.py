@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from flashsale.core.settings import Settings
 from inventory import Inventory
 from tests.support import FLASHSALE, ROOT
 from tests.support.api import arm, body, headers, spec
+from tests.support.processes import free_port, until_ping
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -42,19 +42,13 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _phone() -> str:
     return "139" + "".join(random.choices("0123456789", k=8))
 
 
 @pytest.fixture(scope="module")
 async def server(env: dict[str, str]) -> AsyncIterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [FLASHSALE, "serve", "--port", str(port), "--workers", "1"],
         env={k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
@@ -64,13 +58,7 @@ async def server(env: dict[str, str]) -> AsyncIterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base) as http:
-            for _ in range(150):
-                try:
-                    if (await http.get("/api/ping")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+            await until_ping(http, 150)
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

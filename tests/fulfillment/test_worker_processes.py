@@ -22,6 +22,7 @@ from tests.support.fulfillment import (
     sim_offer,
 )
 from tests.support.pipeline import eventually, produce
+from tests.support.processes import stop
 
 _ORPHAN = """
 SELECT count(*) FROM fulfillment_orders f
@@ -45,13 +46,6 @@ async def spawn(env: dict[str, str], name: str) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-
-
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> tuple[int, str]:
-    if proc.returncode is None:
-        proc.send_signal(sig)
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode or 0, out.decode(errors="replace")
 
 
 @pytest.mark.timeout(90)

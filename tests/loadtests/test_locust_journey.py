@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,18 +25,13 @@ from inventory import Inventory
 from inventory.keys import ARMED_ROUNDS
 from tests.support import ROOT
 from tests.support.api import arm, spec
+from tests.support.processes import free_port, until_ping
 
 BIN = Path(sys.executable).parent
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 STOCK = 12
 USERS = 40
 SERVER_ERRORS = ("[internal]", "[unavailable]", "[http_5", "[transport]", "('5")  # 5xx, no answer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rows(path: Path) -> dict[str, dict[str, str]]:
@@ -52,19 +46,6 @@ def _failures(path: Path) -> list[str]:
 
 def _count(rows: dict[str, dict[str, str]], key: str) -> int:
     return int(rows[key]["Request Count"]) if key in rows else 0
-
-
-async def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(150):
-            assert proc.poll() is None, "flashsale serve exited early"
-            try:
-                if (await http.get("/api/ping")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("flashsale serve did not answer /api/ping")
 
 
 @pytest.mark.timeout(60)
@@ -84,7 +65,7 @@ async def test_locust_journey_sells_out_without_errors(
     rid = f"lj{unique}"
     opens = datetime.now(UTC) + timedelta(seconds=7)
     await arm(settings, spec(rid, stock=STOCK, starts_at=opens, status="scheduled"))
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [str(BIN / "flashsale"), "serve", "--port", str(port)],
@@ -95,7 +76,8 @@ async def test_locust_journey_sells_out_without_errors(
     client = aioredis.Redis.from_url(settings.redis_url)
     inventory = Inventory(client)
     try:
-        await _wait_ready(url, server)
+        async with httpx.AsyncClient(base_url=url) as http:
+            await until_ping(http, 150, server)
         prefix = tmp_path / "locust"
         started = time.monotonic()
         locust = await asyncio.create_subprocess_exec(

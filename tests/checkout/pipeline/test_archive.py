@@ -20,10 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from catalog import (
-    OfferTerms,
     RoundInput,
-    add_offer,
-    add_product,
     arm,
     close,
     create_round,
@@ -46,6 +43,7 @@ from inventory.keys import ADMISSION_ROUNDS as ADMISSION_INDEX
 from inventory.purge import outbox_last_id, pattern, purge, round_keys
 from tests.support import FLASHSALE
 from tests.support.api import api_client, body, buyer, headers
+from tests.support.catalog import sim_card_offer
 from tests.support.cli import flashsale
 from tests.support.pipeline import eventually
 
@@ -71,18 +69,12 @@ class Sale:
 
     async def round(self, *, hold: int = 900, ends_in: float = 3600, stock: int = 10) -> str:
         async with self.pool.acquire() as conn:
-            product = await add_product(conn, OP, "sim_card", "archive card")
-            offer = await add_offer(
+            offer = await sim_card_offer(
                 conn,
                 OP,
-                OfferTerms(
-                    product_id=product["id"],
-                    name="20-yuan card",
-                    price_fen=2000,
-                    data_mb=1024,
-                    agreement_version="v3",
-                    gifts=[{"kind": "data", "amount": 1024, "unit": "MB"}],
-                ),
+                "archive card",
+                agreement_version="v3",
+                gifts=[{"kind": "data", "amount": 1024, "unit": "MB"}],
             )
             now = datetime.now(UTC)
             rnd = await create_round(
@@ -94,7 +86,7 @@ class Sale:
                     starts_at=now - timedelta(seconds=1),
                     ends_at=now + timedelta(seconds=ends_in),
                     hold_seconds=hold,
-                    round_id=f"{self.prefix}{product['id']}",
+                    round_id=f"{self.prefix}{offer['product_id']}",
                 ),
             )
             await arm(conn, make_inventory(self.redis), rnd["id"], OP)

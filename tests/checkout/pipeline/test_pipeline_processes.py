@@ -16,19 +16,13 @@ from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
 from tests.support import FLASHSALE
 from tests.support.pipeline import disarm, eventually, order_count, paid, reserved, statuses, xadd
+from tests.support.processes import stop
 
 
 async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         FLASHSALE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-
-
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> tuple[int, str]:
-    if proc.returncode is None:
-        proc.send_signal(sig)
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode or 0, out.decode(errors="replace")
 
 
 async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
