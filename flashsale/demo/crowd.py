@@ -15,10 +15,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from checkout import idnumber
+from flashsale.core.retry import Backoff
 from flashsale.core.settings import Secret
 from flashsale.demo.http1 import Pool, Reply
 from flashsale.front import tokens
 
+_RETRY = Backoff(attempts=4, first=0.05, cap=0.4)  # a request retried with its key
 ADDRESSES = (
     "北京市朝阳区建国路 88 号",
     "上海市浦东新区世纪大道 100 号",
@@ -124,12 +126,12 @@ class Crowd:
                 )
             except (OSError, asyncio.IncompleteReadError, ConnectionError):
                 self.stats.transport_errors += 1
-                await asyncio.sleep(0.05 * 2**attempt)
+                await asyncio.sleep(_RETRY.delay(attempt + 1))
                 continue
             self.stats.latencies_ms.append((time.perf_counter() - began) * 1000)
             if reply.status >= 500:
                 self.stats.server_errors += 1
-                await asyncio.sleep(0.05 * 2**attempt)
+                await asyncio.sleep(_RETRY.delay(attempt + 1))
                 continue
             return reply
         return None
@@ -202,7 +204,7 @@ class Crowd:
                 if reply.status < 500:
                     return reply
                 self.stats.server_errors += 1
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(_RETRY.delay(attempt + 1))
         return None
 
     async def run(

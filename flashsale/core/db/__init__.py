@@ -15,6 +15,8 @@ from importlib import resources
 
 import asyncpg
 
+from flashsale.core.retry import Backoff
+
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 0x666C617368  # "flash"
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
@@ -115,5 +117,5 @@ async def create_pool(
                     f"PostgreSQL unreachable after {attempts} attempts: {exc}"
                 ) from exc
             log.warning("PostgreSQL connect attempt %d/%d failed: %s", attempt, attempts, exc)
-            await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 5))
+            await asyncio.sleep(Backoff(attempts, first=0.5, cap=5.0).delay(attempt))
     raise AssertionError("unreachable")
