@@ -9,7 +9,6 @@ unique, so two workers that both got the (same, idempotent) booking record one s
 from __future__ import annotations
 
 import hashlib
-import random
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -97,12 +96,6 @@ async def record_booking(
             ),
         )
     return True
-
-
-def backoff_delay(attempt: int, first: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter in its upper half: [d/2, d], d = first·2^(n-1)."""
-    d = min(first * 2 ** (attempt - 1), cap)
-    return d / 2 + rng.random() * d / 2
 
 
 async def reschedule(pool: asyncpg.Pool, work: Work, error: FulfillmentError, delay: float) -> None:

@@ -49,7 +49,7 @@ from flashsale.core.topics import Topics
 from fulfillment import _outbox
 from fulfillment._allocate import allocate
 from fulfillment._intake import backfill, intake
-from fulfillment._ship import backoff_delay, dead_letter, record_booking, reschedule
+from fulfillment._ship import dead_letter, record_booking, reschedule
 from fulfillment.carrier import Carrier, Parcel
 from fulfillment.errors import FulfillmentError
 from fulfillment.tracking import track_once
@@ -119,6 +119,9 @@ class Fulfiller:
         self.stop_event = asyncio.Event()
         self._zone = ZoneInfo(self.config.zone)
         self._rng = random.Random(self.config.seed)  # noqa: S311 - jitter, not crypto
+        self._retry = Backoff(
+            self.config.max_attempts, self.config.retry_first, self.config.retry_cap
+        )  # an order's retriable failures (jittered)
         self._member = Member(
             settings, [self.topics.orders], group=self.config.group, client_id=FULFILLMENT, log=log
         )
@@ -212,9 +215,7 @@ class Fulfiller:
                 self.stats.duplicates += 1
         except FulfillmentError as exc:
             if exc.retriable and work.attempts + 1 < self.config.max_attempts:
-                delay = backoff_delay(
-                    work.attempts + 1, self.config.retry_first, self.config.retry_cap, self._rng
-                )
+                delay = self._retry.jittered(work.attempts + 1, self._rng)
                 await reschedule(self.pool, work, exc, delay)
                 self.stats.retried += 1
                 log.info(

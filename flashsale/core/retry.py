@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from dataclasses import dataclass
 
 
@@ -21,6 +22,12 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         return min(self.first * 2 ** (attempt - 1), self.cap)
+
+    def jittered(self, attempt: int, rng: random.Random) -> float:
+        """:meth:`delay` with full jitter in its upper half: in [d/2, d] (spreads retries of
+        many items that failed together)."""
+        d = self.delay(attempt)
+        return d / 2 + rng.random() * d / 2
 
 
 async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
