@@ -1,0 +1,146 @@
+"""The one consumer loop (flashsale.core.consumer): bounded backoff, fresh clients after a Kafka
+or network error, stop; and every process names itself to Kafka with its own client id."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
+
+from checkout.pipeline.writer import Writer, WriterConfig
+from flashsale.core import kafka
+from flashsale.core.consumer import run_loop
+from flashsale.core.retry import Backoff
+from flashsale.core.settings import Settings
+from flashsale.core.sink import SinkFault, SinkUnavailable
+from flashsale.core.topics import ensure_topics
+from fulfillment.carrier import CarrierConfig, SimulatedCarrier
+from fulfillment.worker import FulfillConfig, Fulfiller
+
+log = logging.getLogger("test.consumer")
+FAST = Backoff(attempts=4, first=0.001, cap=0.002)
+
+
+class Steps:
+    """A step that raises the given errors in turn, then stops the loop."""
+
+    def __init__(self, stop: asyncio.Event, *errors: BaseException) -> None:
+        self.stop = stop
+        self.errors = list(errors)
+        self.calls = 0
+        self.resets = 0
+
+    async def step(self) -> None:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        self.stop.set()
+
+    async def reset(self) -> None:
+        self.resets += 1
+
+
+async def _run(steps: Steps, **kw: Any) -> None:
+    await asyncio.wait_for(
+        run_loop(
+            steps.step, stop=steps.stop, backoff=FAST, log=log, what="t", reset=steps.reset, **kw
+        ),
+        5,
+    )
+
+
+async def test_outages_are_retried_and_kafka_errors_get_fresh_clients() -> None:
+    stop = asyncio.Event()
+    steps = Steps(stop, KafkaConnectionError(), SinkUnavailable("pg down"), OSError("net"))
+    await _run(steps)
+    assert steps.calls == 4  # three failures, then the step that stops
+    assert steps.resets == 2  # Kafka and OS errors, not PostgreSQL being unavailable
+
+
+async def test_success_resets_the_attempt_count() -> None:
+    stop = asyncio.Event()
+    # more failures in total than attempts, but never attempts-many in a row
+    steps = Steps(stop, *(SinkUnavailable("x") for _ in range(3)))
+    await _run(steps)
+    assert steps.calls == 4
+
+
+async def test_gives_up_after_the_attempts_in_a_row() -> None:
+    stop = asyncio.Event()
+    steps = Steps(stop, *(SinkUnavailable(f"{i}") for i in range(10)))
+    with pytest.raises(SinkUnavailable):
+        await _run(steps)
+    assert steps.calls == FAST.attempts
+
+
+async def test_a_fault_is_not_retried() -> None:
+    stop = asyncio.Event()
+    steps = Steps(stop, SinkFault("no such table"))
+    with pytest.raises(SinkFault):
+        await _run(steps)
+    assert steps.calls == 1
+
+
+async def test_stop_ends_the_loop_during_a_backoff() -> None:
+    stop = asyncio.Event()
+    steps = Steps(stop, *(SinkUnavailable("x") for _ in range(100)))
+    slow = Backoff(attempts=100, first=30.0, cap=30.0)
+    task = asyncio.create_task(
+        run_loop(steps.step, stop=stop, backoff=slow, log=log, what="t", reset=steps.reset)
+    )
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 2)  # not the 30 s backoff
+    assert steps.calls == 1
+
+
+async def test_factories_take_the_process_client_id(settings: Settings) -> None:
+    producer = kafka.make_producer(settings, client_id="flashsale-probe")
+    consumer = kafka.make_consumer(settings, "t1", "t2", group="g", client_id="flashsale-probe2")
+    try:
+        assert producer.client._client_id == "flashsale-probe"
+        assert consumer._client._client_id == "flashsale-probe2"
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    ids = {kafka.RELAY, kafka.WRITER, kafka.FULFILLMENT, kafka.RECONCILE, kafka.PARKED_RETRY}
+    assert len(ids) == 5
+
+
+async def _member_client_ids(settings: Settings, group: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        for _ in range(100):
+            [response] = await admin.describe_consumer_groups([group])
+            members = response.to_object()["groups"][0]["members"]
+            if members:
+                return sorted(m["client_id"] for m in members)
+            await asyncio.sleep(0.1)
+        return []
+    finally:
+        await admin.close()
+
+
+async def test_writer_and_fulfiller_name_themselves(
+    settings: Settings, pg_pool: Any, unique: str
+) -> None:
+    """Before, every consumer said "flashsale-writer"; each process now has its own id."""
+    s = dataclasses.replace(settings, topic_prefix=f"ids-{unique}")
+    await ensure_topics(s, partitions=1)
+    writer = Writer(s, pg_pool, WriterConfig(group=f"w-{unique}", poll_ms=50))
+    carrier = SimulatedCarrier(pg_pool, CarrierConfig())
+    fulfiller = Fulfiller(s, pg_pool, carrier, FulfillConfig(group=f"f-{unique}", concurrency=0))
+    tasks = [asyncio.create_task(writer.run()), asyncio.create_task(fulfiller.run())]
+    try:
+        assert await _member_client_ids(s, f"w-{unique}") == [kafka.WRITER]
+        assert await _member_client_ids(s, f"f-{unique}") == [kafka.FULFILLMENT]
+    finally:
+        writer.stop()
+        fulfiller.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
