@@ -64,7 +64,6 @@ from redis.exceptions import RedisError
 from checkout.pipeline import relay
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
 from checkout.pipeline.observe import outbox_backlog
-from checkout.pipeline.parking import open_count
 from checkout.pipeline.reconcile import (
     _PAID,
     Difference,
@@ -76,6 +75,7 @@ from checkout.pipeline.reconcile import (
 )
 from flashsale.core.audit import Operator, audit
 from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.parked import open_count
 from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, InventoryError, RoundKeys, RoundNotArmed

@@ -7,7 +7,7 @@ import asyncpg
 import orjson
 from prometheus_client import REGISTRY
 
-from checkout.pipeline.parking import ParkedEvent, clean, park
+from flashsale.core.parked import ParkedEvent, clean, park
 from flashsale.core.settings import Settings
 from tests.support.api import api_client
 from tests.support.cli import cli

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from checkout.events import EventFormatError, OrderEvent
 from checkout.pipeline._apply import apply_batch
-from checkout.pipeline.parking import Delivered, ParkedEvent, apply_isolating, park
+from flashsale.core.parked import ParkedEvent, park
 from flashsale.core.settings import Settings
+from flashsale.core.sink import Delivered, apply_isolating
 from tests.support.pipeline import reserved
 
 TP = TopicPartition("prop", 0)

@@ -18,11 +18,11 @@ from redis.asyncio import Redis
 from checkout.events import OrderEvent
 from checkout.pipeline._apply import apply_batch
 from checkout.pipeline._sources import kafka_lag
-from checkout.pipeline.parking import Delivered, SinkFault, SinkUnavailable, apply_isolating
 from checkout.pipeline.reconcile import reconcile
 from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core.db import create_pool
 from flashsale.core.settings import Settings
+from flashsale.core.sink import Delivered, SinkFault, SinkUnavailable, apply_isolating
 from flashsale.core.topics import Topics
 from tests.support.cli import cli
 from tests.support.fulfillment import private
