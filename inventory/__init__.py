@@ -1,13 +1,13 @@
 """Round state in Redis: the atomic buy path (reserve, confirm, release, sweep) as Lua scripts.
 
 Public surface: :class:`Inventory`, its request/answer types, :func:`run_sweeper`, the key
-layout (:class:`RoundKeys`, :data:`ARMED_ROUNDS`) and the error tree of :mod:`inventory.errors`.
+layout (:class:`RoundKeys`, :data:`ARMED_ROUNDS`), the error tree of :mod:`inventory.errors`, the
+table of refusal codes (:mod:`inventory.refusals`) and the script loader (:mod:`inventory.scripts`).
 """
 
 from inventory.errors import (
     CONFIRM_CODES,
     REFUND_REASONS,
-    REFUSAL_CODES,
     InvalidRequest,
     InventoryError,
     InventoryUnavailable,
@@ -24,7 +24,6 @@ __all__ = [
     "ARMED_ROUNDS",
     "CONFIRM_CODES",
     "REFUND_REASONS",
-    "REFUSAL_CODES",
     "Amount",
     "ConfirmResult",
     "InvalidRequest",

@@ -17,11 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from inventory.refusals import REFUSALS
-
-#: Reservation refusal codes and whether a later retry may succeed (see :mod:`inventory.refusals`).
-REFUSAL_CODES: dict[str, bool] = {code: r.retriable for code, r in REFUSALS.items()}
-
 #: Payment confirmation answers other than success (``ConfirmResult.code``).
 CONFIRM_CODES = ("unknown_order", "already_paid", "refund_required", "amount_mismatch")
 

@@ -10,6 +10,7 @@ local K = {
 }
 local ROUND = ARGV[1]
 local A = cjson.decode(ARGV[2] or '{}')
+if type(A) ~= 'table' then return redis.error_reply('the arguments are not a JSON object') end
 
 local function now_ms()
   local t = redis.call('TIME')

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import orjson
+
 from flashsale.core.settings import Settings
+from inventory.refusals import REFUSALS, storefront_table
 from tests.support.api import api_client, arm, body, headers, spec
 
 
@@ -97,3 +100,17 @@ async def test_dashboard_figures(settings: Settings, unique: str, pg_pool) -> No
         assert snap["postgres"] is True
         assert "kafka_lag" in snap
         assert r.headers["cache-control"] == "no-store"
+
+
+async def test_storefront_wording_is_served_from_the_refusal_table(settings: Settings) -> None:
+    async with api_client(settings) as client:
+        page = (await client.get("/")).text
+        js = await client.get("/static/refusals.js")
+    assert js.status_code == 200
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert page.index("/static/refusals.js") < page.index("/static/store.js")
+    table = orjson.loads(js.text.split("const FS_REFUSALS = ", 1)[1].rstrip().rstrip(";"))
+    assert table == storefront_table()
+    assert set(table) == {r.answer for r in REFUSALS.values() if r.en.headline}
+    assert table["number_taken"]["headline"] == "Number taken"
+    assert table["sold_out"] == {"headline": "Sold out", "message": "sold out"}

@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from redis.exceptions import ResponseError
 
 from flashsale.core.settings import Settings
-from inventory import ARMED_ROUNDS, REFUSAL_CODES, Inventory, RoundKeys
-from inventory._scripts import script
+from inventory import ARMED_ROUNDS, Inventory, RoundKeys
+from inventory.models import RESERVE_ITEM
+from inventory.refusals import CODES
+from inventory.scripts import script
 from inventory.service import _invalid
 from tests.support.inventory import events, make_spec, req
 
@@ -100,17 +102,18 @@ async def test_script_checks_each_item_before_writing(redis: aioredis.Redis, uni
     pii = orjson.dumps({"name": "Zhang San"}).decode()
 
     def item(buyer: Any, **over: Any) -> list[Any]:
-        base = {"idh": f"id-{buyer}", "q": 1, "key": "k", "fp": "fp", "ch": "web", "av": "v1",
-                "num": "", "pii": pii}  # fmt: skip
+        base = {"buyer_id": buyer, "id_hash": f"id-{buyer}", "quantity": 1, "key": "k",
+                "fingerprint": "fp", "channel": "web", "agreement_version": "v1", "number": "",
+                "pii": pii}  # fmt: skip
         base.update(over)
-        return [buyer, *base.values()]
+        return [base[name] for name in RESERVE_ITEM]  # the script's compact item form
 
     malformed: list[Any] = [
         item(5),  # buyer not a string: `#buyer` made the old script fail midway
-        item("m1", q="1"),
-        item("m2", ch=5),
-        item("m3", av=None),
-        item("m4", num=123),
+        item("m1", quantity="1"),
+        item("m2", channel=5),
+        item("m3", agreement_version=None),
+        item("m4", number=123),
         item("m5", pii="not json"),
         item("m6", pii={"name": "x"}),
         item("m7", key=None),
@@ -123,7 +126,7 @@ async def test_script_checks_each_item_before_writing(redis: aioredis.Redis, uni
     for i, m in enumerate(malformed):
         raw += [item(f"g{i}"), m]
     keys = RoundKeys(rid).script_keys()
-    rows, _ = await script("reserve")(redis, keys, [rid, orjson.dumps(raw)])
+    rows, _ = await script("reserve")(redis, keys, [rid, orjson.dumps({"items": raw})])
     codes = [r[0].decode() for r in rows]
     assert codes[0::2] == [""] * len(malformed)
     assert codes[1::2] == ["invalid_request"] * len(malformed)
@@ -140,6 +143,8 @@ async def test_script_checks_each_item_before_writing(redis: aioredis.Redis, uni
     assert len(await events(redis, rid)) == len(malformed) + 1
     # a batch that is not a list at all fails before writing anything
     with pytest.raises(ResponseError, match="not a JSON array"):
+        await script("reserve")(redis, keys, [rid, orjson.dumps({"items": 5})])
+    with pytest.raises(ResponseError, match="not a JSON object"):
         await script("reserve")(redis, keys, [rid, b"5"])
     assert (await inv.stats(rid)).orders == len(malformed) + 1
 
@@ -244,7 +249,7 @@ def check_arbitrary_batches(redis_url: str, batch: list[dict[str, Any]]) -> None
             results = await inv._reserve_batch(rid, reqs)
             assert len(results) == len(reqs)
             for r, res in zip(reqs, results, strict=True):
-                assert res.ok or res.code in REFUSAL_CODES, res
+                assert res.ok or res.code in CODES, res
                 if _invalid(r):
                     assert res.code == "invalid_request"
             ids = [res.order_id for res in results if res.ok and not res.replay]
