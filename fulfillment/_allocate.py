@@ -143,12 +143,15 @@ async def _release(conn: asyncpg.Connection, order_id: str, problems: list[Probl
             reason = f"{p.code}: {p.reason}"
             await conn.execute("UPDATE handsets SET defect = $2 WHERE imei = $1", p.item, reason)
             await conn.execute("UPDATE sim_cards SET defect = $2 WHERE iccid = $1", p.item, reason)
-    for table in ("handsets", "sim_cards"):
-        await conn.execute(
-            f"UPDATE {table} SET order_id = NULL, unit = NULL, "  # noqa: S608
-            "allocated_at = NULL WHERE order_id = $1",
-            order_id,
-        )
+    await conn.execute(
+        "UPDATE handsets SET order_id = NULL, unit = NULL, allocated_at = NULL WHERE order_id = $1",
+        order_id,
+    )
+    await conn.execute(
+        "UPDATE sim_cards SET order_id = NULL, unit = NULL, allocated_at = NULL "
+        "WHERE order_id = $1",
+        order_id,
+    )
     await conn.execute(
         "UPDATE phone_numbers SET order_id = NULL, unit = NULL, bound_at = NULL "
         "WHERE order_id = $1",

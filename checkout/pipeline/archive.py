@@ -87,16 +87,17 @@ ARCHIVER = Operator(actor="archiver")
 _NOT_IN_CATALOG = "no such round in the catalog"
 # When a round was over: its end, or when it was closed if that came first (a closed round's
 # row changes no more, so updated_at is its closing time).
-_OVER_AT = "(CASE WHEN status = 'closed' THEN LEAST(ends_at, updated_at) ELSE ends_at END)"
-_CANDIDATES = (
-    "SELECT id FROM rounds WHERE id = ANY($1::text[]) AND " + _OVER_AT  # noqa: S608 (constants)
-    + " <= now() - make_interval(secs => $2) "
-    "UNION SELECT round_id FROM round_archive WHERE purged_at IS NULL ORDER BY 1"
-)  # fmt: skip
-_ROUND_OVER = (
-    "SELECT status, " + _OVER_AT + " AS over_at, now() AS now "
-    "FROM rounds WHERE id = $1"
-)  # fmt: skip
+_CANDIDATES = """
+SELECT id FROM rounds
+WHERE id = ANY($1::text[])
+  AND (CASE WHEN status = 'closed' THEN LEAST(ends_at, updated_at) ELSE ends_at END)
+      <= now() - make_interval(secs => $2)
+UNION SELECT round_id FROM round_archive WHERE purged_at IS NULL ORDER BY 1"""
+_ROUND_OVER = """
+SELECT status,
+       (CASE WHEN status = 'closed' THEN LEAST(ends_at, updated_at) ELSE ends_at END) AS over_at,
+       now() AS now
+FROM rounds WHERE id = $1"""
 # Outages, and a round whose Redis data cannot be read (a corrupt record: ValueError, KeyError,
 # TypeError): that round fails this pass, the others are archived.
 _FAILURES = (
