@@ -414,6 +414,17 @@ class Inventory:
             raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
         return states
 
+    async def offer_versions(self, round_id: str, chunk: int = 2000) -> dict[str, str]:
+        """{order_id: the offer version it keeps} of every order of the round (HSCAN; for the
+        archive, which stores each order's snapshot once per version)."""
+        versions: dict[str, str] = {}
+        try:
+            async for oid, raw in self._redis.hscan_iter(RoundKeys(round_id).orders, count=chunk):
+                versions[_s(oid)] = str(orjson.loads(raw).get("offer_version", ""))
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
+        return versions
+
     async def order_ids(self, round_id: str) -> set[str]:
         try:
             keys = await self._redis.hkeys(RoundKeys(round_id).orders)  # type: ignore[misc]

@@ -356,10 +356,7 @@ class Archiver:
 
     async def _orders(self, round_id: str) -> list[tuple[str, str, str, str, str]]:
         """(order_id, round_id, buyer_id, offer_version, record) of every order of the round."""
-        key = RoundKeys(round_id).orders
-        versions: dict[str, str] = {}
-        async for oid, raw in self.redis.hscan_iter(key, count=self.config.chunk):
-            versions[_s(oid)] = str(orjson.loads(raw).get("ver", ""))
+        versions = await self.inventory.offer_versions(round_id, chunk=self.config.chunk)
         ids = sorted(versions)
         gate = asyncio.Semaphore(self.config.concurrency)
 

@@ -184,3 +184,19 @@ def test_request_fingerprint_ignores_pii() -> None:
     b = ReserveRequest("r", "b", "i", 1, "k", "web", "v1", None, {"n": 2})
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != ReserveRequest("r", "b", "i", 2, "k", "web", "v1").fingerprint()
+
+
+async def test_offer_versions_name_the_snapshot_each_order_keeps(
+    redis: aioredis.Redis, unique: str
+) -> None:
+    rid = f"t{unique}"
+    inv = await armed(redis, rid)
+    a = (await inv.reserve(req(rid, "b1"))).order_id
+    b = (await inv.reserve(req(rid, "b2"))).order_id
+    await inv.arm(make_spec(rid, offer={"price_fen": 2500, "plan": "3G 25"}))
+    c = (await inv.reserve(req(rid, "b3"))).order_id
+    versions = await inv.offer_versions(rid, chunk=1)
+    assert set(versions) == {a, b, c}
+    assert versions[a] == versions[b] != versions[c]
+    assert all(len(v) == 16 for v in versions.values())
+    assert await inv.offer_versions(f"{rid}-none") == {}
