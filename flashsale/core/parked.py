@@ -133,20 +133,11 @@ class ParkedEvent:
         message: str = "",
         event: Identified | None = None,
     ) -> ParkedEvent:
+        """A Kafka record a consumer could not take."""
         event_id, order_id, round_id = _ids(event, payload)
-        return cls(
-            process=process,
-            dedupe_key=f"{process}:kafka:{topic}:{partition}:{offset}",
-            reason=reason,
-            message=message,
-            payload=payload,
-            topic=topic,
-            partition=partition,
-            offset=offset,
-            round_id=round_id,
-            event_id=event_id,
-            order_id=order_id,
-        )
+        key = f"{process}:kafka:{topic}:{partition}:{offset}"
+        return cls(process, key, reason, message, payload, topic, partition, offset, round_id,
+                   event_id=event_id, order_id=order_id)  # fmt: skip
 
     @classmethod
     def from_entry(
@@ -160,17 +151,9 @@ class ParkedEvent:
     ) -> ParkedEvent:
         """An outbox stream entry the relay could not publish."""
         event_id, order_id, _ = _ids(event, payload)
-        return cls(
-            process="relay",
-            dedupe_key=f"relay:entry:{round_id}:{entry_id}",
-            reason=reason,
-            message=message,
-            payload=payload,
-            round_id=round_id,
-            entry_id=entry_id,
-            event_id=event_id,
-            order_id=order_id,
-        )
+        key = f"relay:entry:{round_id}:{entry_id}"
+        return cls("relay", key, reason, message, payload, round_id=round_id, entry_id=entry_id,
+                   event_id=event_id, order_id=order_id)  # fmt: skip
 
     @classmethod
     def for_round(
