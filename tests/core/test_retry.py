@@ -61,7 +61,7 @@ def test_jittered_delay_is_in_the_upper_half(
     backoff = Backoff(attempts=100, first=first, cap=cap)
     d = backoff.delay(attempt)
     assert d <= cap
-    one, two = random.Random(seed), random.Random(seed)  # noqa: S311 - jitter, not crypto
+    one, two = random.Random(seed), random.Random(seed)
     assert d / 2 <= backoff.jittered(attempt, one) <= d
     # reproducible from the seed (fulfillment seeds its generator in tests)
-    assert backoff.jittered(attempt, two) == backoff.jittered(attempt, random.Random(seed))  # noqa: S311
+    assert backoff.jittered(attempt, two) == backoff.jittered(attempt, random.Random(seed))
