@@ -3,7 +3,7 @@
 A script error for one round (a key of the wrong type, a bug the data triggers: ``ScriptFailed``
 or a raw ``ResponseError``) is that round's problem: it is handed to ``on_round_error`` (the
 CLI records it: log, metric, a parked record at most once per round per minute, see
-``checkout/pipeline/parking.py``) and the sweep goes on with the other rounds. Only outages (Redis
+``flashsale/core/parked.py``) and the sweep goes on with the other rounds. Only outages (Redis
 unreachable) back off and, after ``max_failures`` in a row, stop the sweeper.
 """
 

@@ -1,7 +1,7 @@
 """`flashsale parked list|payload|retry|resolve`: the pipeline's parked events (operators).
 
 A process (writer, fulfillment, relay, sweeper) parks an event or a round it can never handle,
-with a stable reason code, and goes on (see ``checkout/pipeline/parking.py``). Here operators see
+with a stable reason code, and goes on (see ``flashsale/core/parked.py``). Here operators see
 them,
 fetch a payload to correct it, re-feed it (``retry``, optionally with the corrected payload) or
 close it by hand (``resolve``). Changes need the operator credential and are audited.
