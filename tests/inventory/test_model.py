@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -35,6 +35,7 @@ class Order:
     late: bool = False
     aged: bool = False
     refunds: dict[str, str] = field(default_factory=dict)  # payment id -> reason
+    late_refusal: str | None = None  # why a late payment could not re-take the units
 
     @property
     def due(self) -> int:
@@ -60,13 +61,18 @@ class Model:
         default_factory=dict
     )
     restocks: set[str] = field(default_factory=set)
+    status: str = "live"  # "sold_out" is set by the armer; units may still come back
+    number_choice: bool = True
 
     def refusal(self, o: Order) -> str | None:
+        """The one check of a reservation and of a late payment's re-take."""
         if self.acct[o.buyer] + o.q > ACCOUNT_LIMIT or self.idn[o.idh] + o.q > ID_LIMIT:
             return "limit_reached"
+        if o.num is not None and not self.number_choice:
+            return "number_choice_disabled"
         if o.num is not None and o.num not in self.free_numbers:
             return "number_taken"
-        if self.stock < o.q:
+        if self.status == "sold_out" or self.stock < o.q:
             return "sold_out"
         return None
 
@@ -134,7 +140,8 @@ class Model:
             self.paid += o.q
             o.status, o.seq, o.pay = "paid", o.seq + 1, pay
             return (None, "paid", False, False)
-        if self.refusal(o) is None:
+        o.late_refusal = self.refusal(o)
+        if o.late_refusal is None:
             self.take(o)
             self.paid += o.q
             o.status, o.seq, o.pay, o.late = "paid", o.seq + 1, pay, True
@@ -171,6 +178,8 @@ order_op = st.tuples(
 other_op = st.one_of(
     st.tuples(st.just("sweep")),
     st.tuples(st.just("restock"), st.integers(1, 3), st.integers(0, 2)),
+    st.tuples(st.just("status"), st.sampled_from(("live", "sold_out"))),
+    st.tuples(st.just("number_choice"), st.booleans()),  # re-armed with or without it
 )
 ops_strategy = st.lists(st.one_of(reserve_op, order_op, other_op), min_size=5, max_size=60)
 
@@ -193,6 +202,12 @@ async def run_scenario(client: aioredis.Redis, ops: list[tuple[Any, ...]]) -> No
                                                                    num), op  # fmt: skip
         elif kind == "sweep":
             assert await inv.sweep(rid) == model.sweep(), op
+        elif kind == "status":
+            await inv.set_status(rid, op[1])
+            model.status = op[1]
+        elif kind == "number_choice":
+            await inv.arm(replace(spec, number_choice=op[1], status=model.status))
+            model.number_choice = op[1]
         elif kind == "restock":
             _, units, n = op
             left = await inv.restock(rid, units, f"r{n}")
@@ -238,12 +253,29 @@ async def run_scenario(client: aioredis.Redis, ops: list[tuple[Any, ...]]) -> No
         seqs = [e.seq for e in events if e.order_id == oid]
         assert seqs == list(range(1, o.seq + 1))
         assert [e.status for e in events if e.order_id == oid][-1] == o.status
+        # a late payment refused for the reason a reservation would have been
+        late = [
+            e.data["reason"]
+            for e in events
+            if e.order_id == oid and e.type == "order.refund_required"
+        ]
+        assert late == ([o.late_refusal] if o.late_refusal else [])
     await client.delete(*keys.script_keys())
     await client.srem(ARMED_ROUNDS, rid)
 
 
+# A late payment after the round stopped offering number choice, or was marked sold out:
+# refused for the reason a reservation would be (the late path once had its own check).
+LATE_NUMBER_CHOICE_OFF = [("reserve", 0, 0, 1, 0, "n0"), ("expire", 0, 0, False),
+                          ("number_choice", False), ("confirm", 0, 0, False)]  # fmt: skip
+LATE_STATUS_SOLD_OUT = [("reserve", 0, 0, 1, 0, None), ("cancel", 0, 0, False),
+                        ("status", "sold_out"), ("confirm", 0, 0, False)]  # fmt: skip
+
+
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=ops_strategy)
+@example(ops=LATE_NUMBER_CHOICE_OFF)
+@example(ops=LATE_STATUS_SOLD_OUT)
 def check_model(redis_url: str, ops: list[tuple[Any, ...]]) -> None:
     """One example: a fresh round, its own event loop (this runs in a worker thread)."""
 
