@@ -17,13 +17,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from checkout import pii
+from checkout.purchase import BuyRequest
 from flashsale.core.settings import Settings
-from flashsale.front._body import json_body
+from flashsale.front import body
 from flashsale.front.app import create_app as create_real_app
 from flashsale.front.auth import buyer_id
-from flashsale.front.buy_request import idempotency_key, parse_buy
 from flashsale.front.errors import ApiError
+from flashsale.front.headers import idempotency_key
 from flashsale.front.responses import JSONResponse
+from flashsale.front.state import app_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bench_stock (round_id text PRIMARY KEY, stock bigint NOT NULL);
@@ -63,8 +65,8 @@ async def _get_pool(settings: Settings) -> asyncpg.Pool:
 async def naive_order(request: Request) -> Response:
     buyer = buyer_id(request)
     key = idempotency_key(request.headers)
-    buy = parse_buy(await json_body(request))
-    state = request.app.state.fs
+    buy = (await body.read(request, BuyRequest)).checked()
+    state = app_state(request)
     id_hash = pii.id_hash(buy.id_number, state.pii_keys)
     pool = await _get_pool(state.settings)
     async with pool.acquire() as conn, conn.transaction():

@@ -18,10 +18,10 @@ import redis.asyncio as aioredis
 
 import fulfillment
 from checkout.archived import archived_order
+from checkout.flow import public_order
 from flashsale.cli._output import CliError, emit, json_option
 from flashsale.cli.catalog import execute, operator, settings, token_file_option
 from flashsale.core.db import create_pool
-from flashsale.front.routes.orders import public_order
 from inventory import Inventory
 from inventory.keys import ROUND_ID
 

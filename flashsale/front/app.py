@@ -16,7 +16,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from checkout import payments
+from checkout.flow import Checkout, CheckoutError
 from checkout.pii import PiiKeys
+from checkout.purchase import InvalidPurchase
 from flashsale.core.logs import RequestIdMiddleware
 from flashsale.core.redis import redis_client
 from flashsale.core.settings import Settings
@@ -26,7 +28,7 @@ from flashsale.front.admission import Admission, AdmissionConfig
 from flashsale.front.openapi import openapi
 from flashsale.front.routes import admission, login, orders, rounds
 from flashsale.front.routes.dashboard import OpsSampler, dashboard
-from flashsale.front.state import AppState
+from flashsale.front.state import AppState, install
 from inventory import Inventory, InventoryError
 
 _PONG = b'{"ok":true}'
@@ -66,16 +68,27 @@ def create_app(
             inventory = Inventory(redis)
             stack.push_async_callback(inventory.aclose)
             cache = rounds.RoundCache(redis, inventory)
+            ops = OpsSampler(settings, redis, inventory, cache)
+            stack.push_async_callback(ops.aclose)
+            pii_keys = PiiKeys.derive(settings.pii_key)
+            buying = Checkout(
+                inventory,
+                redis,
+                pii_keys=pii_keys,
+                payment_secret=settings.payment_secret,
+                history=ops.pool,  # PostgreSQL, for orders of archived rounds
+            )
+            stack.push_async_callback(buying.aclose)
             state = AppState(
                 settings=settings,
                 redis=redis,
                 inventory=inventory,
                 rounds=cache,
-                payments=payments.PaymentProvider(settings.payment_secret),
-                pii_keys=PiiKeys.derive(settings.pii_key),
+                checkout=buying,
+                pii_keys=pii_keys,
                 admission=Admission(redis, admission_config, settings.token_secret),
+                ops=ops,
             )
-            stack.push_async_callback(state.drain)
             stop = asyncio.Event()
             with contextlib.suppress(InventoryError, aioredis.RedisError, OSError):
                 await cache.refresh()  # first view before the first request
@@ -85,10 +98,7 @@ def create_app(
                 await state.admission.policies.refresh()  # round options before the first buy
             admitter = asyncio.create_task(state.admission.run(stop))
             stack.push_async_callback(_stop_task, admitter, stop)
-            ops = OpsSampler(settings, redis, inventory, cache)
-            stack.push_async_callback(ops.aclose)
-            app.state.fs = state
-            app.state.ops = ops
+            install(app, state)
             yield
 
     routes = [
@@ -126,6 +136,8 @@ def create_app(
             errors.ApiError: errors.api_error,
             HTTPException: errors.http_error,
             payments.PaymentError: errors.coded_error,
+            InvalidPurchase: errors.coded_error,
+            CheckoutError: errors.checkout_error,
             InventoryError: errors.inventory_error,
             Exception: errors.internal_error,
         },

@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from flashsale.front import tokens
 from flashsale.front.errors import ApiError
+from flashsale.front.state import app_state
 
 
 def buyer_id(request: Request) -> str:
@@ -20,7 +21,7 @@ def buyer_id(request: Request) -> str:
         )
     try:
         claims = tokens.verify(
-            request.app.state.fs.settings.token_secret, token.strip(), round_id=_round_of(request)
+            app_state(request).settings.token_secret, token.strip(), round_id=_round_of(request)
         )
     except tokens.TokenError:
         raise ApiError(

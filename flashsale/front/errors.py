@@ -1,7 +1,7 @@
 """Errors become HTTP in one place (starlette exception handlers).
 
 Handlers raise :class:`ApiError` or a domain error carrying a stable string ``code`` (inventory,
-tokens, ID numbers, payments); :func:`error_response` turns either into
+the buy flow, tokens, ID numbers, payments); :func:`error_response` turns either into
 ``{"error": {"code": ..., "message": ..., "field": ...}}`` with the status of :data:`STATUS`.
 Anything else is a bug: it is logged (without the request body) and answered 500 ``internal``.
 """
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from checkout.flow import CheckoutError, ReservationRefused
 from flashsale.front.responses import JSONResponse
 from inventory.refusals import REFUSALS
 
@@ -98,6 +99,17 @@ async def coded_error(request: Request, exc: Exception) -> Response:
     if code not in STATUS:
         return await internal_error(request, exc)
     return error_response(code, str(exc) or code, field=getattr(exc, "field", None))
+
+
+async def checkout_error(request: Request, exc: Exception) -> Response:
+    """The buy flow's errors (:mod:`checkout.flow`); a refusal replayed from an earlier request
+    with the same Idempotency-Key says so (``Idempotent-Replayed: true``)."""
+    assert isinstance(exc, CheckoutError)
+    replayed = isinstance(exc, ReservationRefused) and exc.replay
+    return error_response(exc.code, exc.message, headers=REPLAYED if replayed else None)
+
+
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -37,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flashsale.front.state import app_state
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 REQUESTS = Counter(
@@ -165,6 +167,6 @@ def exposition(gauges: Gauges) -> bytes:
 
 
 async def metrics(request: Request) -> Response:
-    ops = request.app.state.ops
+    ops = app_state(request).ops
     gauges = await ops.gauges()
     return Response(exposition(gauges), media_type=CONTENT_TYPE_LATEST)

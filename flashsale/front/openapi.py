@@ -1,42 +1,36 @@
-"""``GET /openapi.json``: every endpoint, its body, its answers and every error code."""
+"""``GET /openapi.json``: every endpoint, its body, its answers and every error code.
+
+The schemas are generated from the bodies' types (msgspec Structs: :data:`BODIES`), the error
+codes from :data:`flashsale.front.errors.STATUS` and the refusal table; what is written here
+is the operations: summaries, parameters, and which answers each one can give."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from checkout.flow import AmountDue, Payment, Reservation
 from checkout.payments import SIGNATURE_HEADER
+from checkout.purchase import BuyRequest
 from flashsale import __version__
-from flashsale.core import text
-from flashsale.core.text import TextRule
-from flashsale.front.buy_request import MAX_QUANTITY
+from flashsale.front import schemas
 from flashsale.front.errors import STATUS
+from flashsale.front.headers import IDEMPOTENCY_KEY
+from flashsale.front.pages import numbers
 from flashsale.front.responses import JSONResponse
+from inventory.refusals import ANSWER_CODES
 
+REF = "#/components/schemas/{name}"
 _STR = {"type": "string"}
-_INT = {"type": "integer"}
 _BEARER: list[dict[str, list[str]]] = [{"buyer": []}]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _text(rule: TextRule) -> dict[str, Any]:
-    """A free-text field: the limits of :mod:`flashsale.core.text` (code points, as maxLength
-    counts)."""
-    return {
-        "type": "string",
-        "minLength": rule.min_chars,
-        "maxLength": rule.max_chars,
-        "description": f"NFC-normalised and trimmed before the limits; at most {rule.max_bytes} "
-        "bytes of UTF-8; no control characters"
-        + (" (tab and line breaks allowed)" if rule.multiline else " or line breaks")
-        + ", lone surrogates, unassigned code points or noncharacters",
-    }
+def _ref(kind: type[msgspec.Struct]) -> dict[str, str]:
+    return {"$ref": REF.format(name=kind.__name__)}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -49,7 +43,7 @@ def _errors(*codes: str) -> dict[str, Any]:
     for code in (*codes, "invalid_request", "internal"):
         by_status.setdefault(STATUS[code], []).append(code)
     return {
-        str(status): _json(_ref("Error"), "error codes: " + ", ".join(sorted(set(names))))
+        str(status): _json(_ref(schemas.Error), "error codes: " + ", ".join(sorted(set(names))))
         for status, names in sorted(by_status.items())
     }
 
@@ -58,7 +52,7 @@ def _op(
     summary: str,
     ok: dict[str, Any],
     *codes: str,
-    body: str | None = None,
+    body: type[msgspec.Struct] | None = None,
     auth: bool = False,
     params: tuple[str, ...] = (),
     ok_status: str = "200",
@@ -81,7 +75,9 @@ def _op(
     return op
 
 
-def _with(op: dict[str, Any], responses: dict[str, Any], body: str | None = None) -> dict[str, Any]:
+def _with(
+    op: dict[str, Any], responses: dict[str, Any], body: type[msgspec.Struct] | None = None
+) -> dict[str, Any]:
     """``op`` with more responses (e.g. a second success status) and an optional body."""
     op["responses"] = dict(sorted({**op["responses"], **responses}.items()))
     if body is not None:
@@ -92,51 +88,9 @@ def _with(op: dict[str, Any], responses: dict[str, Any], body: str | None = None
     return op
 
 
-def _obj(required: tuple[str, ...], **props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": list(required), "properties": props}
-
-
-def _admission_schemas() -> dict[str, Any]:
-    nullable_int = {"type": ["integer", "null"]}
-    return {
-        "QueuePlace": _obj(
-            ("round_id", "state", "token"),
-            round_id=_STR,
-            state={
-                "type": "string",
-                "enum": ["off", "before", "queued", "admitted"],
-                "description": "off: no waiting room, buy directly; before: joined, positions "
-                "are drawn at random at the start; queued; admitted: buy with token",
-            },
-            position={**nullable_int, "description": "1 = next to be admitted"},
-            estimated_wait_ms=nullable_int,
-            starts_in_ms=nullable_int,
-            queue_length=nullable_int,
-            rate_per_second={"type": ["number", "null"]},
-            token={
-                "type": ["string", "null"],
-                "description": "admission token: send it as X-Admission-Token with the order",
-            },
-            token_expires_at={"type": "integer", "description": "seconds since the epoch"},
-        ),
-        "Challenge": {
-            "type": "object",
-            "required": ["round_id", "challenge", "difficulty", "required", "expires_at"],
-            "properties": {
-                "round_id": _STR,
-                "challenge": _STR,
-                "difficulty": {"type": "integer", "minimum": 0, "maximum": 32},
-                "required": {"type": "boolean"},
-                "expires_at": {"type": "integer", "description": "seconds since the epoch"},
-                "how": _STR,
-            },
-        },
-    }
-
-
 def _admission_paths(paths: dict[str, Any]) -> None:
     """The waiting room and proof-of-work endpoints, and the buy request's optional headers."""
-    place = _json(_ref("QueuePlace"), "your place; the admission token once admitted")
+    place = _json(_ref(schemas.QueuePlace), "your place; the admission token once admitted")
     codes = ("unauthorized", "not_found", "rate_limited")
     paths["/api/rounds/{round_id}/queue"] = {
         "post": _op(
@@ -157,7 +111,7 @@ def _admission_paths(paths: dict[str, Any]) -> None:
     paths["/api/rounds/{round_id}/challenge"] = {
         "get": _op(
             "A proof-of-work challenge bound to you and the round (X-PoW on the order)",
-            _json(_ref("Challenge"), "the challenge"),
+            _json(_ref(schemas.Challenge), "the challenge"),
             "unauthorized",
             auth=True,
             params=("round_id",),
@@ -181,136 +135,61 @@ def _admission_paths(paths: dict[str, Any]) -> None:
     ]
 
 
+#: Every body the document describes; its components are generated from these types.
+BODIES: tuple[type[msgspec.Struct], ...] = (
+    schemas.Error,
+    BuyRequest,
+    Reservation,
+    AmountDue,
+    schemas.Order,
+    schemas.Round,
+    schemas.Rounds,
+    Payment,
+    schemas.PayRequest,
+    schemas.OtpRequest,
+    schemas.OtpVerify,
+    schemas.OtpSent,
+    schemas.Token,
+    schemas.FreeNumbers,
+    schemas.Dashboard,
+    schemas.QueuePlace,
+    schemas.Challenge,
+    schemas.Pong,
+)
+
+
+def components() -> dict[str, Any]:
+    """The JSON Schemas of :data:`BODIES` (and the types they use), by name. The error object
+    is shown inline in ``Error``: every client reads ``error.code`` from there."""
+    _, found = msgspec.json.schema_components(BODIES, ref_template=REF)
+    found["Error"]["properties"]["error"] = found.pop("ErrorDetail")
+    return found
+
+
 @cache
 def document() -> dict[str, Any]:
     order_codes = ("unauthorized", "not_found")
-    schemas = {
-        "Error": _obj(
-            ("error",),
-            error=_obj(
-                ("code", "message"),
-                code={"type": "string", "enum": sorted(STATUS)},
-                message=_STR,
-                field=_STR,
-            ),
-        ),
-        "BuyRequest": {
-            **_obj(
-                ("real_name", "id_number", "address", "agreement_version"),
-                quantity={"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
-                real_name=_text(text.REAL_NAME),
-                id_number={
-                    "type": "string",
-                    "pattern": "^[0-9]{17}[0-9Xx]$",
-                    "description": "18-character PRC resident ID (MOD 11-2 check)",
-                },
-                address=_text(text.ADDRESS),
-                number={
-                    "type": ["string", "null"],
-                    "pattern": "^1[3-9][0-9]{9}$",
-                    "description": "chosen phone number, when the round offers a choice "
-                    "(null: none)",
-                },
-                agreement_version=_text(text.AGREEMENT_VERSION),
-                channel={"type": "string", "enum": ["web", "mobile", "sms"], "default": "web"},
-            ),
-            "additionalProperties": False,
-        },
-        "Reservation": _obj(
-            ("order_id", "status", "pay_before", "offer"),
-            order_id=_STR,
-            status={"type": "string", "enum": ["reserved"]},
-            quantity=_INT,
-            number={"type": ["string", "null"]},
-            pay_before={"type": "integer", "description": "ms since the epoch"},
-            offer={"type": "object", "description": "the offer snapshot kept with the order"},
-            amount_due=_ref("AmountDue"),
-        ),
-        "AmountDue": _obj(
-            ("price_fen", "surcharge_fen", "total_fen"),
-            price_fen={"type": "integer", "description": "unit price x quantity (fen)"},
-            surcharge_fen={"type": "integer", "description": "chosen number's surcharge (fen)"},
-            total_fen={
-                "type": "integer",
-                "description": "price_fen + surcharge_fen: what pay charges; a payment of any "
-                "other amount is not applied and is recorded for refund",
-            },
-        ),
-        "Order": {
-            "type": "object",
-            "required": ["order_id", "status"],
-            "properties": {
-                "order_id": _STR,
-                "status": _STR,
-                "round_id": _STR,
-                "amount_due": _ref("AmountDue"),
-            },
-        },
-        "Round": {
-            "type": "object",
-            "required": ["round_id", "status"],
-            "properties": {"round_id": _STR, "status": _STR, "left": _INT},
-        },
-        "Rounds": _obj(
-            ("server_time", "rounds"),
-            server_time=_INT,
-            rounds={"type": "array", "items": _ref("Round")},
-        ),
-        "Payment": _obj(("order_id", "status"), order_id=_STR, status=_STR, payment_id=_STR),
-        "PayRequest": _obj((), instant={"type": "boolean", "description": "confirm at once"}),
-        "OtpRequest": _obj(("phone",), phone={"type": "string", "pattern": "^1[3-9][0-9]{9}$"}),
-        "OtpVerify": _obj(
-            ("phone", "code"), phone=_STR, code={"type": "string", "pattern": "^[0-9]{6}$"}
-        ),
-        "Token": _obj(
-            ("token", "buyer_id", "expires_at"), token=_STR, buyer_id=_STR, expires_at=_INT
-        ),
-        "FreeNumbers": _obj(
-            ("round_id", "numbers"),
-            round_id=_STR,
-            numbers={
-                "type": "array",
-                "items": _obj(("number", "surcharge_fen"), number=_STR, surcharge_fen=_INT),
-            },
-        ),
-        "Dashboard": _obj(
-            ("server_time", "rounds", "kafka_lag"),
-            server_time=_INT,
-            rounds={
-                "type": "array",
-                "description": "per armed round: stocked, left, held, paid, released, "
-                "refund_required, orders, outbox {length, pending}, persisted {status: count}",
-                "items": {"type": "object"},
-            },
-            kafka_lag={"type": ["integer", "null"], "description": "writer group lag"},
-            fulfillment={
-                "type": ["object", "null"],
-                "description": "shipments by state, backlog, dead_letters (when present)",
-            },
-        ),
-    }
     paths = {
-        "/api/ping": {
-            "get": _op(
-                "Constant answer with no I/O", _json(_obj(("ok",), ok={"type": "boolean"}), "pong")
-            )
-        },
+        "/api/ping": {"get": _op("Constant answer with no I/O", _json(_ref(schemas.Pong), "pong"))},
         "/api/rounds": {
             "get": _op(
                 "Live and upcoming rounds with server time and units left",
-                _json(_ref("Rounds"), "rounds"),
+                _json(_ref(schemas.Rounds), "rounds"),
             )
         },
         "/api/rounds/{round_id}": {
             "get": _op(
-                "One round", _json(_ref("Round"), "the round"), "not_found", params=("round_id",)
+                "One round",
+                _json(_ref(schemas.Round), "the round"),
+                "not_found",
+                params=("round_id",),
             )
         },
         "/api/rounds/{round_id}/numbers": {
             "get": {
                 **_op(
                     "A random sample of the round's free phone numbers (display only)",
-                    _json(_ref("FreeNumbers"), "free numbers"),
+                    _json(_ref(schemas.FreeNumbers), "free numbers"),
                     "not_found",
                     "number_choice_disabled",
                     params=("round_id",),
@@ -321,7 +200,12 @@ def document() -> dict[str, Any]:
                         "name": "limit",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 20},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": numbers.MAX_LIMIT,
+                            "default": numbers.DEFAULT_LIMIT,
+                        },
                     },
                 ],
             }
@@ -330,7 +214,7 @@ def document() -> dict[str, Any]:
             "get": {
                 **_op(
                     "Ops dashboard figures (admin credential: Authorization: Bearer <admin token>)",
-                    _json(_ref("Dashboard"), "the current figures"),
+                    _json(_ref(schemas.Dashboard), "the current figures"),
                     "unauthorized",
                 ),
                 "security": [{"admin": []}],
@@ -339,36 +223,24 @@ def document() -> dict[str, Any]:
         "/api/rounds/{round_id}/orders": {
             "post": _op(
                 "Reserve units (atomic; Idempotency-Key makes retries safe)",
-                _json(_ref("Reservation"), "reserved; pay before pay_before"),
+                _json(_ref(Reservation), "reserved; pay before pay_before"),
                 "unauthorized",
-                "not_found",
-                "payload_too_large",
-                "unsupported_media_type",
-                "not_started",
-                "ended",
-                "paused",
-                "sold_out",
-                "limit_reached",
-                "number_taken",
-                "number_choice_disabled",
-                "channel_not_allowed",
-                "agreement_outdated",
-                "idempotency_mismatch",
+                *ANSWER_CODES,  # a refused reservation (inventory/refusals.py)
                 "unavailable",
                 "rate_limited",
                 "admission_required",
                 "challenge_failed",
-                body="BuyRequest",
+                body=BuyRequest,
                 auth=True,
                 params=("round_id",),
                 ok_status="201",
-                headers=("Idempotency-Key",),
+                headers=(IDEMPOTENCY_KEY,),
             )
         },
         "/api/orders/{order_id}": {
             "get": _op(
                 "The caller's own order and its state",
-                _json(_ref("Order"), "the order"),
+                _json(_ref(schemas.Order), "the order"),
                 *order_codes,
                 "unavailable",  # an archived round's order is read from PostgreSQL
                 auth=True,
@@ -379,7 +251,7 @@ def document() -> dict[str, Any]:
             "post": _with(
                 _op(
                     "Start paying (the simulated provider confirms by a signed callback)",
-                    _json(_ref("Payment"), "paid (already, or at once with instant)"),
+                    _json(_ref(Payment), "paid (already, or at once with instant)"),
                     *order_codes,
                     "order_not_payable",
                     "payload_too_large",
@@ -387,14 +259,14 @@ def document() -> dict[str, Any]:
                     auth=True,
                     params=("order_id",),
                 ),
-                {"202": _json(_ref("Payment"), "pending: the provider confirms shortly")},
-                body="PayRequest",
+                {"202": _json(_ref(Payment), "pending: the provider confirms shortly")},
+                body=schemas.PayRequest,
             )
         },
         "/api/orders/{order_id}/cancel": {
             "post": _op(
                 "Cancel an unpaid reservation (units return to stock)",
-                _json(_ref("Order"), "cancelled"),
+                _json(_ref(schemas.Order), "cancelled"),
                 *order_codes,
                 "order_not_payable",
                 auth=True,
@@ -404,7 +276,7 @@ def document() -> dict[str, Any]:
         "/api/payments/callback": {
             "post": _op(
                 "Payment provider callback, signed (Flashsale-Signature: t=<ts>,v1=<hmac>)",
-                _json(_ref("Payment"), "applied"),
+                _json(_ref(Payment), "applied"),
                 "invalid_signature",
                 "invalid_callback",
                 "stale_callback",
@@ -418,27 +290,26 @@ def document() -> dict[str, Any]:
         "/api/auth/otp": {
             "post": _op(
                 "Send a one-time code by SMS",
-                _json(_obj(("sent",), sent={"type": "boolean"}), "sent"),
+                _json(_ref(schemas.OtpSent), "sent"),
                 "rate_limited",
                 "otp_cooldown",
                 "otp_locked",
-                body="OtpRequest",
+                body=schemas.OtpRequest,
             )
         },
         "/api/auth/verify": {
             "post": _op(
                 "Exchange the code for a buyer token",
-                _json(_ref("Token"), "token"),
+                _json(_ref(schemas.Token), "token"),
                 "unauthorized",
                 "invalid_code",
                 "code_expired",
                 "rate_limited",
                 "otp_locked",
-                body="OtpVerify",
+                body=schemas.OtpVerify,
             )
         },
     }
-    schemas |= _admission_schemas()
     _admission_paths(paths)
     return {
         "openapi": "3.1.0",
@@ -450,7 +321,7 @@ def document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": components(),
             "securitySchemes": {
                 "buyer": {"type": "http", "scheme": "bearer"},
                 "admin": {"type": "http", "scheme": "bearer"},

@@ -31,18 +31,19 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from flashsale.core.settings import Secret
+from flashsale.core.settings import Secret, subkey
 
 SMS_OUTBOX = "fs:sms:outbox"
 SMS_OUTBOX_MAXLEN = 10_000
 _PHONE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
 _CODE = re.compile(r"[0-9]{6}", re.ASCII)
 _SEPARATORS = str.maketrans("", "", " -")
+PHONE_RULE = "phone must be a mainland mobile number (11 digits, 13x-19x)"
+CODE_RULE = "code must be 6 digits"
 
 
 class OtpError(Exception):
@@ -168,29 +169,19 @@ return {'wrong', left}
 def normalize_phone(raw: str) -> str:
     """An 11-digit mainland mobile number (``+86``/``0086`` prefix, spaces, dashes allowed)."""
     if not isinstance(raw, str) or len(raw) > 64:
-        raise InvalidPhone("phone must be a mainland mobile number (11 digits, 13x-19x)")
+        raise InvalidPhone(PHONE_RULE)
     phone = raw.translate(_SEPARATORS)
     for prefix in ("+86", "0086"):
         if phone.startswith(prefix):
             phone = phone[len(prefix) :]
             break
     if not _PHONE.fullmatch(phone):
-        raise InvalidPhone("phone must be a mainland mobile number (11 digits, 13x-19x)")
+        raise InvalidPhone(PHONE_RULE)
     return phone
 
 
 def _key(secret: Secret | str | bytes, label: bytes) -> bytes:
-    if isinstance(secret, Secret):
-        secret = secret.reveal()
-    raw = secret.encode() if isinstance(secret, str) else secret
-    if not raw:
-        raise ValueError("OTP key is empty")
-    return _subkey(raw, label)
-
-
-@lru_cache(maxsize=16)
-def _subkey(raw: bytes, label: bytes) -> bytes:
-    return hmac.digest(raw, label, hashlib.sha256)
+    return subkey(secret, label, "OTP key")
 
 
 def buyer_id_for(phone: str, key: Secret | str | bytes) -> str:
@@ -280,7 +271,7 @@ async def verify_code(
     what the first run answered."""
     phone = normalize_phone(phone)
     if not isinstance(code, str) or len(code) > 64 or not _CODE.fullmatch(code.strip()):
-        raise InvalidCode("code must be 6 digits")
+        raise InvalidCode(CODE_RULE)
     buyer_id = buyer_id_for(phone, key)
     code_key, _, _, lock_key = _keys(buyer_id)
     reply = await redis.eval(  # type: ignore[misc]

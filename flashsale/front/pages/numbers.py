@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
+from flashsale.front.state import app_state
 from inventory.keys import RoundKeys
 
 DEFAULT_LIMIT = 20
@@ -24,7 +25,7 @@ def _limit(raw: str | None) -> int:
 
 
 async def free_numbers(request: Request) -> Response:
-    state = request.app.state.fs
+    state = app_state(request)
     round_id = request.path_params["round_id"]
     limit = _limit(request.query_params.get("limit"))
     view = state.rounds.rounds.get(round_id)
@@ -34,7 +35,7 @@ async def free_numbers(request: Request) -> Response:
         raise ApiError("number_choice_disabled", "this round does not offer number choice")
     keys = RoundKeys(round_id)
     sample = await state.redis.srandmember(keys.numbers, limit)
-    numbers = sorted(n.decode() if isinstance(n, bytes) else str(n) for n in sample)
+    numbers = sorted(n.decode() if isinstance(n, bytes) else str(n) for n in sample or ())
     fees = await state.redis.hmget(keys.number_fees, numbers) if numbers else []
     return JSONResponse(
         {

@@ -13,13 +13,15 @@ from flashsale.front.admission.room import admission_token, place
 from flashsale.front.auth import buyer_id
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
+from flashsale.front.schemas import Challenge
+from flashsale.front.state import app_state
 
 POW_HOW = "find a decimal solution with SHA-256(challenge + ':' + solution) starting with "
 POW_HOW += "`difficulty` zero bits; send X-PoW: <challenge>.<solution> with the order"
 
 
 def _admission(request: Request) -> Admission:
-    return request.app.state.fs.admission  # type: ignore[no-any-return]
+    return app_state(request).admission
 
 
 def refused(exc: Refused) -> ApiError:
@@ -30,7 +32,7 @@ def refused(exc: Refused) -> ApiError:
 async def admit_buyer(request: Request, buyer: str, key: str) -> None:
     """The buy endpoint's gate: rate limits from memory; the round's waiting room and proof of
     work only when it has them on (then at most one Redis call, to spend the proof)."""
-    admission: Admission = request.app.state.fs.admission
+    admission = _admission(request)
     try:
         admission.limit(request, buyer)
         await admission.admit(request, request.path_params["round_id"], buyer, key)
@@ -81,12 +83,5 @@ async def challenge(request: Request) -> Response:
         admission.secret, round_id, buyer, bits, admission.config.challenge_ttl
     )
     return JSONResponse(
-        {
-            "round_id": round_id,
-            "challenge": token,
-            "difficulty": bits,
-            "required": bits > 0,
-            "expires_at": expires,
-            "how": POW_HOW,
-        }
+        Challenge(round_id, token, bits, required=bits > 0, expires_at=expires, how=POW_HOW)
     )

@@ -37,6 +37,7 @@ from flashsale.core.settings import Settings
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
 from flashsale.front.routes.rounds import RoundCache
+from flashsale.front.state import app_state
 from inventory import Inventory, InventoryError, RoundKeys
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class OpsSampler:
 def require_admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    settings = request.app.state.fs.settings
+    settings = app_state(request).settings
     if scheme.lower() != "bearer" or not verify_token(token.strip() or None, settings):
         raise ApiError("unauthorized", "admin credential required: Authorization: Bearer <admin "
                        "token>", headers={"WWW-Authenticate": 'Bearer realm="ops"'})  # fmt: skip
@@ -229,5 +230,5 @@ async def dashboard(request: Request) -> Response:
     require_admin(request)
     raw = request.query_params.get("rounds", "")
     only = tuple(sorted({r for r in raw.split(",") if r}))[:MAX_ROUNDS]
-    snap = await request.app.state.ops.snapshot(only)
+    snap = await app_state(request).ops.snapshot(only)
     return JSONResponse(snap, headers={"Cache-Control": "no-store"})

@@ -8,12 +8,14 @@ import time
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flashsale.front import otp, tokens
-from flashsale.front._body import json_body
+from flashsale.front import body, otp, tokens
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
+from flashsale.front.schemas import OtpRequest, OtpSent, OtpVerify, Token
+from flashsale.front.state import app_state
 
 TOKEN_TTL = 24 * 3600
+LOGIN_MAX_BODY = 1024
 
 
 def _retry(exc: otp.OtpError) -> dict[str, str] | None:
@@ -26,42 +28,32 @@ def _refuse(exc: otp.OtpError) -> ApiError:
 
 
 async def send_code(request: Request) -> Response:
-    state = request.app.state.fs
-    data = await json_body(request, max_bytes=1024)
+    state = app_state(request)
+    asked = await body.read(request, OtpRequest, LOGIN_MAX_BODY)
     try:
         sent = await otp.request_code(
-            state.redis,
-            data.get("phone"),  # type: ignore[arg-type]
-            key=state.settings.pii_key,
-            dev=state.settings.dev,
+            state.redis, asked.phone, key=state.settings.pii_key, dev=state.settings.dev
         )
     except otp.OtpError as exc:
         raise _refuse(exc) from None
-    return JSONResponse(
-        {"sent": True, "expires_in": sent.expires_in, "resend_after": sent.resend_after}
-    )
+    return JSONResponse(OtpSent(True, sent.expires_in, sent.resend_after))
 
 
 async def verify(request: Request) -> Response:
-    state = request.app.state.fs
-    data = await json_body(request, max_bytes=1024)
+    state = app_state(request)
+    asked = await body.read(request, OtpVerify, LOGIN_MAX_BODY)
     try:
         buyer = await otp.verify_code(
-            state.redis,
-            data.get("phone"),  # type: ignore[arg-type]
-            data.get("code"),  # type: ignore[arg-type]
-            key=state.settings.pii_key,
+            state.redis, asked.phone, asked.code, key=state.settings.pii_key
         )
     except otp.OtpError as exc:
         raise _refuse(exc) from None
     token = tokens.issue(state.settings.token_secret, buyer, TOKEN_TTL)
-    return JSONResponse(
-        {"token": token, "buyer_id": buyer, "expires_at": int(time.time()) + TOKEN_TTL}
-    )
+    return JSONResponse(Token(token, buyer, int(time.time()) + TOKEN_TTL))
 
 
 async def dev_sms(request: Request) -> Response:
-    state = request.app.state.fs
+    state = app_state(request)
     if not state.settings.dev:
         raise ApiError("not_found", "not found")
     phone = request.query_params.get("phone")

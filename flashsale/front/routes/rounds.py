@@ -4,7 +4,6 @@ task refreshes from Redis a few times a second — never a database query per re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -13,8 +12,10 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flashsale.core.retry import sleep_unless_stopped
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
+from flashsale.front.state import app_state
 from inventory import Inventory, InventoryError
 from inventory.keys import ARMED_ROUNDS
 
@@ -64,8 +65,7 @@ class RoundCache:
                 await self.refresh()
             except (InventoryError, OSError, aioredis.RedisError) as exc:
                 log.warning("round cache refresh failed: %s", exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
+            await sleep_unless_stopped(stop, self.interval)
 
     def view(self, round_id: str, now_ms: int) -> dict[str, Any] | None:
         r = self.rounds.get(round_id)
@@ -94,7 +94,7 @@ def _phase(r: dict[str, Any], now_ms: int) -> str:
 
 
 def _cache(request: Request) -> RoundCache:
-    return request.app.state.fs.rounds  # type: ignore[no-any-return]
+    return app_state(request).rounds
 
 
 async def list_rounds(request: Request) -> Response:
