@@ -63,11 +63,19 @@ class Variant:
         return {"sku": self.sku, "colour": self.colour, "storage": self.storage}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Gift:
-    """One gift of the offer: ``kind``, ``amount`` and the fields the marketer gave."""
+    """One gift of the offer: ``kind``, ``amount`` and the fields the marketer gave. Two gifts
+    are equal when their fields are, in whatever order (JSON objects have none: the reserve
+    script and PostgreSQL's jsonb hand the keys back in orders of their own)."""
 
     fields: tuple[tuple[str, GiftValue], ...]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Gift) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.fields))
 
     @property
     def kind(self) -> str:

@@ -13,13 +13,19 @@ import pytest
 import redis.asyncio as aioredis
 
 from catalog import (
+    OfferTerms,
     PoolNumber,
     RoundInput,
+    add_offer,
+    add_product,
+    add_variant,
     arm,
     create_round,
     load_pool,
 )
+from catalog.rounds import build_spec, get_round, offer_snapshot
 from checkout.events import OrderEvent
+from checkout.offer import OfferSnapshot
 from flashsale.core.audit import Operator
 from inventory import ARMED_ROUNDS, Inventory, ReserveRequest, RoundKeys
 from tests.support.catalog import sim_card_offer
@@ -102,6 +108,87 @@ async def test_order_event_stays_small_with_a_big_lucky_pool(
         # the free-number view still shows each number's surcharge (from the round's numfee)
         fee = await redis.hget(RoundKeys(rid).number_fees, pool[7].number)  # type: ignore[misc]
         assert int(fee) == pool[7].surcharge_fen
+    finally:
+        await redis.srem(ARMED_ROUNDS, rid)  # type: ignore[misc]
+        await redis.delete(*RoundKeys(rid).script_keys())
+
+
+async def test_the_armed_snapshot_is_the_documented_object(
+    pg_pool: asyncpg.Pool, redis: aioredis.Redis, inv: Inventory, unique: str
+) -> None:
+    """What a round of a handset offer keeps in every order: the documented keys in their
+    order, the same values the catalog holds, read back into the same typed snapshot."""
+    now = datetime.now(UTC)
+    name = "小米 14 Pro \u200f«عرض» 🎉"
+    gifts = [{"kind": "item", "amount": "手机壳 case"}, {"kind": "credit", "amount": 50}]
+    async with pg_pool.acquire() as conn:
+        product = await add_product(conn, OP, "handset", f"Phone {unique}")
+        offer = await add_offer(
+            conn,
+            OP,
+            OfferTerms(
+                product_id=product["id"],
+                name=name,
+                price_fen=399_900,
+                agreement_version="v7",
+                gifts=gifts,
+            ),
+        )
+        await add_variant(conn, OP, product["id"], f"px-{unique}", "黑色", "256GB", offer["id"])
+        rnd = await create_round(
+            conn,
+            OP,
+            RoundInput(
+                offer_id=offer["id"],
+                stock=3,
+                starts_at=now - timedelta(minutes=1),
+                ends_at=now + timedelta(hours=1),
+                variant_sku=f"px-{unique}",
+            ),
+        )
+        rid = rnd["id"]
+        spec = await build_spec(conn, await get_round(conn, rid))
+        typed = await offer_snapshot(conn, offer["id"], f"px-{unique}")
+        await arm(conn, inv, rid)
+    try:
+        assert spec.offer == {
+            "offer_id": str(offer["id"]),
+            "offer_name": name,
+            "product_id": str(product["id"]),
+            "product_name": f"Phone {unique}",
+            "product_kind": "handset",
+            "price_fen": 399_900,
+            "currency": "CNY",
+            "monthly_fee_fen": 0,
+            "data_mb": None,
+            "voice_minutes": None,
+            "gifts": gifts,
+            "agreement_version": "v7",
+            "variant": {"sku": f"px-{unique}", "colour": "黑色", "storage": "256GB"},
+        }
+        assert list(spec.offer) == [  # the order the JSON text has always had
+            "offer_id", "offer_name", "product_id", "product_name", "product_kind", "price_fen",
+            "currency", "monthly_fee_fen", "data_mb", "voice_minutes", "gifts",
+            "agreement_version", "variant",
+        ]  # fmt: skip
+        assert spec.offer == typed.to_dict()
+        res = await inv.reserve(
+            ReserveRequest(
+                round_id=rid,
+                buyer_id=f"b-{unique}",
+                id_hash=f"h-{unique}",
+                quantity=1,
+                idempotency_key=f"k-{unique}",
+                channel="web",
+                agreement_version="v7",
+            )
+        )
+        assert res.ok, res
+        [(_, fields)] = await redis.xrange(RoundKeys(rid).outbox)
+        kept = OrderEvent.from_fields(fields).data["offer"]
+        assert kept == spec.offer
+        assert OfferSnapshot.from_dict(kept) == typed
+        assert typed.sku == f"px-{unique}"
     finally:
         await redis.srem(ARMED_ROUNDS, rid)  # type: ignore[misc]
         await redis.delete(*RoundKeys(rid).script_keys())

@@ -22,7 +22,7 @@ import httpx
 from redis.asyncio import Redis
 
 from checkout.pipeline import relay
-from checkout.pipeline._sources import outbox_backlog
+from checkout.pipeline.observe import outbox_backlog
 from checkout.pipeline.reconcile import reconcile
 from flashsale.core.settings import Settings
 from flashsale.demo.crowd import Behaviour, Crowd, mint

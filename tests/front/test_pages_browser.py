@@ -25,6 +25,7 @@ from flashsale.core.settings import Settings
 from inventory import Inventory
 from tests.support import FLASHSALE, ROOT
 from tests.support.api import arm, body, headers, spec
+from tests.support.offer import snapshot
 from tests.support.processes import free_port, until_ping
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -114,12 +115,10 @@ async def test_shopper_waits_buys_once_on_double_click_and_pays(
     now = datetime.now(UTC)
     await arm(settings, spec(rid, stock=5, number_choice=True,
                              starts_at=now + timedelta(seconds=4), ends_at=now + timedelta(hours=1),
-                             offer={"offer_name": "Fei Young 3G card", "product_kind": "sim_card",
-                                    "price_fen": 2000, "monthly_fee_fen": 1900, "data_mb": 1024,
-                                    "voice_minutes": 100, "currency": "CNY",
-                                    "gifts": [{"kind": "data", "amount": "1 GB"},
-                                              {"kind": "credit", "amount": 1000}],
-                                    "agreement_version": "v3"}))  # fmt: skip
+                             offer=snapshot(offer_name="Fei Young 3G card", monthly_fee_fen=1900,
+                                            gifts=[{"kind": "data", "amount": "1 GB"},
+                                                   {"kind": "credit", "amount": 1000}],
+                                            agreement_version="v3")))  # fmt: skip
     redis = aioredis.Redis.from_url(settings.redis_url)
     try:
         numbers = [f"1860000{i:04d}" for i in range(6)]

@@ -11,7 +11,8 @@ from fulfillment import seed_stock
 from fulfillment.carrier import CarrierConfig
 from inventory.keys import RoundKeys
 from tests.support.api import api_client, arm, body, buyer, headers, spec
-from tests.support.fulfillment import private, ready, sim_offer, workers
+from tests.support.fulfillment import private, ready, workers
+from tests.support.offer import sim_offer
 from tests.support.pipeline import eventually, produce
 
 

@@ -16,7 +16,7 @@ from fulfillment.identifiers import (
     make_imei,
     make_number,
 )
-from tests.support.fulfillment import handset_offer, sim_offer
+from tests.support.offer import handset_offer, sim_offer, snapshot
 
 
 def test_luhn_known_values() -> None:
@@ -56,7 +56,7 @@ def test_snapshot_check() -> None:
     assert [p.code for p in snapshot_problems(no_variant)] == ["snapshot.variant"]
     gift_on_handset = handset_offer("px", [{"kind": "credit", "amount": 100}])
     assert [p.code for p in snapshot_problems(gift_on_handset)] == ["gift.no_line"]
-    assert [p.code for p in snapshot_problems(sim_offer(["1GB"]))] == ["snapshot.gifts"]  # type: ignore[list-item]
+    assert [p.code for p in snapshot_problems(snapshot(gifts=["1GB"]))] == ["snapshot.gifts"]
     plan = {**sim_offer(), "product_kind": "plan", "monthly_fee_fen": None}
     assert [p.code for p in snapshot_problems(plan)] == ["snapshot.plan"]
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from checkout.pipeline._sources import kafka_lag
+from checkout.pipeline.observe import kafka_lag
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from fulfillment import CarrierConfig, seed_stock
-from tests.support.fulfillment import booked, order, private, sim_offer, workers
+from tests.support.fulfillment import booked, order, private, workers
+from tests.support.offer import sim_offer
 from tests.support.parking import message, parked_rows, produce_raw, wrong_types
 from tests.support.pipeline import eventually
 

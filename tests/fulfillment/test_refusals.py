@@ -16,15 +16,8 @@ from fulfillment import CarrierConfig, seed_stock, tracking
 from fulfillment.identifiers import imei_valid, make_imei
 from fulfillment.stock import register_model
 from tests.support import FLASHSALE
-from tests.support.fulfillment import (
-    booked,
-    dead,
-    handset_offer,
-    order,
-    private,
-    sim_offer,
-    workers,
-)
+from tests.support.fulfillment import booked, dead, order, private, workers
+from tests.support.offer import handset_offer, sim_offer
 from tests.support.pipeline import eventually, produce
 
 

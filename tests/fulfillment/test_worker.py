@@ -25,9 +25,9 @@ from tests.support.fulfillment import (
     private,
     ready,
     shipment_counts,
-    sim_offer,
     workers,
 )
+from tests.support.offer import sim_offer
 from tests.support.pipeline import eventually, produce, statuses
 
 

@@ -13,14 +13,8 @@ import pytest
 from flashsale.core.settings import Settings
 from fulfillment import seed_stock
 from tests.support import FLASHSALE
-from tests.support.fulfillment import (
-    booked,
-    carrier_requests,
-    order,
-    private,
-    shipment_counts,
-    sim_offer,
-)
+from tests.support.fulfillment import booked, carrier_requests, order, private, shipment_counts
+from tests.support.offer import sim_offer
 from tests.support.pipeline import eventually, produce
 from tests.support.processes import stop
 

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from inventory import Inventory, InventoryUnavailable
 from tests.support.inventory import events, make_spec, req
+from tests.support.offer import snapshot
 
 NOW = datetime.now(UTC)
 
@@ -24,7 +25,9 @@ async def test_reserve_records_order_and_event(redis: aioredis.Redis, unique: st
     assert res.code is None
     assert res.order_id == f"{rid}-1"
     assert res.left == 9
-    assert res.offer == {"price_fen": 2000, "plan": "3G 20", "gifts": ["1GB"], "empty": []}
+    assert res.offer == snapshot(gifts=[])
+    assert res.offer["gifts"] == []  # an empty list, not {}
+    assert res.offer["variant"] is None  # a null, not dropped
     assert res.pay_before_ms is not None
     assert not res.replay
     [ev] = await events(redis, rid)

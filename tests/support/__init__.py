@@ -1,6 +1,6 @@
 """The importable test harness: helpers that more than one test module uses, one module per
 subject (``api``, ``admission``, ``cli``, ``edge``, ``fulfillment``, ``inventory``, ``money``,
-``parking``, ``pipeline``). Fixtures live in the nearest ``conftest.py``, never here."""
+``offer``, ``parking``, ``pipeline``). Fixtures live in the nearest ``conftest.py``, never here."""
 
 from __future__ import annotations
 

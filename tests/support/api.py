@@ -16,15 +16,9 @@ from flashsale.front import tokens
 from flashsale.front.app import create_app
 from inventory import Inventory
 from inventory.spec import RoundSpec
+from tests.support.offer import snapshot
 
-OFFER = {
-    "name": "20-yuan 3G card",
-    "product_kind": "sim_card",
-    "price_fen": 2000,
-    "currency": "CNY",
-    "gifts": [{"kind": "data", "amount": "1 GB"}],
-    "agreement_version": "v3",
-}
+OFFER = snapshot(gifts=[{"kind": "data", "amount": "1 GB"}], agreement_version="v3")
 _rng = random.Random(20261121)
 
 

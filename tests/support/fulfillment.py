@@ -1,6 +1,6 @@
-"""Helpers for the fulfillment tests: order events shaped like the front's (offer snapshots as
-``catalog.rounds.build_spec`` makes them), a private topic prefix per test, in-process
-workers, and queries."""
+"""Helpers for the fulfillment tests: order events shaped like the front's (offer snapshots from
+:mod:`tests.support.offer`), a private topic prefix per test, in-process workers, and
+queries."""
 
 from __future__ import annotations
 
@@ -19,38 +19,6 @@ from flashsale.core.topics import ensure_topics
 from fulfillment import CarrierConfig, FulfillConfig, Fulfiller, SimulatedCarrier
 
 T0 = 1_790_000_000_000
-
-
-def sim_offer(gifts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "offer_id": "1",
-        "offer_name": "20-yuan 3G card",
-        "product_id": "1",
-        "product_name": "3G SIM",
-        "product_kind": "sim_card",
-        "price_fen": 2000,
-        "currency": "CNY",
-        "monthly_fee_fen": 0,
-        "data_mb": 1024,
-        "voice_minutes": 100,
-        "gifts": gifts
-        if gifts is not None
-        else [{"kind": "data", "amount": "1GB"}, {"kind": "credit", "amount": 1000, "unit": "CNY"}],
-        "agreement_version": "2026-01",
-        "variant": None,
-    }
-
-
-def handset_offer(sku: str, gifts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        **sim_offer(gifts or []),
-        "product_kind": "handset",
-        "product_name": "Phone X",
-        "price_fen": 99_900,
-        "data_mb": None,
-        "voice_minutes": None,
-        "variant": {"sku": sku, "colour": "black", "storage": "128GB"},
-    }
 
 
 def order(

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from checkout.events import OrderEvent
 from inventory import ReserveRequest, RoundKeys, RoundSpec
+from tests.support.offer import snapshot
 
 
 def make_spec(round_id: str, **over: Any) -> RoundSpec:
@@ -20,7 +21,7 @@ def make_spec(round_id: str, **over: Any) -> RoundSpec:
         "per_account_limit": 2, "per_id_limit": 2, "hold_seconds": 900,
         "number_choice": False, "channels": ("web", "mobile"), "status": "live",
         "agreement_version": "v1",
-        "offer": {"price_fen": 2000, "plan": "3G 20", "gifts": ["1GB"], "empty": []},
+        "offer": snapshot(gifts=[]),  # an empty list and a null: both survive the scripts
     }  # fmt: skip
     base.update(over)
     return RoundSpec(**base)

@@ -16,6 +16,7 @@ from checkout.events import OrderEvent
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from inventory.keys import ARMED_ROUNDS, RoundKeys
+from tests.support.offer import snapshot
 
 T0 = 1_790_000_000_000
 
@@ -37,7 +38,7 @@ def reserved(round_id: str, n: int, *, at: int = T0, quantity: int = 1) -> Order
             "number": f"1380000{n:04d}",
             "channel": "web",
             "agreement_version": "2026-01",
-            "offer": {"sku": "sim-20", "price_cents": 2000, "gifts": ["1GB"]},
+            "offer": snapshot(),
             "pay_before": at + n + 900_000,
             "pii": {
                 "name": "Z*** San",

@@ -19,6 +19,7 @@ from checkout.pipeline._apply import apply_batch
 from flashsale.core.parked import ParkedEvent, park
 from flashsale.core.settings import Settings
 from flashsale.core.sink import Delivered, apply_isolating
+from tests.support.offer import snapshot
 from tests.support.pipeline import reserved
 
 TP = TopicPartition("prop", 0)
@@ -41,7 +42,7 @@ async def _one(dsn: str, n: int, name: str, where: str) -> None:
         elif where == "order_id":
             base["order_id"] = name
         else:
-            base["data"]["offer"] = {"name": name}
+            base["data"]["offer"] = snapshot(offer_name=name)
         raw = json.dumps(base, ensure_ascii=True).encode()  # lone surrogates as \\ud800 escapes
         parked: list[ParkedEvent] = []
         items = [Delivered(TP, 0, good.to_json(), good)]

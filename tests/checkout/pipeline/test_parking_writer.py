@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
 from checkout.pipeline._apply import apply_batch
-from checkout.pipeline._sources import kafka_lag
+from checkout.pipeline.observe import kafka_lag
 from checkout.pipeline.reconcile import reconcile
 from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core.db import create_pool

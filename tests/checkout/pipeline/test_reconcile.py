@@ -16,6 +16,7 @@ from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
 from inventory import Inventory, ReserveRequest, RoundSpec
+from tests.support.offer import snapshot
 from tests.support.pipeline import disarm, eventually, statuses
 
 STOCK = 1500
@@ -36,7 +37,7 @@ def spec(round_id: str) -> RoundSpec:
         channels=("web", "mobile"),
         status="live",
         agreement_version="v3",
-        offer={"price_fen": 2000, "plan": "3G 20", "gifts": ["1GB"]},
+        offer=snapshot(),
     )
 
 

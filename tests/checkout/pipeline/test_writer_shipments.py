@@ -14,7 +14,8 @@ from checkout.events import OrderEvent, shipment_event
 from checkout.pipeline._apply import apply_batch, shipment_from_json
 from flashsale.core.settings import Settings
 from fulfillment import CarrierConfig, seed_stock
-from tests.support.fulfillment import booked, order, private, sim_offer, workers
+from tests.support.fulfillment import booked, order, private, workers
+from tests.support.offer import sim_offer
 from tests.support.pipeline import eventually, produce
 
 
