@@ -20,6 +20,7 @@ FULFILLMENT = "flashsale-fulfillment"
 RECONCILE = "flashsale-reconcile"
 PARKED_RETRY = "flashsale-parked-retry"
 BENCH = "flashsale-bench"
+OBSERVER = "flashsale-observer"  # lag readers (dashboard, reconcile, demo)
 #: The largest message the producer sends (key + value + record overhead), 1 MiB. It stays
 #: below the broker's default ``message.max.bytes`` (1 MiB + 12), so a message over it is refused
 #: by the client, alone (``MessageSizeTooLargeError`` from ``send``), never as part of a batch;
