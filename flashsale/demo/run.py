@@ -65,30 +65,15 @@ def _bars() -> tuple[Progress, dict[str, Any]]:
 
 
 def _update(progress: Progress, tasks: dict[str, Any], s: Sample, rate: float) -> None:
-    progress.update(
-        tasks["sold"],
-        completed=s.sold,
-        total=max(1, s.stocked),
-        note=f"{rate:8.0f} reservations/s   left {s.left}",
-    )
-    progress.update(
-        tasks["persisted"],
-        completed=s.pg_orders,
-        total=max(1, s.orders),
-        note=f"outbox {s.outbox}  kafka lag {s.kafka_lag if s.kafka_lag is not None else '?'}",
-    )
-    progress.update(
-        tasks["shipped"],
-        completed=s.shipments,
-        total=max(1, s.paid),
-        note=f"delivered {s.delivered}  dead letters {s.dead_letters}",
-    )
-    progress.update(
-        tasks["settled"],
-        completed=s.orders - s.held,
-        total=max(1, s.orders),
-        note=f"paid {s.paid}  expired {s.released}",
-    )
+    lag = s.kafka_lag if s.kafka_lag is not None else "?"
+    bars = {  # task: (done, of, note)
+        "sold": (s.sold, s.stocked, f"{rate:8.0f} reservations/s   left {s.left}"),
+        "persisted": (s.pg_orders, s.orders, f"outbox {s.outbox}  kafka lag {lag}"),
+        "shipped": (s.shipments, s.paid, f"delivered {s.delivered}  dead letters {s.dead_letters}"),
+        "settled": (s.orders - s.held, s.orders, f"paid {s.paid}  expired {s.released}"),
+    }
+    for name, (done, of, note) in bars.items():
+        progress.update(tasks[name], completed=done, total=max(1, of), note=note)
 
 
 async def _watch(
