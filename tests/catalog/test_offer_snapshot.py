@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -27,7 +28,7 @@ from catalog.rounds import build_spec, get_round, offer_snapshot
 from checkout.events import OrderEvent
 from checkout.offer import OfferSnapshot
 from flashsale.core.audit import Operator
-from inventory import ARMED_ROUNDS, Inventory, ReserveRequest, RoundKeys
+from inventory import ARMED_ROUNDS, Inventory, ReserveRequest, ReserveResult, RoundKeys
 from tests.support.catalog import sim_card_offer
 
 OP = Operator(actor="test")
@@ -42,13 +43,51 @@ async def inv(redis: aioredis.Redis) -> AsyncIterator[Inventory]:
     await inventory.aclose()
 
 
+async def _live_round(conn: asyncpg.Connection, offer_id: int, stock: int, **more: Any) -> str:
+    now = datetime.now(UTC)
+    rnd = await create_round(
+        conn,
+        OP,
+        RoundInput(
+            offer_id=offer_id,
+            stock=stock,
+            starts_at=now - timedelta(minutes=1),
+            ends_at=now + timedelta(hours=1),
+            **more,
+        ),
+    )
+    return str(rnd["id"])
+
+
+async def _buy(
+    inv: Inventory, rid: str, unique: str, agreement: str, number: str | None = None
+) -> ReserveResult:
+    return await inv.reserve(
+        ReserveRequest(
+            round_id=rid,
+            buyer_id=f"buyer-{unique}",
+            id_hash="f" * 64,
+            quantity=1,
+            idempotency_key="k1",
+            channel="web",
+            agreement_version=agreement,
+            number=number,
+            pii={
+                "real_name": "张伟",
+                "address": "北京市朝阳区建国路 88 号 " * 4,
+                "id_masked": "110105********0021",
+                "id_encrypted": "x" * 200,
+            },
+        )
+    )
+
+
 async def test_order_event_stays_small_with_a_big_lucky_pool(
     pg_pool: asyncpg.Pool, redis: aioredis.Redis, inv: Inventory, unique: str
 ) -> None:
     rng = random.Random(unique)
     numbers = sorted({f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}" for _ in range(25_000)})
     pool = [PoolNumber(n, 100 * rng.randrange(1, 200)) for n in numbers[:POOL_SIZE]]
-    now = datetime.now(UTC)
     async with pg_pool.acquire() as conn:
         offer = await sim_card_offer(
             conn,
@@ -58,40 +97,13 @@ async def test_order_event_stays_small_with_a_big_lucky_pool(
             gifts=[{"kind": "data", "amount": 1024, "unit": "MB"}],
         )
         await load_pool(conn, OP, f"lucky-{unique}", pool)
-        rnd = await create_round(
-            conn,
-            OP,
-            RoundInput(
-                offer_id=offer["id"],
-                stock=100,
-                starts_at=now - timedelta(minutes=1),
-                ends_at=now + timedelta(hours=1),
-                number_choice=True,
-                number_pool=f"lucky-{unique}",
-            ),
+        rid = await _live_round(
+            conn, offer["id"], 100, number_choice=True, number_pool=f"lucky-{unique}"
         )
-        rid = rnd["id"]
         await arm(conn, inv, rid)
     try:
         chosen = pool[123]
-        res = await inv.reserve(
-            ReserveRequest(
-                round_id=rid,
-                buyer_id=f"buyer-{unique}",
-                id_hash="f" * 64,
-                quantity=1,
-                idempotency_key="k1",
-                channel="web",
-                agreement_version="v1",
-                number=chosen.number,
-                pii={
-                    "real_name": "张伟",
-                    "address": "北京市朝阳区建国路 88 号 " * 4,
-                    "id_masked": "110105********0021",
-                    "id_encrypted": "x" * 200,
-                },
-            )
-        )
+        res = await _buy(inv, rid, unique, "v1", chosen.number)
         assert res.ok, res
         assert res.amount is not None
         assert res.amount.total_fen == 2000 + chosen.surcharge_fen
@@ -118,7 +130,6 @@ async def test_the_armed_snapshot_is_the_documented_object(
 ) -> None:
     """What a round of a handset offer keeps in every order: the documented keys in their
     order, the same values the catalog holds, read back into the same typed snapshot."""
-    now = datetime.now(UTC)
     name = "小米 14 Pro \u200f«عرض» 🎉"
     gifts = [{"kind": "item", "amount": "手机壳 case"}, {"kind": "credit", "amount": 50}]
     async with pg_pool.acquire() as conn:
@@ -135,18 +146,7 @@ async def test_the_armed_snapshot_is_the_documented_object(
             ),
         )
         await add_variant(conn, OP, product["id"], f"px-{unique}", "黑色", "256GB", offer["id"])
-        rnd = await create_round(
-            conn,
-            OP,
-            RoundInput(
-                offer_id=offer["id"],
-                stock=3,
-                starts_at=now - timedelta(minutes=1),
-                ends_at=now + timedelta(hours=1),
-                variant_sku=f"px-{unique}",
-            ),
-        )
-        rid = rnd["id"]
+        rid = await _live_round(conn, offer["id"], 3, variant_sku=f"px-{unique}")
         spec = await build_spec(conn, await get_round(conn, rid))
         typed = await offer_snapshot(conn, offer["id"], f"px-{unique}")
         await arm(conn, inv, rid)
@@ -172,17 +172,7 @@ async def test_the_armed_snapshot_is_the_documented_object(
             "agreement_version", "variant",
         ]  # fmt: skip
         assert spec.offer == typed.to_dict()
-        res = await inv.reserve(
-            ReserveRequest(
-                round_id=rid,
-                buyer_id=f"b-{unique}",
-                id_hash=f"h-{unique}",
-                quantity=1,
-                idempotency_key=f"k-{unique}",
-                channel="web",
-                agreement_version="v7",
-            )
-        )
+        res = await _buy(inv, rid, unique, "v7")
         assert res.ok, res
         [(_, fields)] = await redis.xrange(RoundKeys(rid).outbox)
         kept = OrderEvent.from_fields(fields).data["offer"]

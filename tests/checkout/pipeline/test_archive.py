@@ -26,7 +26,6 @@ from catalog import (
     create_round,
     round_report,
 )
-from catalog._resources import make_inventory
 from catalog.times import zone
 from checkout.archived import payment_after_archive
 from checkout.payments import Payment, PaymentProvider
@@ -89,12 +88,12 @@ class Sale:
                     round_id=f"{self.prefix}{offer['product_id']}",
                 ),
             )
-            await arm(conn, make_inventory(self.redis), rnd["id"], OP)
+            await arm(conn, Inventory(self.redis), rnd["id"], OP)
         return str(rnd["id"])
 
     async def close(self, round_id: str) -> None:
         async with self.pool.acquire() as conn:
-            await close(conn, make_inventory(self.redis), OP, round_id)
+            await close(conn, Inventory(self.redis), OP, round_id)
 
     async def reserve(self, round_id: str, who: str) -> str:
         r = await self.client.post(
@@ -248,7 +247,7 @@ async def test_finished_rounds_leave_redis_and_stay_readable(
     assert refused.code != 0
 
     async with sale.pool.acquire() as conn:
-        report = await round_report(conn, make_inventory(sale.redis), a, zone("UTC"))
+        report = await round_report(conn, Inventory(sale.redis), a, zone("UTC"))
         ended = await conn.fetchrow("SELECT status FROM rounds WHERE id = $1", b)
         archive = await conn.fetchrow("SELECT * FROM round_archive WHERE round_id = $1", a)
     assert report["source"] == "archive"
