@@ -19,7 +19,8 @@ from inventory.keys import RoundKeys
 from tests.support.pipeline import disarm, reserved, xadd
 
 
-async def _consume(settings: Settings, want: int, within: float = 30) -> list[dict]:
+async def _consume(settings: Settings, round_id: str, want: int, within: float = 30) -> list[dict]:
+    """``want`` messages of ``round_id`` (the session's topic also holds other tests' events)."""
     consumer = AIOKafkaConsumer(
         Topics(settings.topic_prefix).orders,
         bootstrap_servers=settings.kafka_bootstrap,
@@ -32,7 +33,10 @@ async def _consume(settings: Settings, want: int, within: float = 30) -> list[di
         async with asyncio.timeout(within):
             while len(got) < want:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
-                    got.extend(orjson.loads(r.value) | {"_key": r.key.decode()} for r in records)
+                    for r in records:
+                        message = orjson.loads(r.value) | {"_key": r.key.decode()}
+                        if message["round_id"] == round_id:
+                            got.append(message)
     finally:
         await consumer.stop()
     return got
@@ -71,7 +75,7 @@ async def test_relay_publishes_acks_trims_and_parks(
     assert pending["pending"] == 0
     assert await redis.xlen(dead_letter_key(round_id)) == 1
     assert await redis.hlen(ledger_key(round_id)) == 200
-    got = [m for m in await _consume(settings, 200) if m["round_id"] == round_id]
+    got = await _consume(settings, round_id, 200)
     assert {m["event_id"] for m in got} == {e.event_id for e in events}
     assert all(m["_key"] == m["order_id"] for m in got)
 
