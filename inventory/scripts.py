@@ -72,9 +72,3 @@ def _read(name: str) -> str:
 def script(name: str) -> LuaScript:
     """The script ``inventory/lua/<name>.lua`` (read once per process)."""
     return LuaScript(name, prelude() + _read("_lib.lua") + "\n" + _read(f"{name}.lua"))
-
-
-NAMES = (
-    "arm", "set_status", "extend", "restock", "load_numbers", "reserve", "confirm", "release",
-    "sweep", "stats", "order", "purge",
-)  # fmt: skip
