@@ -97,6 +97,12 @@ async def test_dashboard_figures(settings: Settings, unique: str, pg_pool) -> No
         assert (mine["stocked"], mine["left"], mine["held"], mine["orders"]) == (7, 4, 3, 3)
         assert mine["outbox"]["length"] >= 3
         assert mine["persisted"] == {"paid": 1, "reserved": 1}
+        assert mine["name"] == "20-yuan 3G card"  # the snapshot's offer_name
+        ful = snap["fulfillment"]
+        assert set(ful) == {"shipments", "backlog", "dead_letters"}
+        assert ful["backlog"] >= 1  # the paid order above has no shipment
+        assert isinstance(ful["shipments"], dict)
+        assert isinstance(ful["dead_letters"], int)
         assert snap["postgres"] is True
         assert "kafka_lag" in snap
         assert r.headers["cache-control"] == "no-store"
