@@ -33,7 +33,7 @@ from redis.exceptions import ResponseError
 
 from checkout.pipeline import relay
 from checkout.pipeline.ledger import reserved_ids
-from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.kafka import OBSERVER, WRITER_GROUP
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from inventory import Inventory, RoundKeys, RoundNotArmed, RoundStats
@@ -217,11 +217,14 @@ async def shipments(db: Db, round_id: str | None = None) -> Shipments:
 
 async def kafka_lag(settings: Settings, topic: str, group: str) -> int | None:
     """Messages on ``topic`` not yet committed by ``group``; None if Kafka is unreachable."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000, client_id=OBSERVER
+    )
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         request_timeout_ms=5000,
         enable_auto_commit=False,
+        client_id=OBSERVER,
     )
     try:
         await admin.start()
