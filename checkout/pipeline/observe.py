@@ -6,7 +6,8 @@ The ops dashboard (``flashsale.front.routes.dashboard``), the demo's watcher
 
 - Redis: the inventory's counters (:func:`redis_stats`, :func:`counters`), the orders it
   acknowledged and their (status, seq) (:func:`redis_orders`, :func:`redis_states`);
-- the outbox: its length and the relay group's pending entries (:func:`outbox_backlog`);
+- the outbox: its length and the relay group's pending entries (:func:`outbox_backlog`), the
+  lengths of many rounds' outboxes at once (:func:`outbox_lengths`);
 - PostgreSQL: order rows by status (:func:`persisted`), per minute and by channel
   (:func:`timeline`), shipments and fulfillment dead letters (:func:`shipments`);
 - Kafka: the writer group's lag on the orders topic (:func:`kafka_lag`, cached by :class:`Lag`).
@@ -100,6 +101,17 @@ async def outbox_backlog(redis: Redis, round_id: str, group: str = relay.GROUP) 
     with contextlib.suppress(ResponseError):  # no such group yet: nothing was ever read
         pending = int((await redis.xpending(key, group))["pending"])
     return {"length": length, "pending": pending}
+
+
+async def outbox_lengths(redis: Redis, round_ids: Sequence[str]) -> dict[str, int]:
+    """Entries in each round's outbox stream, in one pipelined round trip."""
+    if not round_ids:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for rid in round_ids:
+            pipe.xlen(RoundKeys(rid).outbox)
+        lengths = await pipe.execute()
+    return {rid: int(n) for rid, n in zip(round_ids, lengths, strict=True)}
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
 from flashsale.front.routes.rounds import RoundCache
 from flashsale.front.state import app_state
-from inventory import Inventory, InventoryError, RoundKeys
+from inventory import Inventory, InventoryError
 
 log = logging.getLogger(__name__)
 SNAPSHOT_TTL = 0.5
@@ -178,14 +178,9 @@ class OpsSampler:
         """Scrape-time figures for ``/metrics`` (see flashsale.front.metrics)."""
         stock = [({"round": rid}, float(r["left"])) for rid, r in self._rounds.rounds.items()]
         outbox: list[tuple[dict[str, str], float]] = []
-        rids = list(self._rounds.rounds)
-        if rids:
-            with contextlib.suppress(aioredis.RedisError, OSError):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for rid in rids:
-                        pipe.xlen(RoundKeys(rid).outbox)
-                    lengths = await pipe.execute()
-                outbox = [({"round": r}, float(n)) for r, n in zip(rids, lengths, strict=True)]
+        with contextlib.suppress(aioredis.RedisError, OSError):
+            lengths = await observe.outbox_lengths(self._redis, list(self._rounds.rounds))
+            outbox = [({"round": r}, float(n)) for r, n in lengths.items()]
         gauges: dict[str, tuple[str, list[tuple[dict[str, str], float]]]] = {
             "flashsale_stock_left": ("Units left per armed round.", stock),
             "flashsale_outbox_length": ("Entries in each round's outbox stream.", outbox),

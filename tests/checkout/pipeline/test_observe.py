@@ -122,6 +122,9 @@ async def test_redis_side_of_a_round(redis: Redis, unique: str) -> None:
     await redis.xgroup_create(key, relay.GROUP, id="0")
     await redis.xreadgroup(relay.GROUP, "c1", {key: ">"}, count=2)
     assert await observe.outbox_backlog(redis, rid) == {"length": 3, "pending": 2}
+    none = f"obs-none-{unique}"
+    assert await observe.outbox_lengths(redis, [rid, none]) == {rid: 3, none: 0}
+    assert await observe.outbox_lengths(redis, []) == {}
     await inventory.aclose()
 
 
