@@ -19,65 +19,15 @@ from redis.asyncio import Redis
 from flashsale.core.audit import Operator
 from flashsale.core.kafka import PARKED_RETRY, started_producer
 from flashsale.core.parked import (
-    PARKED,
-    PROCESSES,
-    STATES,
     NotFound,
-    ParkedEvent,
-    ParkingError,
     RetryFailed,
-    RoundErrors,
     as_dict,
-    clean,
     close,
-    list_parked,
     locked,
-    open_count,
-    park,
-    payload,
-    resolve,
-    summary,
 )
 from flashsale.core.settings import Settings
-from flashsale.core.sink import (
-    SINK_ERRORS,
-    Delivered,
-    SinkError,
-    SinkFault,
-    SinkRejected,
-    SinkUnavailable,
-    apply_isolating,
-    translate,
-)
 from flashsale.core.topics import Topics
 from inventory import Inventory, InventoryError
-
-__all__ = [
-    "PARKED",
-    "PROCESSES",
-    "SINK_ERRORS",
-    "STATES",
-    "Delivered",
-    "NotFound",
-    "ParkedEvent",
-    "ParkingError",
-    "RetryFailed",
-    "RoundErrors",
-    "SinkError",
-    "SinkFault",
-    "SinkRejected",
-    "SinkUnavailable",
-    "apply_isolating",
-    "clean",
-    "list_parked",
-    "open_count",
-    "park",
-    "payload",
-    "resolve",
-    "retry",
-    "summary",
-    "translate",
-]
 
 
 async def retry(

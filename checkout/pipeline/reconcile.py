@@ -38,8 +38,8 @@ from checkout.pipeline.observe import (
     redis_orders,
     redis_states,
 )
-from checkout.pipeline.parking import open_count
 from flashsale.core.kafka import RECONCILE, WRITER_GROUP, make_producer
+from flashsale.core.parked import open_count
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from inventory import Inventory

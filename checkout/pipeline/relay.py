@@ -22,7 +22,7 @@ Never fatal, never retried forever (issue 12):
   dead stream ``fs:{r:<round>}:outbox:dead`` (fields, ``_entry_id``, ``_reason``) in the same
   MULTI that acknowledges it — and the rest of the batch is published. When the relay has a
   PostgreSQL pool it then moves dead-stream entries into the one parked-events table
-  (:mod:`checkout.pipeline.parking`, idempotent per entry) so ``flashsale parked list|retry`` sees
+  (:mod:`flashsale.core.parked`, idempotent per entry) so ``flashsale parked list|retry`` sees
   them;
   without one (or while PostgreSQL is down) they wait in Redis, where reconcile counts them.
 - a round whose keys fail (e.g. its outbox key holds the wrong type: WRONGTYPE) is skipped for

@@ -20,6 +20,7 @@ from checkout.pipeline import parking
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool
+from flashsale.core import parked
 
 _COLUMNS = ["id", "process", "reason", "round_id", "order_id", "source", "created_at", "state"]
 
@@ -38,7 +39,7 @@ def parked_group() -> None:
 
 
 @parked_group.command("list")
-@click.option("--process", type=click.Choice(parking.PROCESSES), default=None)
+@click.option("--process", type=click.Choice(parked.PROCESSES), default=None)
 @click.option("--round", "round_id", default=None, help="Only this round.")
 @click.option("--all", "include_closed", is_flag=True, help="Include retried and resolved ones.")
 @json_option
@@ -55,7 +56,7 @@ def list_cmd(
 
     async def main() -> list[dict[str, Any]]:
         async with pg_pool(settings()) as pool:
-            return await parking.list_parked(
+            return await parked.list_parked(
                 pool, process=process, round_id=round_id, include_closed=include_closed
             )
 
@@ -73,8 +74,8 @@ def payload_cmd(parked_id: int) -> None:
     async def main() -> bytes | None:
         async with pg_pool(settings()) as pool:
             try:
-                return await parking.payload(pool, parked_id)
-            except parking.NotFound as exc:
+                return await parked.payload(pool, parked_id)
+            except parked.NotFound as exc:
                 raise CliError(str(exc)) from None
 
     data = run(main())
@@ -131,7 +132,7 @@ def retry_cmd(
                 return await parking.retry(
                     cfg, pool, client, parked_id, op, replacement=replacement
                 )
-        except parking.ParkingError as exc:
+        except parked.ParkingError as exc:
             raise CliError(str(exc)) from None
         finally:
             await client.aclose()
@@ -151,8 +152,8 @@ def resolve_cmd(parked_id: int, token_file: Path | None, as_json: bool) -> None:
     async def main() -> dict[str, Any]:
         async with pg_pool(settings()) as pool:
             try:
-                return await parking.resolve(pool, parked_id, op)
-            except parking.NotFound as exc:
+                return await parked.resolve(pool, parked_id, op)
+            except parked.NotFound as exc:
                 raise CliError(str(exc)) from None
 
     _show(run(main()), as_json, "resolved")

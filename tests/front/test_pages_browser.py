@@ -19,8 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from checkout.pipeline import parking
-from checkout.pipeline.parking import ParkedEvent
+from flashsale.core import parked
+from flashsale.core.parked import ParkedEvent
 from flashsale.core.settings import Settings
 from inventory import Inventory
 from tests.support import FLASHSALE, ROOT
@@ -257,7 +257,7 @@ async def test_dashboard_refuses_without_token_and_shows_live_figures(
     # A parked pipeline event shows in the pipeline panel (count and the latest ones).
     pool = await asyncpg.connect(settings.database_url)
     try:
-        await parking.park(
+        await parked.park(
             pool, [ParkedEvent.for_round("sweeper", rid, "script_error", "test", bucket=0)]
         )
     finally:

@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from checkout.pipeline.parking import RetryFailed, RoundErrors, retry
+from checkout.pipeline.parking import retry
 from flashsale.core.audit import Operator
+from flashsale.core.parked import RetryFailed, RoundErrors
 from flashsale.core.settings import Settings
 from inventory import Inventory, RoundKeys
 from inventory.keys import ARMED_ROUNDS

@@ -4,7 +4,7 @@
 backlog (Redis) and orders persisted by status (one grouped PostgreSQL query for all rounds);
 once for the whole system, the writer group's Kafka lag, fulfillment (shipments by state, paid
 orders without a shipment, dead letters) and the pipeline's parked events (``parked``:
-unresolved count by process and reason, the latest few; see ``checkout/pipeline/parking.py`` and
+unresolved count by process and reason, the latest few; see ``flashsale/core/parked.py`` and
 ``flashsale parked list``) — the round figures all read by :mod:`checkout.pipeline.observe`. A
 snapshot is reused for ``SNAPSHOT_TTL`` seconds; the Kafka lag (a costlier admin round trip) is
 refreshed in the background at most every ``LAG_TTL`` seconds, so many open dashboards and
@@ -30,9 +30,10 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from checkout.pipeline import observe, parking
+from checkout.pipeline import observe
 from flashsale.core.audit import verify_token
 from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.parked import summary as parked_summary
 from flashsale.core.settings import Settings
 from flashsale.front.errors import ApiError
 from flashsale.front.responses import JSONResponse
@@ -146,7 +147,7 @@ class OpsSampler:
                     ).items()
                 }
                 fulfillment = await self.fulfillment(pool)
-                parked = await parking.summary(pool)
+                parked = await parked_summary(pool)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("dashboard: PostgreSQL read failed: %s", exc)
         for r in rounds:
@@ -200,7 +201,7 @@ class OpsSampler:
                 gauges["flashsale_shipments"] = ("Shipments by state.", [
                     ({"state": s}, float(n)) for s, n in ful["shipments"].items()])  # fmt: skip
             try:
-                parked = await parking.summary(pool, latest=0)
+                parked = await parked_summary(pool, latest=0)
             except (OSError, asyncpg.PostgresError, TimeoutError):
                 parked = None
             if parked is not None:
