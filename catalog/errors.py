@@ -16,20 +16,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from flashsale.core.errors import FlashsaleError
 
 
-class CatalogError(Exception):
+class CatalogError(FlashsaleError):
     code = "catalog.error"
-    retriable = False
-
-    def __init__(self, message: str, **data: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.data = data
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, **self.data}
 
 
 class CatalogNotFound(CatalogError):

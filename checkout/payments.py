@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 import orjson
 import redis.asyncio as aioredis
 
+from flashsale.core.errors import FlashsaleError
 from flashsale.core.settings import SecretLike, key_bytes
 
 SIGNATURE_HEADER = "Flashsale-Signature"
@@ -65,7 +66,7 @@ _FIELDS: dict[str, re.Pattern[str]] = {
 }
 
 
-class PaymentError(Exception):
+class PaymentError(FlashsaleError):
     code = "payment_error"
 
 

@@ -12,15 +12,11 @@ FulfillmentError                 (code, retriable)
 
 from __future__ import annotations
 
+from flashsale.core.errors import FlashsaleError
 
-class FulfillmentError(Exception):
+
+class FulfillmentError(FlashsaleError):
     code = "fulfillment.error"
-    retriable = False
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 class CarrierError(FulfillmentError):

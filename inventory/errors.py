@@ -15,7 +15,7 @@ unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from flashsale.core.errors import FlashsaleError
 
 #: Payment confirmation answers other than success (``ConfirmResult.code``).
 CONFIRM_CODES = ("unknown_order", "already_paid", "refund_required", "amount_mismatch")
@@ -26,14 +26,8 @@ CONFIRM_CODES = ("unknown_order", "already_paid", "refund_required", "amount_mis
 REFUND_REASONS = ("late_payment", "duplicate_payment", "amount_mismatch")
 
 
-class InventoryError(Exception):
+class InventoryError(FlashsaleError):
     code = "inventory_error"
-    retriable = False
-
-    def __init__(self, message: str, **data: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.data = data
 
 
 class RoundNotArmed(InventoryError):

@@ -30,14 +30,15 @@ from typing import Generic, TypeVar
 import asyncpg
 from aiokafka import TopicPartition
 
+from flashsale.core.errors import FlashsaleError
+
 E = TypeVar("E")
 
 
-class SinkError(Exception):
+class SinkError(FlashsaleError):
     """A sink (PostgreSQL) failed on a batch; ``retriable`` tells an outage from a rejection."""
 
     code = "sink_error"
-    retriable = False
 
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
