@@ -56,3 +56,21 @@ def emit(
     if rows is None:
         rows = data if isinstance(data, list) else [data]  # type: ignore[list-item]
     print_table(rows, columns, title)
+
+
+def emit_fields(
+    data: Mapping[str, object],
+    as_json: bool,
+    headline: str | None = None,
+    title: str | None = None,
+) -> None:
+    """Print one record: JSON, or ``headline`` (if any) then a field/value table."""
+    if headline is not None and not as_json:
+        console.print(headline)
+    emit(
+        data,
+        as_json,
+        rows=[{"field": k, "value": v} for k, v in data.items()],
+        columns=["field", "value"],
+        title=title,
+    )

@@ -13,7 +13,7 @@ import click
 from aiokafka.errors import KafkaError
 
 import fulfillment as ff
-from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool
@@ -237,16 +237,11 @@ def retry(dead_letter_id: int, token_file: Path | None, as_json: bool) -> None:
                 raise CliError(str(exc)) from None
 
     out = run(main())
-    if not as_json:
-        console.print(
-            f"dead letter {dead_letter_id}: "
-            + (f"order {out['order_id']} re-queued" if out["changed"] else "already re-queued")
-        )
-    emit(
+    emit_fields(
         out,
         as_json,
-        rows=[{"field": k, "value": v} for k, v in out.items()],
-        columns=["field", "value"],
+        f"dead letter {dead_letter_id}: "
+        + (f"order {out['order_id']} re-queued" if out["changed"] else "already re-queued"),
     )
 
 
@@ -338,13 +333,7 @@ def seed(
             return out
 
     out = run(main())
-    emit(
-        out,
-        as_json,
-        rows=[{"field": k, "value": v} for k, v in out.items()],
-        columns=["field", "value"],
-        title="stock added",
-    )
+    emit_fields(out, as_json, title="stock added")
 
 
 @fulfillment_group.command("stock")
@@ -357,10 +346,4 @@ def stock(as_json: bool) -> None:
             return await ff.stock_levels(pool)
 
     out = run(main())
-    emit(
-        out,
-        as_json,
-        rows=[{"field": k, "value": v} for k, v in out.items()],
-        columns=["field", "value"],
-        title="fulfillment stock",
-    )
+    emit_fields(out, as_json, title="fulfillment stock")

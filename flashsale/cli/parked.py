@@ -17,7 +17,7 @@ import click
 import redis.asyncio as aioredis
 
 from checkout.pipeline import parking
-from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool
 from flashsale.core import parked
@@ -86,15 +86,8 @@ def payload_cmd(parked_id: int) -> None:
 
 def _show(out: dict[str, Any], as_json: bool, done: str) -> None:
     out.pop("payload", None)
-    if not as_json:
-        console.print(
-            f"parked event {out['id']}: " + (done if out["changed"] else "already closed")
-        )
-    emit(
-        out,
-        as_json,
-        rows=[{"field": k, "value": v} for k, v in out.items()],
-        columns=["field", "value"],
+    emit_fields(
+        out, as_json, f"parked event {out['id']}: " + (done if out["changed"] else "already closed")
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from checkout import refunds
-from flashsale.cli._output import CliError, console, emit, json_option, run
+from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool
 
@@ -68,14 +68,8 @@ def settle(payment_id: str, token_file: Path | None, as_json: bool) -> None:
                 raise CliError(str(exc)) from None
 
     out = run(main())
-    if not as_json:
-        console.print(
-            f"payment {payment_id}: "
-            + ("marked refunded" if out["changed"] else "already refunded")
-        )
-    emit(
+    emit_fields(
         out,
         as_json,
-        rows=[{"field": k, "value": v} for k, v in out.items()],
-        columns=["field", "value"],
+        f"payment {payment_id}: " + ("marked refunded" if out["changed"] else "already refunded"),
     )
