@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 
-from flashsale.cli._output import CliError
+from flashsale.cli._output import CliError, run
 from flashsale.core.db import create_pool
 from flashsale.core.settings import Settings
+
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -25,3 +28,20 @@ async def pg_pool(settings: Settings, max_size: int = 2) -> AsyncIterator[asyncp
         yield pool
     finally:
         await pool.close()
+
+
+def run_refusable(
+    settings: Settings,
+    call: Callable[[asyncpg.Pool], Awaitable[T]],
+    *refusals: type[Exception],
+) -> T:
+    """Run ``call`` on a fresh pool; one of the domain's ``refusals`` is a one-line CliError."""
+
+    async def main() -> T:
+        async with pg_pool(settings) as pool:
+            try:
+                return await call(pool)
+            except refusals as exc:
+                raise CliError(str(exc)) from None
+
+    return run(main())

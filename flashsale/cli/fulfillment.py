@@ -16,7 +16,7 @@ import fulfillment as ff
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.catalog import operator, settings, token_file_option
-from flashsale.cli.clients import pg_pool
+from flashsale.cli.clients import pg_pool, run_refusable
 from flashsale.core.audit import audit
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.sink import SinkError
@@ -229,14 +229,9 @@ def retry(dead_letter_id: int, token_file: Path | None, as_json: bool) -> None:
     """
     op = operator(token_file)
 
-    async def main() -> dict[str, Any]:
-        async with pg_pool(settings(), 2) as pool:
-            try:
-                return await ff.requeue(pool, dead_letter_id, op)
-            except ff.DeadLetterNotFound as exc:
-                raise CliError(str(exc)) from None
-
-    out = run(main())
+    out = run_refusable(
+        settings(), lambda pool: ff.requeue(pool, dead_letter_id, op), ff.DeadLetterNotFound
+    )
     emit_fields(
         out,
         as_json,

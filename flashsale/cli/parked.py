@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from checkout.pipeline import parking
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
-from flashsale.cli.clients import pg_pool
+from flashsale.cli.clients import pg_pool, run_refusable
 from flashsale.core import parked
 
 _COLUMNS = ["id", "process", "reason", "round_id", "order_id", "source", "created_at", "state"]
@@ -142,11 +142,7 @@ def resolve_cmd(parked_id: int, token_file: Path | None, as_json: bool) -> None:
     audited."""
     op = operator(token_file)
 
-    async def main() -> dict[str, Any]:
-        async with pg_pool(settings()) as pool:
-            try:
-                return await parked.resolve(pool, parked_id, op)
-            except parked.NotFound as exc:
-                raise CliError(str(exc)) from None
-
-    _show(run(main()), as_json, "resolved")
+    out = run_refusable(
+        settings(), lambda pool: parked.resolve(pool, parked_id, op), parked.NotFound
+    )
+    _show(out, as_json, "resolved")

@@ -14,9 +14,9 @@ from typing import Any
 import click
 
 from checkout import refunds
-from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
+from flashsale.cli._output import emit, emit_fields, json_option, run
 from flashsale.cli.catalog import operator, settings, token_file_option
-from flashsale.cli.clients import pg_pool
+from flashsale.cli.clients import pg_pool, run_refusable
 
 _COLUMNS = ["payment_id", "order_id", "amount_fen", "reason", "state", "required_at"]
 
@@ -60,14 +60,9 @@ def settle(payment_id: str, token_file: Path | None, as_json: bool) -> None:
     """
     op = operator(token_file)
 
-    async def main() -> dict[str, Any]:
-        async with pg_pool(settings()) as pool:
-            try:
-                return await refunds.settle(pool, payment_id, op)
-            except refunds.RefundNotFound as exc:
-                raise CliError(str(exc)) from None
-
-    out = run(main())
+    out = run_refusable(
+        settings(), lambda pool: refunds.settle(pool, payment_id, op), refunds.RefundNotFound
+    )
     emit_fields(
         out,
         as_json,
