@@ -7,26 +7,18 @@ sessions never see each other's data. Nothing here mocks a service.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from flashsale.core.db import migrate
 from flashsale.core.settings import Settings
+from tests.support.services import private_services, service_env
 
 SESSION = uuid.uuid4().hex[:8]
-
-
-def _with_path(url: str, path: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -37,42 +29,14 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 async def settings(base_settings: Settings) -> AsyncIterator[Settings]:
     """Settings pointing at this session's own database, Redis db 9 and topic prefix."""
-    test_db = f"flashsale_test_{SESSION}"
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{test_db}"')
-    finally:
-        await admin.close()
-    test = dataclasses.replace(
-        base_settings,
-        database_url=_with_path(base_settings.database_url, f"/{test_db}"),
-        redis_url=_with_path(base_settings.redis_url, "/9"),
-        topic_prefix=f"flashsale-test-{SESSION}",
-    )
-    conn = await asyncpg.connect(test.database_url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    yield test
-    admin = await asyncpg.connect(base_settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{test_db}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with private_services(base_settings, SESSION) as own:
+        yield own
 
 
 @pytest.fixture(scope="session")
 def env(settings: Settings) -> dict[str, str]:
     """Environment for subprocesses (CLI, servers) that must use this session's services."""
-    return {
-        **os.environ,
-        "FLASHSALE_DATABASE_URL": settings.database_url,
-        "FLASHSALE_REDIS_URL": settings.redis_url,
-        "FLASHSALE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "FLASHSALE_TOPIC_PREFIX": settings.topic_prefix,
-        "FLASHSALE_DATA_DIR": str(settings.data_dir),
-    }
+    return service_env(settings)
 
 
 @pytest.fixture

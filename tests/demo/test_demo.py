@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -13,13 +14,28 @@ from rich.console import Console
 from flashsale.core.settings import Settings
 from flashsale.demo import DemoConfig, run_demo
 from flashsale.demo.crowd import mint
+from tests.support.services import private_services, service_env
+
+
+@pytest.fixture
+def demo_settings(settings: Settings, unique: str) -> Iterator[Settings]:
+    """The demo's own database and topics: its fulfillment worker takes in every paid order of
+    the topic and the database, and must not ship earlier tests' orders with the demo's stock."""
+    with asyncio.Runner() as runner:
+        services = private_services(settings, f"demo_{unique}")
+        own = runner.run(services.__aenter__())
+        try:
+            yield own
+        finally:
+            runner.run(services.__aexit__(None, None, None))
 
 
 @pytest.mark.timeout(240)
 def test_small_demo_sale_ends_consistent(
-    settings: Settings, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    demo_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in env.items():
+    settings = demo_settings
+    for name, value in service_env(settings).items():
         if name.startswith("FLASHSALE_"):
             monkeypatch.setenv(name, value)
     console = Console(record=True, width=120)
