@@ -28,7 +28,7 @@ def quote_ident(name: str) -> str:
     take parameters (``CREATE ROLE``, ``CREATE DATABASE``, ``DROP DATABASE``). Only plain names
     (letters, digits, ``_``, ``-``; at most 63) are accepted, so the result is always one
     identifier; anything else is a :class:`ValueError`."""
-    if not _PLAIN_NAME.match(name):
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
         raise ValueError(f"not a plain PostgreSQL name: {name!r}")
     return '"' + name + '"'
 
