@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
@@ -176,7 +176,3 @@ def _address_problem(address: dict[str, Any]) -> str | None:
     if "UNDELIVERABLE" in text.upper():
         return "address not deliverable"
     return None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
