@@ -259,6 +259,11 @@ async def kafka_lag(settings: Settings, topic: str, group: str) -> int | None:
         await admin.close()
 
 
+#: How long :meth:`Lag.aclose` lets a lag lookup in flight finish (its Kafka requests time out
+#: after 5 s) before cancelling it.
+CLOSE_WAIT = 8.0
+
+
 class Lag:
     """The writer group's lag on the orders topic, read at most every ``ttl`` seconds (an
     admin round trip to Kafka): :meth:`read` waits for a fresh figure when the last is stale,
@@ -293,9 +298,12 @@ class Lag:
         return self._lag, age
 
     async def aclose(self) -> None:
-        """Idempotent: stop a background refresh."""
+        """Idempotent: end a background refresh. It is let finish (its requests time out after
+        a few seconds) rather than cancelled: aiokafka cancelled while it connects leaves the
+        connection open, and the socket is only reclaimed by the garbage collector."""
         task, self._task = self._task, None
         if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=CLOSE_WAIT)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
