@@ -16,13 +16,23 @@ from flashsale.core.topics import Topics
 
 async def enqueue(conn: asyncpg.Connection, topic: str, key: str, value: dict[str, Any]) -> None:
     """Add one message (``topic`` is ``shipments`` or ``dead_letter``); duplicates are no-ops."""
+    await enqueue_many(conn, [(topic, key, value)])
+
+
+async def enqueue_many(
+    conn: asyncpg.Connection, messages: list[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Add many ``(topic, key, value)`` messages in one statement; duplicates are no-ops."""
+    if not messages:
+        return
     await conn.execute(
         "INSERT INTO fulfillment_outbox (topic, key, event_id, value) "
-        "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT (event_id) DO NOTHING",
-        topic,
-        key,
-        value["event_id"],
-        orjson.dumps(value).decode(),
+        "SELECT t, k, e, v::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
+        "AS m(t, k, e, v) ON CONFLICT (event_id) DO NOTHING",
+        [m[0] for m in messages],
+        [m[1] for m in messages],
+        [m[2]["event_id"] for m in messages],
+        [orjson.dumps(m[2]).decode() for m in messages],
     )
 
 

@@ -8,11 +8,12 @@ One loop, each pass:
    PostgreSQL rejects permanently (or one that does not decode) is isolated by bisecting the
    batch and parked with its reason (:mod:`flashsale.core.parked`), never fatal — the batch
    handling and the loop are the shared consumer machinery (:mod:`flashsale.core.consumer`);
-2. **work** — claim up to ``concurrency`` paid orders (``FOR UPDATE SKIP LOCKED`` + a lease),
-   and for each: allocate and check (:mod:`fulfillment._allocate`), book with the carrier under
-   the order's idempotency key, record the shipment (:mod:`fulfillment._ship`). A retriable
-   failure reschedules the order with exponential backoff and jitter; a permanent one, or the
-   last attempt, dead-letters it with the reason;
+2. **work** — claim a batch of up to ``batch`` paid orders (``FOR UPDATE SKIP LOCKED`` + a
+   lease), allocate and check the whole batch in one transaction (:mod:`fulfillment._allocate`),
+   book each order with the carrier under its idempotency key (``concurrency`` requests in
+   flight), record the batch's shipments in one transaction (:mod:`fulfillment._ship`). Every
+   outcome is per order: a retriable failure reschedules that order with exponential backoff
+   and jitter; a permanent one, or the last attempt, dead-letters it with the reason;
 3. **track** — every ``track_every`` seconds poll the carrier for open shipments;
 4. **publish** — send the PostgreSQL outbox (shipment events, dead letters) to Kafka.
 
@@ -34,6 +35,7 @@ import random
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -49,7 +51,7 @@ from flashsale.core.topics import Topics
 from fulfillment import _outbox
 from fulfillment._allocate import allocate
 from fulfillment._intake import backfill, intake
-from fulfillment._ship import dead_letter, record_booking, reschedule
+from fulfillment._ship import Booked, dead_letter, record_bookings, reschedule
 from fulfillment.carrier import Carrier, Parcel
 from fulfillment.errors import FulfillmentError
 from fulfillment.tracking import track_once
@@ -75,7 +77,8 @@ _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutErr
 class FulfillConfig:
     group: str = GROUP
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    concurrency: int = 16  # orders booked at once
+    batch: int = 256  # orders claimed, allocated and recorded together
+    concurrency: int = 64  # carrier requests in flight
     lease_seconds: float = 30.0  # a claim older than this is taken over
     max_attempts: int = 8  # retriable failures before the dead letter
     retry_first: float = 0.2  # seconds; doubles per attempt, jittered
@@ -183,41 +186,59 @@ class Fulfiller:
 
     # -- work --------------------------------------------------------------------------------
     async def work_once(self) -> int:
-        """Claim and process up to ``concurrency`` orders; returns how many were claimed."""
+        """Claim and process up to ``batch`` orders; returns how many were claimed.
+
+        The batch is allocated and checked in one transaction, booked with the carrier
+        concurrently (at most ``concurrency`` requests in flight, each under its order's
+        idempotency key) and recorded in one transaction; a failure is the failing order's
+        only (retried later or dead-lettered), the rest of the batch ships."""
         cfg = self.config
-        rows = await self.pool.fetch(_CLAIM, cfg.concurrency, cfg.lease_seconds, cfg.worker)
-        if rows:
-            await asyncio.gather(*(self._process(Work.from_row(r)) for r in rows))
+        rows = await self.pool.fetch(_CLAIM, cfg.batch, cfg.lease_seconds, cfg.worker)
+        if not rows:
+            return 0
+        works = [Work.from_row(r) for r in rows]
+        async with self.pool.acquire() as conn:
+            allocation = await allocate(conn, works)
+        failed: list[tuple[Work, FulfillmentError]] = []
+        gate = asyncio.Semaphore(cfg.concurrency)
+
+        async def book(work: Work) -> Booked | None:
+            items = allocation.items[work.order_id]
+            parcel = Parcel(order_id=work.order_id, items=items, address=_address(work))
+            try:
+                async with gate:
+                    booking = await self.carrier.book(work.idempotency_key, parcel)
+            except FulfillmentError as exc:
+                failed.append((work, exc))
+                return None
+            return Booked(work, booking, items)
+
+        for w in works:
+            if (exc := allocation.failed.get(w.order_id)) is not None:
+                failed.append((w, exc))
+        got = await asyncio.gather(*(book(w) for w in works if w.order_id in allocation.items))
+        booked = [b for b in got if b is not None]
+        new = await record_bookings(self.pool, booked, self._zone)
+        self.stats.booked += len(new)
+        self.stats.duplicates += len(booked) - len(new)
+        for b in booked:
+            if b.work.order_id in new:
+                log.debug(
+                    "fulfill.booked order=%s carrier=%s tracking=%s",
+                    b.work.order_id,
+                    b.booking.carrier,
+                    b.booking.tracking_no,
+                )
+        await self._failed(failed)
         return len(rows)
 
-    async def _process(self, work: Work) -> None:
-        try:
-            async with self.pool.acquire() as conn:
-                items = await allocate(conn, work)
-            parcel = Parcel(
-                order_id=work.order_id,
-                items=items,
-                address={
-                    "name": work.pii.get("real_name", ""),
-                    "address": work.pii.get("address", ""),
-                },
-            )
-            booking = await self.carrier.book(work.idempotency_key, parcel)
-            if await record_booking(self.pool, work, booking, items, self._zone):
-                self.stats.booked += 1
-                log.info(
-                    "fulfill.booked order=%s carrier=%s tracking=%s",
-                    work.order_id,
-                    booking.carrier,
-                    booking.tracking_no,
-                )
-            else:
-                self.stats.duplicates += 1
-        except FulfillmentError as exc:
+    async def _failed(self, failed: list[tuple[Work, FulfillmentError]]) -> None:
+        """Reschedule the retriable failures (one statement), dead-letter the others."""
+        retries: list[tuple[Work, FulfillmentError, float]] = []
+        for work, exc in failed:
             if exc.retriable and work.attempts + 1 < self.config.max_attempts:
                 delay = self._retry.jittered(work.attempts + 1, self._rng)
-                await reschedule(self.pool, work, exc, delay)
-                self.stats.retried += 1
+                retries.append((work, exc, delay))
                 log.info(
                     "fulfill.retry order=%s code=%s attempt=%d in=%.2fs",
                     work.order_id,
@@ -229,6 +250,8 @@ class Fulfiller:
                 if await dead_letter(self.pool, work, exc) is not None:
                     self.stats.dead += 1
                 log.warning("fulfill.dead_letter order=%s code=%s", work.order_id, exc.code)
+        await reschedule(self.pool, retries)
+        self.stats.retried += len(retries)
 
     # -- Kafka -------------------------------------------------------------------------------
     async def _publish(self) -> None:
@@ -249,6 +272,10 @@ class Fulfiller:
                 await producer.stop()
             except KafkaError as exc:
                 log.warning("fulfill producer stop failed: %s", type(exc).__name__)
+
+
+def _address(work: Work) -> dict[str, Any]:
+    return {"name": work.pii.get("real_name", ""), "address": work.pii.get("address", "")}
 
 
 def _parse(topic: str, raw: bytes | None) -> OrderEvent:

@@ -135,7 +135,7 @@ async def test_writer_and_fulfiller_name_themselves(
     await ensure_topics(s, partitions=1)
     writer = Writer(s, pg_pool, WriterConfig(group=f"w-{unique}", poll_ms=50))
     carrier = SimulatedCarrier(pg_pool, CarrierConfig())
-    fulfiller = Fulfiller(s, pg_pool, carrier, FulfillConfig(group=f"f-{unique}", concurrency=0))
+    fulfiller = Fulfiller(s, pg_pool, carrier, FulfillConfig(group=f"f-{unique}", batch=0))
     tasks = [asyncio.create_task(writer.run()), asyncio.create_task(fulfiller.run())]
     try:
         assert await _member_client_ids(s, f"w-{unique}") == [kafka.WRITER]
