@@ -63,4 +63,5 @@ def parse_time(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime
 
 
 def show(value: datetime | None, tz: ZoneInfo) -> str | None:
-    return None if value is None else value.astimezone(tz).isoformat()
+    """``value`` as ISO 8601 in ``tz``, to the second (an operator never reads microseconds)."""
+    return None if value is None else value.astimezone(tz).replace(microsecond=0).isoformat()

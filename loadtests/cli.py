@@ -12,6 +12,7 @@ import click
 import orjson
 from rich.console import Console
 
+from flashsale.cli.common import opt, workers_option
 from flashsale.core.settings import Settings
 
 console = Console()
@@ -40,26 +41,39 @@ console = Console()
     is_flag=True,
     help="Instead: reserve ÷ ping with Redis appendfsync everysec and always, in one run.",
 )
-@click.option(
+@opt(
     "--seconds",
     default=5.0,
-    show_default=True,
-    type=click.FloatRange(1, 120),
+    kind=click.FloatRange(1, 120),
     help="Duration of each wrk run.",
 )
-@click.option("--repetitions", "-n", default=3, show_default=True, type=click.IntRange(1, 20))
-@click.option("--connections", "-c", default=64, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option(
+@opt(
+    "--repetitions",
+    "-n",
+    default=3,
+    kind=click.IntRange(1, 20),
+    help="Runs of each part; the ratios printed are the medians.",
+)
+@opt(
+    "--connections",
+    "-c",
+    default=64,
+    kind=click.IntRange(1, 4096),
+    help="wrk connections held open against the server.",
+)
+@workers_option(2, "Front worker processes of the server the bench starts (not with --host).")
+@opt(
     "--buyers",
     default=100_000,
-    show_default=True,
-    type=click.IntRange(1000),
+    kind=click.IntRange(1000),
     help="Distinct pre-minted buyers per repetition.",
 )
 @click.option("--no-baseline", is_flag=True, help="Skip the naive PostgreSQL baseline (P3).")
-@click.option(
-    "--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True
+@opt(
+    "--results",
+    kind=click.Path(path_type=Path),
+    default=Path("results"),
+    help="Folder for the JSON summaries and plots.",
 )
 def bench(
     writer_orders: int | None,

@@ -17,7 +17,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 class CliError(click.ClickException):
-    """A refusal with a one-line reason and exit code 1."""
+    """A refusal with a one-line reason, a stable ``code`` (for ``--json``) and exit code 1."""
+
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -30,6 +30,7 @@ log_option = click.option(
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Least severe log level written (JSON lines on stderr).",
 )
 retries_option = click.option(
     "--retries",

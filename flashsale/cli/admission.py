@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import redis.asyncio as aioredis
 
 from catalog.connections import pg
 from flashsale.cli._output import CliError, emit, json_option
-from flashsale.cli.catalog import execute, operator, settings, token_file_option
+from flashsale.cli.common import execute, operator, settings, token_file_option
 from flashsale.cli.rounds import round_group
+from flashsale.core.redis import redis_client
 from flashsale.front.admission.control import configure
 from flashsale.front.admission.pow import MAX_BITS
 
@@ -20,7 +20,7 @@ def _apply(round_id: str, token_file: Path | None, as_json: bool, **change: Any)
     op, cfg = operator(token_file), settings()
 
     async def go() -> dict[str, Any]:
-        redis = aioredis.Redis.from_url(cfg.redis_url)
+        redis = redis_client(cfg.redis_url)
         try:
             async with pg(cfg) as conn:
                 return await configure(conn, redis, op, round_id, **change)

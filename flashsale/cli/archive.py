@@ -7,38 +7,35 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import redis.asyncio as aioredis
 
 from checkout.pipeline.archive import ArchiveConfig, Archiver, Outcome
 from flashsale.cli._output import CliError, emit, json_option
-from flashsale.cli.catalog import execute, operator, settings, token_file_option
+from flashsale.cli.common import execute, operator, opt, settings, token_file_option
 from flashsale.cli.rounds import round_group
 from flashsale.core.db import create_pool
 from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.redis import redis_client
 from inventory import Inventory
 
 
 @round_group.command("archive")
 @click.argument("round_id", required=False)
 @click.option("--all-finished", is_flag=True, help="Every finished round still in Redis.")
-@click.option(
+@opt(
     "--grace",
-    type=click.FloatRange(0),
+    kind=click.FloatRange(0),
     default=0.0,
-    show_default=True,
     help="Seconds a round must have been over (closed or past its end) first.",
 )
-@click.option(
+@opt(
     "--settle",
-    type=click.FloatRange(0, 300),
+    kind=click.FloatRange(0, 300),
     default=2.0,
-    show_default=True,
     help="Seconds between leaving the armed set and deleting the keys (a relay pass ends).",
 )
-@click.option(
+@opt(
     "--group",
     default=WRITER_GROUP,
-    show_default=True,
     help="Writer consumer group reconcile checks.",
 )
 @token_file_option
@@ -68,7 +65,7 @@ def archive(
 
     async def go() -> list[Outcome]:
         pool = await create_pool(cfg.database_url, max_size=2)
-        redis = aioredis.Redis.from_url(cfg.redis_url)
+        redis = redis_client(cfg.redis_url)
         try:
             async with Inventory(redis) as inventory:
                 archiver = Archiver(cfg, redis, pool, inventory, config, op)

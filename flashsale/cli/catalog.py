@@ -1,105 +1,27 @@
-"""`flashsale catalog add-product|add-offer|add-variant|list|show` and `flashsale numbers load`.
-
-Also the pieces every marketer command shares: the operator credential (``--token-file`` or
-``FLASHSALE_ADMIN_TOKEN``), the display zone (``--tz`` / ``FLASHSALE_TZ``) and turning catalog
-errors into one-line refusals.
-"""
+"""`flashsale catalog add-product|add-offer|add-variant|list|show` and `flashsale numbers load`."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
-import asyncpg
 import click
 
 import catalog
-from catalog import money, times
+from catalog import money
 from catalog.connections import LazyInventory, pg
 from catalog.control import push_numbers
-from flashsale.cli._output import CliError, emit, json_option, run
-from flashsale.core.audit import AdminAuthError, Operator, cli_operator
-from flashsale.core.settings import Settings, SettingsError
-
-T = TypeVar("T")
-
-token_file_option = click.option(
-    "--token-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="File holding the operator credential (default: $FLASHSALE_ADMIN_TOKEN).",
+from flashsale.cli._output import CliError, emit, json_option
+from flashsale.cli.common import (
+    execute,
+    localize,
+    operator,
+    read_text,
+    settings,
+    token_file_option,
+    tz_option,
+    zone,
 )
-tz_option = click.option(
-    "--tz",
-    "tz_name",
-    default=None,
-    metavar="ZONE",
-    help="IANA zone for times shown and for times typed without an offset "
-    "(default $FLASHSALE_TZ or Asia/Shanghai).",
-)
-
-
-def settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise CliError(str(exc)) from None
-
-
-def operator(token_file: Path | None) -> Operator:
-    """The authenticated operator, or a refusal before anything is touched."""
-    try:
-        return cli_operator(token_file)
-    except AdminAuthError as exc:
-        raise CliError(f"refused: {exc}") from None
-
-
-def zone(name: str | None) -> ZoneInfo:
-    try:
-        return times.zone(name)
-    except catalog.CatalogError as exc:
-        raise CliError(exc.message) from None
-
-
-def execute(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro``; a catalog error or an unreachable service becomes a one-line refusal."""
-    try:
-        return run(coro)
-    except catalog.CatalogError as exc:
-        raise CliError(exc.message) from None
-    except ConnectionError as exc:
-        raise CliError(str(exc)) from None
-    except asyncpg.PostgresError as exc:
-        # A value PostgreSQL refuses (data exception, constraint): the transaction rolled back,
-        # so nothing is stored; say so in one line. Other classes (outages) stay errors.
-        state = getattr(exc, "sqlstate", "") or ""
-        if state[:2] not in ("22", "23"):
-            raise
-        raise CliError(f"refused by PostgreSQL: {type(exc).__name__} (SQLSTATE {state})") from None
-
-
-def read_text(path: Path, what: str) -> str:
-    """A UTF-8 text file, or a one-line refusal (unreadable, or not UTF-8)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def localize(value: Any, tz: ZoneInfo) -> Any:
-    """Every datetime in ``value`` as ISO 8601 in ``tz``."""
-    if isinstance(value, datetime):
-        return value.astimezone(tz).isoformat()
-    if isinstance(value, Mapping):
-        return {k: localize(v, tz) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [localize(v, tz) for v in value]
-    return value
 
 
 def _gifts(data: dict[str, Any]) -> str:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import click
 
 from flashsale.cli._output import console
+from flashsale.cli.common import opt, workers_option
 from flashsale.cli.stack import up
 from flashsale.core.settings import Settings
 
 
 @click.command()
-@click.option(
+@opt(
     "--cards",
     default=100_000,
-    show_default=True,
-    type=click.IntRange(1, 5_000_000),
+    kind=click.IntRange(1, 5_000_000),
     help="Units in the round.",
 )
 @click.option(
@@ -23,32 +23,23 @@ from flashsale.core.settings import Settings
     default=None,
     help="Simulated shoppers (default: twice the cards).",
 )
-@click.option(
-    "--workers",
-    default=2,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Front worker processes.",
-)
-@click.option(
+@workers_option(2, "Front worker processes.")
+@opt(
     "--hold-seconds",
     default=20,
-    show_default=True,
-    type=click.IntRange(1),
+    kind=click.IntRange(1),
     help="Payment hold (short, so expiries show up during the demo).",
 )
-@click.option(
+@opt(
     "--opens-in",
     default=8.0,
-    show_default=True,
-    type=click.FloatRange(2, 600),
+    kind=click.FloatRange(2, 600),
     help="Seconds from now to the opening second.",
 )
-@click.option(
+@opt(
     "--concurrency",
     default=512,
-    show_default=True,
-    type=click.IntRange(1, 10_000),
+    kind=click.IntRange(1, 10_000),
     help="Shoppers pressing buy at the same moment.",
 )
 @click.option("--seed", type=int, default=None, help="Repeat a crowd exactly.")

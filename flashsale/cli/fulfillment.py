@@ -15,8 +15,8 @@ from aiokafka.errors import KafkaError
 import fulfillment as ff
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
-from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool, run_refusable
+from flashsale.cli.common import operator, opt, settings, token_file_option
 from flashsale.core.audit import audit
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.sink import SinkError
@@ -94,34 +94,30 @@ def _carrier_options(f: Any) -> Any:
 
 
 @click.command()
-@click.option("--group", default=ff.FulfillConfig.group, show_default=True)
+@opt("--group", default=ff.FulfillConfig.group, help="Kafka consumer group of the workers.")
 @click.option("--worker", default=None, help="Worker name in leases (default host-pid).")
-@click.option(
+@opt(
     "--concurrency",
-    type=click.IntRange(1, 1000),
+    kind=click.IntRange(1, 1000),
     default=16,
-    show_default=True,
     help="Orders booked at once.",
 )
-@click.option(
+@opt(
     "--lease",
-    type=click.FloatRange(0.5),
+    kind=click.FloatRange(0.5),
     default=30.0,
-    show_default=True,
     help="Seconds before a crashed worker's claimed order is taken over.",
 )
-@click.option(
+@opt(
     "--max-attempts",
-    type=click.IntRange(1, 100),
+    kind=click.IntRange(1, 100),
     default=8,
-    show_default=True,
     help="Retriable failures (carrier 5xx/timeout, no stock) before the dead letter.",
 )
-@click.option(
+@opt(
     "--track-every",
-    type=click.FloatRange(0.1),
+    kind=click.FloatRange(0.1),
     default=2.0,
-    show_default=True,
     help="Seconds between tracking polls.",
 )
 @retries_option

@@ -20,8 +20,9 @@ import fulfillment
 from checkout.archived import archived_order
 from checkout.flow import public_order
 from flashsale.cli._output import CliError, emit, json_option
-from flashsale.cli.catalog import execute, operator, settings, token_file_option
+from flashsale.cli.common import execute, operator, settings, token_file_option
 from flashsale.core.db import create_pool
+from flashsale.core.redis import redis_client
 from inventory import Inventory
 from inventory.keys import ROUND_ID
 
@@ -95,7 +96,7 @@ def show(order_id: str, token_file: Path | None, as_json: bool) -> None:
 
     async def go() -> dict[str, Any] | None:
         pool = await create_pool(cfg.database_url, max_size=2)
-        redis = aioredis.Redis.from_url(cfg.redis_url)
+        redis = redis_client(cfg.redis_url)
         try:
             return await find_order(redis, pool, order_id)
         finally:

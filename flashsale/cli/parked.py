@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import redis.asyncio as aioredis
 
 from checkout.pipeline import parking
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
-from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool, run_refusable
+from flashsale.cli.common import operator, settings, token_file_option
 from flashsale.core import parked
+from flashsale.core.redis import redis_client
 
 _COLUMNS = ["id", "process", "reason", "round_id", "order_id", "source", "created_at", "state"]
 
@@ -119,7 +119,7 @@ def retry_cmd(
 
     async def main() -> dict[str, Any]:
         cfg = settings()
-        client = aioredis.Redis.from_url(cfg.redis_url)
+        client = redis_client(cfg.redis_url)
         try:
             async with pg_pool(cfg) as pool:
                 return await parking.retry(

@@ -19,8 +19,10 @@ from checkout.pipeline.writer import Writer, WriterConfig, WriterError
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.clients import pg_pool
+from flashsale.cli.common import opt
 from flashsale.core.db import create_pool
 from flashsale.core.kafka import MAX_MESSAGE_BYTES
+from flashsale.core.redis import redis_client
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
@@ -30,7 +32,7 @@ log = logging.getLogger("flashsale.pipeline")
 
 @contextlib.asynccontextmanager
 async def _redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     try:
         yield client
     finally:
@@ -63,26 +65,28 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
     default=None,
     help="For several relays on one host: the name becomes relay-<hostname>-<index>.",
 )
-@click.option("--batch", type=click.IntRange(1, 100_000), default=1000, show_default=True)
-@click.option(
+@opt(
+    "--batch",
+    kind=click.IntRange(1, 100_000),
+    default=1000,
+    help="Outbox entries read and published per pass.",
+)
+@opt(
     "--min-idle-ms",
-    type=click.IntRange(0),
+    kind=click.IntRange(0),
     default=30_000,
-    show_default=True,
     help="Reclaim other consumers' pending entries idle this long (XAUTOCLAIM).",
 )
-@click.option(
+@opt(
     "--stale-consumer-s",
-    type=click.IntRange(1),
+    kind=click.IntRange(1),
     default=3600,
-    show_default=True,
     help="Remove other consumers of the group idle this long with nothing pending.",
 )
-@click.option(
+@opt(
     "--max-message-bytes",
-    type=click.IntRange(1024, 16 * 1024 * 1024),
+    kind=click.IntRange(1024, 16 * 1024 * 1024),
     default=MAX_MESSAGE_BYTES,
-    show_default=True,
     help="Kafka message size limit; a bigger event is parked (reason oversize).",
 )
 @click.option("--round-prefix", default="", help="Only rounds whose id starts with this.")
@@ -154,12 +158,11 @@ async def _optional_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool | Non
 
 
 @click.command()
-@click.option("--group", default=WriterConfig.group, show_default=True)
-@click.option(
+@opt("--group", default=WriterConfig.group, help="Kafka consumer group of the writers.")
+@opt(
     "--batch",
-    type=click.IntRange(1, 100_000),
+    kind=click.IntRange(1, 100_000),
     default=5000,
-    show_default=True,
     help="Max messages per PostgreSQL transaction.",
 )
 @retries_option
@@ -197,17 +200,15 @@ def writer(group: str, batch: int, retries: int, log_level: str) -> None:
     is_flag=True,
     help="Re-publish events of orders missing downstream, then re-check until --wait runs out.",
 )
-@click.option(
+@opt(
     "--wait",
-    type=click.FloatRange(0, 600),
+    kind=click.FloatRange(0, 600),
     default=20.0,
-    show_default=True,
     help="With --repair: seconds to wait for the writers to catch up.",
 )
-@click.option(
+@opt(
     "--group",
     default=WriterConfig.group,
-    show_default=True,
     help="Writer consumer group whose lag is reported.",
 )
 @json_option

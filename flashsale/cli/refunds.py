@@ -15,8 +15,8 @@ import click
 
 from checkout import refunds
 from flashsale.cli._output import emit, emit_fields, json_option, run
-from flashsale.cli.catalog import operator, settings, token_file_option
 from flashsale.cli.clients import pg_pool, run_refusable
+from flashsale.cli.common import operator, settings, token_file_option
 
 _COLUMNS = ["payment_id", "order_id", "amount_fen", "reason", "state", "required_at"]
 

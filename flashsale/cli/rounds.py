@@ -15,15 +15,16 @@ import catalog
 from catalog import control, times
 from catalog.connections import LazyInventory, pg
 from flashsale.cli._output import CliError, console, emit, json_option
-from flashsale.cli.catalog import (
+from flashsale.cli.common import (
     execute,
     localize,
     operator,
+    opt,
     settings,
     token_file_option,
     tz_option,
 )
-from flashsale.cli.catalog import zone as get_zone
+from flashsale.cli.common import zone as get_zone
 from flashsale.core.audit import Operator
 from inventory.spec import CHANNELS, ROUND_STATUSES
 
@@ -113,27 +114,24 @@ def round_group() -> None:
 )
 @click.option("--ends", default=None, help="End (same forms as --starts).")
 @click.option("--duration", default=None, help="Instead of --ends: e.g. 2h, 90m, 1d.")
-@click.option(
+@opt(
     "--per-account",
     "per_account",
-    type=int,
+    kind=int,
     default=1,
-    show_default=True,
     help="Units one buyer account may buy.",
 )
-@click.option(
+@opt(
     "--per-id",
     "per_id",
-    type=int,
+    kind=int,
     default=1,
-    show_default=True,
     help="Units one national ID number may buy (real-name rule).",
 )
-@click.option(
+@opt(
     "--hold-seconds",
-    type=int,
+    kind=int,
     default=900,
-    show_default=True,
     help="How long a reservation waits for payment.",
 )
 @click.option(
@@ -142,10 +140,9 @@ def round_group() -> None:
     help="Shoppers pick their phone number (needs --number-pool).",
 )
 @click.option("--number-pool", default=None, help="Number pool name.")
-@click.option(
+@opt(
     "--channels",
     default=",".join(CHANNELS),
-    show_default=True,
     help="Channels allowed, comma-separated.",
 )
 @click.option("--variant", "variant_sku", default=None, help="Handset variant SKU.")

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 import uvicorn
 
+from flashsale.cli._signals import log_option
+from flashsale.cli.common import opt, workers_option
 from flashsale.core.logs import uvicorn_log_config
 from flashsale.core.settings import Settings
 
@@ -42,28 +44,19 @@ def metrics_dir(data_dir: Path) -> Path:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Worker processes (each batches its own reservations).",
-)
-@click.option(
+@opt("--host", default="127.0.0.1", help="Address to listen on.")
+@opt("--port", default=8000, kind=click.IntRange(1, 65535), help="Port to listen on.")
+@workers_option(1, "Worker processes (each batches its own reservations).")
+@opt(
     "--access-log/--no-access-log",
     default=False,
-    show_default=True,
     help="One JSON line per request (request id, route, status, ms).",
 )
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))  # fmt: skip
-@click.option(
+@log_option
+@opt(
     "--app",
     "factory",
     default="flashsale.front.app:create_app",
-    show_default=True,
     help="App factory (the bench serves its naive baseline beside the real routes).",
 )
 def serve(

@@ -16,8 +16,10 @@ from catalog.armer import run_armer
 from checkout.pipeline.archive import ArchiveConfig, Archiver, run_archiver
 from flashsale.cli._output import run
 from flashsale.cli._signals import log_option, on_signals, setup_logging
+from flashsale.cli.common import opt
 from flashsale.core.db import create_pool
 from flashsale.core.parked import RoundErrors
+from flashsale.core.redis import redis_client
 from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import Inventory
@@ -27,41 +29,36 @@ log = logging.getLogger("flashsale.sweeper")
 
 
 @click.command()
-@click.option(
+@opt(
     "--interval",
     default=0.5,
-    show_default=True,
-    type=click.FloatRange(0.05, 60),
+    kind=click.FloatRange(0.05, 60),
     help="Seconds between sweeps.",
 )
-@click.option(
+@opt(
     "--lead",
     default=600,
-    show_default=True,
-    type=click.IntRange(0),
+    kind=click.IntRange(0),
     help="Arm rounds starting within this many seconds.",
 )
 @click.option("--no-armer", is_flag=True, help="Only sweep; do not arm rounds.")
-@click.option(
+@opt(
     "--archive-every",
     default=30.0,
-    show_default=True,
-    type=click.FloatRange(0),
+    kind=click.FloatRange(0),
     help="Seconds between archive passes over finished rounds (0: never archive).",
 )
-@click.option(
+@opt(
     "--archive-grace",
     default=3600.0,
-    show_default=True,
-    type=click.FloatRange(0),
+    kind=click.FloatRange(0),
     help="Keep a round in Redis this many seconds after it closed or ended (client retries "
     "replay their outcome; later, a payment for its orders is recorded for refund).",
 )
-@click.option(
+@opt(
     "--archive-settle",
     default=10.0,
-    show_default=True,
-    type=click.FloatRange(0, 300),
+    kind=click.FloatRange(0, 300),
     help="Seconds between a round leaving the armed set and its keys being deleted.",
 )
 @log_option
@@ -127,7 +124,7 @@ async def _main(
 ) -> None:
     stop = asyncio.Event()
     on_signals(stop.set)
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     try:
         async with Inventory(client) as inventory:
             jobs: list[Coroutine[Any, Any, object]] = [

@@ -21,6 +21,7 @@ import orjson
 
 from checkout import idnumber
 from flashsale.cli._output import CliError, console, emit, json_option
+from flashsale.cli.common import opt
 from flashsale.core.settings import Secret, Settings
 from flashsale.front.otp import buyer_id_for
 from flashsale.front.tokens import issue
@@ -160,11 +161,10 @@ def tokens() -> None:
     required=True,
     help="JSON-lines file to write ('-' for stdout).",
 )
-@click.option(
+@opt(
     "--ttl",
-    type=click.IntRange(1),
+    kind=click.IntRange(1),
     default=3600,
-    show_default=True,
     help="Token lifetime in seconds.",
 )
 @click.option("--round", "round_id", default=None, help="Bind every token to this round.")

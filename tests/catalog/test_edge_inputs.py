@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 import catalog
 from catalog.errors import InvalidInput
 from flashsale.core.audit import Operator
-from flashsale.core.settings import Settings
 from tests.support.cli import counts, flashsale, refused
 from tests.support.edge import Portal, nfc, storable, texts
 
@@ -45,52 +44,49 @@ def attempt(
         return {}, exc
 
 
-def test_offers_with_arbitrary_text_are_refused_or_stored_exactly(settings: Settings) -> None:
-    portal = Portal()
-    conn: asyncpg.Connection = portal.call(asyncpg.connect(settings.database_url))
-    try:
-        product = portal.call(catalog.add_product(conn, OPERATOR, "sim_card", "edge card"))
-        counter = itertools.count()
+def test_offers_with_arbitrary_text_are_refused_or_stored_exactly(
+    portal_conn: tuple[Portal, asyncpg.Connection],
+) -> None:
+    portal, conn = portal_conn
+    product = portal.call(catalog.add_product(conn, OPERATOR, "sim_card", "edge card"))
+    counter = itertools.count()
 
-        @hsettings(
-            max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    @hsettings(
+        max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(field=st.sampled_from(sorted(OFFER_FIELDS)), value=texts(80))
+    def offer(field: str, value: str) -> None:
+        values: dict[str, Any] = {
+            "name": f"offer {next(counter)}",
+            "agreement_version": "v1",
+            "agreement_text": "",
+            "gift": "phone case",
+        }
+        values[field] = value
+        terms = catalog.OfferTerms(
+            product_id=product["id"],
+            name=values["name"],
+            price_fen=2000,
+            agreement_version=values["agreement_version"],
+            agreement_text=values["agreement_text"],
+            gifts=[{"kind": "item", "amount": values["gift"]}],
         )
-        @given(field=st.sampled_from(sorted(OFFER_FIELDS)), value=texts(80))
-        def offer(field: str, value: str) -> None:
-            values: dict[str, Any] = {
-                "name": f"offer {next(counter)}",
-                "agreement_version": "v1",
-                "agreement_text": "",
-                "gift": "phone case",
-            }
-            values[field] = value
-            terms = catalog.OfferTerms(
-                product_id=product["id"],
-                name=values["name"],
-                price_fen=2000,
-                agreement_version=values["agreement_version"],
-                agreement_text=values["agreement_text"],
-                gifts=[{"kind": "item", "amount": values["gift"]}],
-            )
-            low, high, max_bytes, multiline = OFFER_FIELDS[field]
-            ok = storable(value, low, high, max_bytes, multiline=multiline)
-            made, refusal = attempt(portal, catalog.add_offer(conn, OPERATOR, terms))
-            if refusal is not None:
-                assert not ok, f"refused storable {value!r} for {field}: {refusal}"
-                assert refusal.data.get("field") in (field, "gifts"), refusal.data
-                return
-            assert ok, f"stored {value!r} for {field}"
-            row = portal.call(conn.fetchrow("SELECT * FROM offers WHERE id = $1", made["id"]))
-            if field == "gift":
-                assert orjson.loads(row["gifts"]) == [{"kind": "item", "amount": nfc(value)}]
-                assert made["gifts"] == [{"kind": "item", "amount": nfc(value)}]
-            else:
-                assert row[field] == nfc(value)
+        low, high, max_bytes, multiline = OFFER_FIELDS[field]
+        ok = storable(value, low, high, max_bytes, multiline=multiline)
+        made, refusal = attempt(portal, catalog.add_offer(conn, OPERATOR, terms))
+        if refusal is not None:
+            assert not ok, f"refused storable {value!r} for {field}: {refusal}"
+            assert refusal.data.get("field") in (field, "gifts"), refusal.data
+            return
+        assert ok, f"stored {value!r} for {field}"
+        row = portal.call(conn.fetchrow("SELECT * FROM offers WHERE id = $1", made["id"]))
+        if field == "gift":
+            assert orjson.loads(row["gifts"]) == [{"kind": "item", "amount": nfc(value)}]
+            assert made["gifts"] == [{"kind": "item", "amount": nfc(value)}]
+        else:
+            assert row[field] == nfc(value)
 
-        offer()
-    finally:
-        portal.call(conn.close())
-        portal.close()
+    offer()
 
 
 WHERE = {
@@ -101,43 +97,40 @@ WHERE = {
 LIMITS = {"product": (1, 200, 600), "sku": (1, 64, 128), "colour": (0, 64, 192)}
 
 
-def test_products_and_variants_with_arbitrary_text(settings: Settings) -> None:
-    portal = Portal()
-    conn: asyncpg.Connection = portal.call(asyncpg.connect(settings.database_url))
-    try:
-        handset = portal.call(catalog.add_product(conn, OPERATOR, "handset", "edge phone"))
-        counter = itertools.count()
-        run = uuid.uuid4().hex[:8]
+def test_products_and_variants_with_arbitrary_text(
+    portal_conn: tuple[Portal, asyncpg.Connection],
+) -> None:
+    portal, conn = portal_conn
+    handset = portal.call(catalog.add_product(conn, OPERATOR, "handset", "edge phone"))
+    counter = itertools.count()
+    run = uuid.uuid4().hex[:8]
 
-        @hsettings(
-            max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
-        @given(what=st.sampled_from(sorted(WHERE)), value=texts(80))
-        def add(what: str, value: str) -> None:
-            n = next(counter)
-            if what == "sku":
-                value = f"{n}#{value}"  # unique whatever the text (n has no "#")
-            ok = storable(value, *LIMITS[what])
-            if what == "product":
-                call = catalog.add_product(conn, OPERATOR, "plan", value)
-            elif what == "sku":
-                call = catalog.add_variant(conn, OPERATOR, handset["id"], value)
-            else:
-                call = catalog.add_variant(conn, OPERATOR, handset["id"], f"e-{run}-{n}", value)
-            made, refusal = attempt(portal, call)
-            if refusal is not None:
-                assert refusal.data.get("field") in ("name", "sku", "colour"), refusal.data
-                assert not ok, f"refused storable {value!r} as {what}"
-                return
-            assert ok, f"stored {value!r} as {what}"
-            table, column = WHERE[what]
-            query = f"SELECT {column} FROM {table} WHERE id = $1"  # noqa: S608 - fixed names
-            assert portal.call(conn.fetchval(query, made["id"])) == nfc(value)
+    @hsettings(
+        max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(what=st.sampled_from(sorted(WHERE)), value=texts(80))
+    def add(what: str, value: str) -> None:
+        n = next(counter)
+        if what == "sku":
+            value = f"{n}#{value}"  # unique whatever the text (n has no "#")
+        ok = storable(value, *LIMITS[what])
+        if what == "product":
+            call = catalog.add_product(conn, OPERATOR, "plan", value)
+        elif what == "sku":
+            call = catalog.add_variant(conn, OPERATOR, handset["id"], value)
+        else:
+            call = catalog.add_variant(conn, OPERATOR, handset["id"], f"e-{run}-{n}", value)
+        made, refusal = attempt(portal, call)
+        if refusal is not None:
+            assert refusal.data.get("field") in ("name", "sku", "colour"), refusal.data
+            assert not ok, f"refused storable {value!r} as {what}"
+            return
+        assert ok, f"stored {value!r} as {what}"
+        table, column = WHERE[what]
+        query = f"SELECT {column} FROM {table} WHERE id = $1"  # noqa: S608 - fixed names
+        assert portal.call(conn.fetchval(query, made["id"])) == nfc(value)
 
-        add()
-    finally:
-        portal.call(conn.close())
-        portal.close()
+    add()
 
 
 @pytest.mark.parametrize(

@@ -9,22 +9,16 @@ import asyncpg
 import pytest
 
 from flashsale.core.audit import configured_token
-from tests.support.cli import counts, flashsale, numbers, refused
+from tests.support.cli import counts, flashsale, numbers, refused, typed
 
 
 async def test_product_offer_round_trip_with_audit(
     env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
 ) -> None:
     product = (
-        await flashsale(
+        await typed(
             env,
-            "catalog",
-            "add-product",
-            "--kind",
-            "sim_card",
-            "--name",
-            f"Fei Young {unique}",
-            "--json",
+            f"catalog add-product --kind sim_card --name 'Fei Young {unique}' --json",
             FLASHSALE_OPERATOR=f"alice-{unique}",
         )
     ).json()
@@ -87,16 +81,7 @@ async def test_product_offer_round_trip_with_audit(
 
 async def test_handset_variant(env: dict[str, str], unique: str) -> None:
     product = (
-        await flashsale(
-            env,
-            "catalog",
-            "add-product",
-            "--kind",
-            "handset",
-            "--name",
-            f"Phone {unique}",
-            "--json",
-        )
+        await typed(env, f"catalog add-product --kind handset --name 'Phone {unique}' --json")
     ).json()
     assert isinstance(product, dict)
     variant = (

@@ -11,9 +11,10 @@ import httpx
 import redis.asyncio as aioredis
 
 from flashsale.core.settings import Settings
-from inventory import Inventory, ReserveRequest
+from inventory import Inventory
 from tests.support import FLASHSALE
 from tests.support.api import arm, body, headers, spec
+from tests.support.inventory import req
 from tests.support.processes import free_port, until_ping
 
 
@@ -26,17 +27,7 @@ async def test_sweeper_process_releases_expired_holds_then_stops(
     inventory = Inventory(client)
     try:
         for i in range(3):
-            r = await inventory.reserve(
-                ReserveRequest(
-                    round_id=rid,
-                    buyer_id=f"s{i}",
-                    id_hash=f"h{i}",
-                    quantity=1,
-                    idempotency_key=f"sweep-{i}",
-                    channel="web",
-                    agreement_version="v3",
-                )
-            )
+            r = await inventory.reserve(req(rid, f"s{i}", agreement_version="v3"))
             assert r.ok
         proc = subprocess.Popen(
             [FLASHSALE, "sweeper", "--interval", "0.2", "--no-armer"],

@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from catalog import arm_due, run_armer
 from flashsale.core.settings import Settings
 from inventory import Inventory
-from tests.support.cli import OP, create, flashsale, numbers, refused
+from tests.support.cli import OP, create, flashsale, numbers, refused, typed
+from tests.support.inventory import req
 
 
 @pytest.fixture
@@ -96,91 +97,30 @@ async def test_refusals_change_nothing(
     await create(env, offer, "--stock", "10", "--starts", iso(start), "--duration", "2h")
     before = await snapshot(pg_pool)
     oid = str(offer["id"])
-    base = ("round", "create", "--offer", oid)
+    base = f"round create --offer {oid}"
     later = iso(start + timedelta(days=10))
-    cases: list[tuple[tuple[str, ...], str]] = [
+    hour = f"--starts {later} --duration 1h"
+    cases: list[tuple[str, str]] = [
+        (f"{base} --stock 5 --starts {later} --ends {iso(start + timedelta(days=9))}", "end"),
+        (f"{base} --stock 0 {hour}", "stock"),
+        (f"{base} --stock -3 {hour}", "stock"),
+        (f"round create --offer 999999 --stock 5 {hour}", "unknown offer"),
         (
-            (*base, "--stock", "5", "--starts", later, "--ends", iso(start + timedelta(days=9))),
-            "end after it starts",
-        ),
-        ((*base, "--stock", "0", "--starts", later, "--duration", "1h"), "stock"),
-        ((*base, "--stock", "-3", "--starts", later, "--duration", "1h"), "stock"),
-        (
-            (
-                "round",
-                "create",
-                "--offer",
-                "999999",
-                "--stock",
-                "5",
-                "--starts",
-                later,
-                "--duration",
-                "1h",
-            ),
-            "unknown offer",
-        ),
-        (
-            (
-                *base,
-                "--stock",
-                "5",
-                "--starts",
-                iso(start + timedelta(hours=1)),
-                "--duration",
-                "2h",
-            ),
+            f"{base} --stock 5 --starts {iso(start + timedelta(hours=1))} --duration 2h",
             "overlaps",
         ),
-        (
-            (
-                *base,
-                "--stock",
-                "5",
-                "--starts",
-                "2032-03-01 10:00",
-                "--duration",
-                "1h",
-                "--tz",
-                "Nowhere/Land",
-            ),
-            "time zone",
-        ),
-        ((*base, "--stock", "5", "--starts", "tomorrow", "--duration", "1h"), "bad time"),
-        (
-            (*base, "--stock", "5", "--starts", later, "--duration", "1h", "--number-choice"),
-            "number pool",
-        ),
-        (
-            (
-                *base,
-                "--stock",
-                "5",
-                "--starts",
-                later,
-                "--duration",
-                "1h",
-                "--number-pool",
-                f"none-{unique}",
-            ),
-            "unknown number pool",
-        ),
-        (
-            (*base, "--stock", "5", "--starts", later, "--duration", "1h", "--channels", "fax"),
-            "channels",
-        ),
-        ((*base, "--stock", "5", "--starts", "2020-01-01T00:00+08:00", "--duration", "1h"), "past"),
+        (f"{base} --stock 5 --starts '2032-03-01 10:00' --duration 1h --tz Nowhere/Land", "zone"),
+        (f"{base} --stock 5 --starts tomorrow --duration 1h", "bad time"),
+        (f"{base} --stock 5 {hour} --number-choice", "number pool"),
+        (f"{base} --stock 5 {hour} --number-pool none-{unique}", "unknown number pool"),
+        (f"{base} --stock 5 {hour} --channels fax", "channels"),
+        (f"{base} --stock 5 --starts 2020-01-01T00:00+08:00 --duration 1h", "past"),
     ]
-    for args, reason in cases:
-        refused(await flashsale(env, *args), reason)
-        assert await snapshot(pg_pool) == before, args
+    for command, reason in cases:
+        refused(await typed(env, command), reason)
+        assert await snapshot(pg_pool) == before, command
     # non-admin
-    refused(
-        await flashsale(
-            env, *base, "--stock", "5", "--starts", later, "--duration", "1h", admin=False
-        ),
-        "refused",
-    )
+    refused(await typed(env, f"{base} --stock 5 {hour}", admin=False), "refused")
     assert await snapshot(pg_pool) == before
 
 
@@ -192,25 +132,8 @@ async def test_number_choice_needs_enough_numbers(
     path.write_text(f"{nums[0]}\n{nums[1]}\n{nums[2]},66\n")
     pool = f"lucky-{unique}"
     assert (await flashsale(env, "numbers", "load", pool, str(path))).code == 0
-    refused(
-        await flashsale(
-            env,
-            "round",
-            "create",
-            "--offer",
-            str(offer["id"]),
-            "--stock",
-            "4",
-            "--starts",
-            "+1m",
-            "--duration",
-            "1h",
-            "--number-choice",
-            "--number-pool",
-            pool,
-        ),
-        "exceeds",
-    )
+    choice = f"--starts +1m --duration 1h --number-choice --number-pool {pool}"
+    refused(await typed(env, f"round create --offer {offer['id']} --stock 4 {choice}"), "exceeds")
     rnd = await create(
         env,
         offer,
@@ -316,7 +239,6 @@ async def test_restock_during_live_round_is_atomic(
     env: dict[str, str],
 ) -> None:
     from catalog import restock
-    from inventory import ReserveRequest
 
     rnd = await create(
         env,
@@ -338,21 +260,12 @@ async def test_restock_during_live_round_is_atomic(
         async with pg_pool.acquire() as conn:
             await restock(conn, inv, OP, rid, 10, f"{rid}-{i}")
 
-    def request(i: int) -> ReserveRequest:
-        return ReserveRequest(
-            round_id=rid,
-            buyer_id=f"b{i}",
-            id_hash=f"h{i}",
-            quantity=1,
-            idempotency_key=f"k{i}",
-            channel="web",
-            agreement_version="v1",
-        )
-
     # restocks race with buyers; then more buyers arrive after the last restock
-    tasks = [one_restock(i) for i in range(10)] + [inv.reserve(request(i)) for i in range(300)]
+    tasks = [one_restock(i) for i in range(10)] + [
+        inv.reserve(req(rid, f"b{i}")) for i in range(300)
+    ]
     results = list(await asyncio.gather(*tasks))
-    results += await asyncio.gather(*(inv.reserve(request(i)) for i in range(300, 450)))
+    results += await asyncio.gather(*(inv.reserve(req(rid, f"b{i}")) for i in range(300, 450)))
     reserved = [r for r in results if r is not None and r.ok]
     # stock 100 + 10 restocks of 10 = 200 units for 450 buyers: every unit sold exactly once
     assert len(reserved) == 200
@@ -450,7 +363,6 @@ async def test_report_counts_orders_per_minute_and_channel(
 async def test_numbers_loaded_later_reach_the_armed_round(
     env: dict[str, str], offer: dict[str, Any], inv: Inventory, tmp_path: Any, unique: str
 ) -> None:
-    from inventory import ReserveRequest
 
     pool = f"later-{unique}"
     first, second = numbers(2), numbers(1)
@@ -473,18 +385,7 @@ async def test_numbers_loaded_later_reach_the_armed_round(
     path.write_text(f"{second[0]},88\n")
     loaded = (await flashsale(env, "numbers", "load", pool, str(path), "--json")).json()
     assert loaded["rounds_updated"] == [rnd["id"]]  # type: ignore[index]
-    result = await inv.reserve(
-        ReserveRequest(
-            round_id=rnd["id"],
-            buyer_id="b1",
-            id_hash="h1",
-            quantity=1,
-            idempotency_key="k1",
-            channel="web",
-            agreement_version="v1",
-            number=second[0],
-        )
-    )
+    result = await inv.reserve(req(rnd["id"], "b1", number=second[0]))
     assert result.ok, result.code
 
 
@@ -521,15 +422,7 @@ async def test_sold_out_and_restock_reopens(
     rid = rnd["id"]
 
     def request(i: int) -> ReserveRequest:
-        return ReserveRequest(
-            round_id=rid,
-            buyer_id=f"b{i}",
-            id_hash=f"h{i}",
-            quantity=1,
-            idempotency_key=f"k{i}",
-            channel="mobile",
-            agreement_version="v1",
-        )
+        return req(rid, f"b{i}", channel="mobile")
 
     for i in range(2):
         res = await inv.reserve(request(i))

@@ -1,11 +1,12 @@
-"""Helpers for the CLI tests: ``flashsale …`` as a subprocess (with or without the operator
-credential), its one-line refusals, row counts of the catalog tables, phone numbers, a round
-created from an offer."""
+"""Helpers for the CLI tests: ``flashsale …`` as a subprocess, or typed as one line (with or
+without the operator credential), its one-line refusals, row counts of the catalog tables,
+phone numbers, a round created from an offer."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,11 @@ async def flashsale(
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def typed(env: dict[str, str], command: str, **kwargs: Any) -> Result:
+    """``flashsale COMMAND`` as a person types it in a shell (split by shell rules)."""
+    return await flashsale(env, *shlex.split(command), **kwargs)
 
 
 def refused(result: Result, *words: str) -> None:

@@ -1,0 +1,114 @@
+"""What the commands share: the option helper and the shared options (``--token-file``,
+``--tz``, ``--workers``), the settings, the operator credential, the display zone, and running
+a domain call so that its refusal is a one-line :class:`CliError`.
+
+Public (the load tools' ``bench`` command builds its options with :func:`opt` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import click
+
+import catalog
+from catalog import times
+from flashsale.cli._output import CliError, run
+from flashsale.core.audit import AdminAuthError, Operator, cli_operator
+from flashsale.core.settings import Settings, SettingsError
+
+T = TypeVar("T")
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def opt(*decls: str, default: Any, kind: Any = None, help: str, **extra: Any) -> Decorator:
+    """A click option whose default is shown in ``--help`` (every option with a default is)."""
+    return click.option(*decls, default=default, type=kind, show_default=True, help=help, **extra)
+
+
+token_file_option = click.option(
+    "--token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File holding the operator credential (default: $FLASHSALE_ADMIN_TOKEN).",
+)
+tz_option = click.option(
+    "--tz",
+    "tz_name",
+    default=None,
+    metavar="ZONE",
+    help="IANA zone for times shown and for times typed without an offset "
+    "(default $FLASHSALE_TZ or Asia/Shanghai).",
+)
+
+
+def workers_option(default: int, help: str) -> Decorator:
+    """``--workers``: front worker processes (serve, demo, bench)."""
+    return opt("--workers", "-w", default=default, kind=click.IntRange(1, 64), help=help)
+
+
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def operator(token_file: Path | None) -> Operator:
+    """The authenticated operator, or a refusal before anything is touched."""
+    try:
+        return cli_operator(token_file)
+    except AdminAuthError as exc:
+        raise CliError(f"refused: {exc}", code="unauthorized") from None
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return times.zone(name)
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message, code=exc.code) from None
+
+
+def execute(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; a catalog error or an unreachable service becomes a one-line refusal."""
+    try:
+        return run(coro)
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message, code=exc.code) from None
+    except ConnectionError as exc:
+        raise CliError(str(exc), code="unavailable") from None
+    except asyncpg.PostgresError as exc:
+        # A value PostgreSQL refuses (data exception, constraint): the transaction rolled back,
+        # so nothing is stored; say so in one line. Other classes (outages) stay errors.
+        state = getattr(exc, "sqlstate", "") or ""
+        if state[:2] not in ("22", "23"):
+            raise
+        raise CliError(
+            f"refused by PostgreSQL: {type(exc).__name__} (SQLSTATE {state})", code="invalid"
+        ) from None
+
+
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file (a leading byte-order mark dropped), or a one-line refusal."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CliError(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def localize(value: Any, tz: ZoneInfo) -> Any:
+    """Every datetime in ``value`` as ISO 8601 in ``tz``, to the second."""
+    if isinstance(value, datetime):
+        return times.show(value, tz)
+    if isinstance(value, Mapping):
+        return {k: localize(v, tz) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [localize(v, tz) for v in value]
+    return value
