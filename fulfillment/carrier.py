@@ -96,6 +96,8 @@ class SimulatedCarrier:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.config.seed)  # noqa: S311 - a simulation, not crypto
+        self._pending: list[_Request] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -128,22 +130,56 @@ class SimulatedCarrier:
         return booking
 
     async def _store(self, key: str, parcel: Parcel) -> Booking:
-        tracking_no = "SX" + hashlib.sha256(f"{self.name}:{key}".encode()).hexdigest()[:14].upper()
-        row = await self.pool.fetchrow(
-            """INSERT INTO sim_carrier_bookings
-                   (carrier, idempotency_key, tracking_no, parcel, estimate)
-               VALUES ($1, $2, $3, $4::jsonb,
-                       clock_timestamp() + make_interval(secs => $5))
-               ON CONFLICT (carrier, idempotency_key)
-               DO UPDATE SET requests = sim_carrier_bookings.requests + 1
-               RETURNING tracking_no, estimate, created_at""",
+        """The carrier's side keeps the booking. Requests arriving together are stored in one
+        statement (as a server would batch its writes); each still gets its own answer."""
+        future: asyncio.Future[Booking] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, parcel, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the requests of this tick join
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                stored = await self._store_many(batch)
+            except BaseException as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for key, _, future in batch:
+                if not future.done():
+                    future.set_result(stored[key])
+
+    async def _store_many(self, batch: list[_Request]) -> dict[str, Booking]:
+        parcels: dict[str, Parcel] = {}
+        requests: dict[str, int] = {}
+        for key, parcel, _ in batch:
+            parcels.setdefault(key, parcel)
+            requests[key] = requests.get(key, 0) + 1
+        keys = sorted(parcels)  # one lock order
+        rows = await self.pool.fetch(
+            _STORE,
             self.name,
-            key,
-            tracking_no,
-            orjson.dumps({"order_id": parcel.order_id, "items": parcel.items}).decode(),
+            keys,
+            [_tracking_no(self.name, k) for k in keys],
+            [
+                orjson.dumps({"order_id": parcels[k].order_id, "items": parcels[k].items}).decode()
+                for k in keys
+            ],
+            [requests[k] for k in keys],
             float(self.config.transit_seconds),
         )
-        return Booking(self.name, row["tracking_no"], row["estimate"], row["created_at"])
+        return {
+            r["idempotency_key"]: Booking(
+                self.name, r["tracking_no"], r["estimate"], r["created_at"]
+            )
+            for r in rows
+        }
 
     async def track(self, tracking_no: str) -> Tracking:
         self.stats.requests += 1
@@ -167,6 +203,21 @@ class SimulatedCarrier:
         if lost and len(history) >= 3:  # lost after it went into transit
             history = [*history[:3], ("failed", created + 3 * step)]
         return Tracking(tracking_no, history[-1][0], history)
+
+
+_Request = tuple[str, Parcel, "asyncio.Future[Booking]"]
+_STORE = """
+INSERT INTO sim_carrier_bookings (carrier, idempotency_key, tracking_no, parcel, requests,
+                                  estimate)
+SELECT $1, k, t, p::jsonb, n, clock_timestamp() + make_interval(secs => $6)
+FROM unnest($2::text[], $3::text[], $4::text[], $5::int[]) AS b(k, t, p, n)
+ON CONFLICT (carrier, idempotency_key)
+DO UPDATE SET requests = sim_carrier_bookings.requests + EXCLUDED.requests
+RETURNING idempotency_key, tracking_no, estimate, created_at"""
+
+
+def _tracking_no(carrier: str, key: str) -> str:
+    return "SX" + hashlib.sha256(f"{carrier}:{key}".encode()).hexdigest()[:14].upper()
 
 
 def _address_problem(address: dict[str, Any]) -> str | None:
