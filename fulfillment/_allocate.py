@@ -43,11 +43,12 @@ FROM unnest($1::text[]) WITH ORDINALITY AS t(o, i) ORDER BY i"""
 # paired with the wanted (order, unit) rows by ordinality. Fewer free rows than wanted: the
 # first ones are served, the rest get nothing.
 _TAKE_SIMS = """
-WITH want AS (SELECT o, u, i FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS t(o, u, i)),
+WITH want AS (SELECT o, u, n, i
+              FROM unnest($1::text[], $2::int[], $4::text[]) WITH ORDINALITY AS t(o, u, n, i)),
 free AS (SELECT iccid, row_number() OVER () AS i FROM (
     SELECT iccid FROM sim_cards WHERE order_id IS NULL AND defect IS NULL
     ORDER BY iccid LIMIT $3 FOR UPDATE SKIP LOCKED) f)
-UPDATE sim_cards s SET order_id = want.o, unit = want.u, allocated_at = now()
+UPDATE sim_cards s SET order_id = want.o, unit = want.u, number = want.n, allocated_at = now()
 FROM free JOIN want USING (i) WHERE s.iccid = free.iccid
 RETURNING s.order_id, s.unit, s.iccid, s.number"""
 _TAKE_SPARE = """
@@ -76,7 +77,7 @@ WHERE phone_numbers.order_id IS NULL
 RETURNING number, order_id"""
 _SET_NUMBERS = """
 UPDATE sim_cards s SET number = t.n FROM unnest($1::text[], $2::text[]) AS t(i, n)
-WHERE s.iccid = t.i AND s.number IS DISTINCT FROM t.n"""
+WHERE s.iccid = t.i"""
 _DEFECTS = """
 WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(item, reason)),
 h AS (UPDATE handsets SET defect = t.reason FROM t WHERE imei = t.item)
@@ -225,26 +226,30 @@ async def _lines(
             taken.numbers[r["order_id"]].append(r["number"])
         for oid in _unserved(spare, numbers):
             short[oid] = OutOfStock("no spare phone number to assign")
+    works = [w for w in works if w.order_id not in short]
+    # a new card takes its unit's number as it is taken; a card bound before gets it after
     cards = [(w.order_id, u) for w in works for u in _missing(sims[w.order_id], w.quantity)]
     if cards:
-        for r in await conn.fetch(_TAKE_SIMS, *_columns(cards), len(cards)):
+        lines = [numbers[o][u] for o, u in cards]
+        for r in await conn.fetch(_TAKE_SIMS, *_columns(cards), len(cards), lines):
             sims[r["order_id"]][r["unit"]] = r
             taken.iccids[r["order_id"]].append(r["iccid"])
         for oid in _unserved(cards, sims):
-            short.setdefault(oid, OutOfStock("no blank SIM card in stock"))
+            short[oid] = OutOfStock("no blank SIM card in stock")
     out: dict[str, list[Item]] = {}
-    pairs: list[tuple[str, str | None]] = []
+    renumber: list[tuple[str, str]] = []
     for w in works:
         if w.order_id in short:
             continue
         items = []
         for unit in range(1, w.quantity + 1):
-            iccid, number = sims[w.order_id][unit]["iccid"], numbers[w.order_id][unit]
-            pairs.append((iccid, number))
-            items.append({"kind": "sim", "unit": unit, "iccid": iccid, "number": number})
+            sim, number = sims[w.order_id][unit], numbers[w.order_id][unit]
+            if sim["number"] != number:
+                renumber.append((sim["iccid"], number))
+            items.append({"kind": "sim", "unit": unit, "iccid": sim["iccid"], "number": number})
         out[w.order_id] = items
-    if pairs:
-        await conn.execute(_SET_NUMBERS, *_columns(pairs))
+    if renumber:
+        await conn.execute(_SET_NUMBERS, *_columns(renumber))
     return out
 
 

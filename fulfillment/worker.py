@@ -77,8 +77,9 @@ _PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutErr
 class FulfillConfig:
     group: str = GROUP
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    batch: int = 256  # orders claimed, allocated and recorded together
-    concurrency: int = 64  # carrier requests in flight
+    batch: int = 512  # orders allocated and recorded together
+    lanes: int = 2  # batches worked at once (PostgreSQL works one per connection)
+    concurrency: int = 512  # carrier requests in flight, per batch
     lease_seconds: float = 30.0  # a claim older than this is taken over
     max_attempts: int = 8  # retriable failures before the dead letter
     retry_first: float = 0.2  # seconds; doubles per attempt, jittered
@@ -186,17 +187,26 @@ class Fulfiller:
 
     # -- work --------------------------------------------------------------------------------
     async def work_once(self) -> int:
-        """Claim and process up to ``batch`` orders; returns how many were claimed.
+        """Claim up to ``lanes`` batches of ``batch`` orders and process the batches at once
+        (each on its own connection); returns how many orders were claimed.
 
-        The batch is allocated and checked in one transaction, booked with the carrier
+        A batch is allocated and checked in one transaction, booked with the carrier
         concurrently (at most ``concurrency`` requests in flight, each under its order's
         idempotency key) and recorded in one transaction; a failure is the failing order's
         only (retried later or dead-lettered), the rest of the batch ships."""
         cfg = self.config
-        rows = await self.pool.fetch(_CLAIM, cfg.batch, cfg.lease_seconds, cfg.worker)
-        if not rows:
-            return 0
-        works = [Work.from_row(r) for r in rows]
+        rows = await self.pool.fetch(_CLAIM, cfg.batch * cfg.lanes, cfg.lease_seconds, cfg.worker)
+        if rows:
+            works = [Work.from_row(r) for r in rows]
+            size = -(-len(works) // cfg.lanes)
+            await asyncio.gather(
+                *(self._work(works[i : i + size]) for i in range(0, len(works), size))
+            )
+        return len(rows)
+
+    async def _work(self, works: list[Work]) -> None:
+        """One batch: allocate, book, record, then the failures."""
+        cfg = self.config
         async with self.pool.acquire() as conn:
             allocation = await allocate(conn, works)
         failed: list[tuple[Work, FulfillmentError]] = []
@@ -230,7 +240,6 @@ class Fulfiller:
                     b.booking.tracking_no,
                 )
         await self._failed(failed)
-        return len(rows)
 
     async def _failed(self, failed: list[tuple[Work, FulfillmentError]]) -> None:
         """Reschedule the retriable failures (one statement), dead-letter the others."""

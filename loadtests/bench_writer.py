@@ -15,12 +15,15 @@ import hashlib
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from checkout.events import OrderEvent
+from checkout.offer import Gift, OfferSnapshot
 from checkout.pipeline.writer import Writer, WriterConfig, copy_batch
 from flashsale.core.db import migrate, quote_ident
 from flashsale.core.kafka import BENCH, started_producer
@@ -28,6 +31,14 @@ from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics, ensure_topics
 
 T0 = 1_790_000_000_000
+
+
+SNAPSHOT = OfferSnapshot(
+    offer_id="1", offer_name="20-yuan 3G card", product_id="1", product_name="3G SIM",
+    product_kind="sim_card", price_fen=2000, currency="CNY", monthly_fee_fen=0, data_mb=1024,
+    voice_minutes=100, agreement_version="v3",
+    gifts=(Gift((("kind", "data"), ("amount", "1 GB"))),),
+).to_dict()  # fmt: skip
 
 
 def reserved(round_id: str, n: int) -> OrderEvent:
@@ -39,16 +50,29 @@ def reserved(round_id: str, n: int) -> OrderEvent:
         data={
             "buyer_id": f"buyer-{n}", "id_hash": hashlib.sha256(b"%d" % n).hexdigest(),
             "quantity": 1, "number": None, "channel": "web", "agreement_version": "v3",
-            "offer": {"name": "20-yuan 3G card", "price_fen": 2000,
-                      "gifts": [{"kind": "data", "amount": "1 GB"}]},
-            "pay_before": T0 + n + 900_000,
+            "offer": SNAPSHOT, "pay_before": T0 + n + 900_000,
+            "price_fen": 2000, "number_surcharge": None, "total_fen": 2000,
             "pii": {"real_name": "张伟", "address": "北京市朝阳区建国路 88 号",
                     "id_masked": "110105********002X", "id_encrypted": "v1.opaque"},
         },
     )  # fmt: skip
 
 
-async def one_run(base: Settings, orders: int) -> dict[str, float]:
+def paid(round_id: str, n: int) -> OrderEvent:
+    """The order.paid event that follows :func:`reserved`."""
+    order_id = f"{round_id}-{n}"
+    return OrderEvent(
+        event_id=f"{order_id}:2", type="order.paid", order_id=order_id, round_id=round_id,
+        seq=2, status="paid", at=T0 + n + 1000,
+        data={"payment_id": f"pay-{order_id}", "amount": 2000, "late": False},
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def scratch(
+    base: Settings, pool_size: int = 4
+) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
+    """A fresh database (migrated) and topic prefix (topics created), dropped afterwards."""
     tag = uuid.uuid4().hex[:8]
     db = f"flashsale_bench_{tag}"
     admin = await asyncpg.connect(base.database_url)
@@ -64,43 +88,12 @@ async def one_run(base: Settings, orders: int) -> dict[str, float]:
         await migrate(conn)
         await conn.close()
         await ensure_topics(s)
-        events = [reserved(f"bench-{tag}", n) for n in range(1, orders + 1)]
-        pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=4)
+        pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=pool_size)
         assert pool is not None
         try:
-            writer = Writer(s, pool, WriterConfig(group=f"bench-{tag}"))
-            task = asyncio.create_task(writer.run())
-            producer = await started_producer(s, client_id=BENCH)
-            try:
-                sends = [
-                    await producer.send(
-                        Topics(s.topic_prefix).orders, e.to_json(), key=e.order_id.encode()
-                    )
-                    for e in events
-                ]
-                await asyncio.gather(*sends)
-            finally:
-                await producer.stop()
-            published = time.perf_counter()
-            first = 0.0
-            while (n := await pool.fetchval("SELECT count(*) FROM orders")) < orders:
-                if n and not first:
-                    first = time.perf_counter()
-                await asyncio.sleep(0.01)
-            done = time.perf_counter()
-            writer.stop()
-            await task
-            first = first or done
-            copy_s = await _copy(pool, events)
+            yield s, pool
         finally:
             await pool.close()
-        steady = orders / max(done - first, 1e-6)
-        return {
-            "writer_orders_per_s": steady,
-            "copy_orders_per_s": orders / copy_s,
-            "ratio": steady / (orders / copy_s),
-            "lag_s": done - published,
-        }
     finally:
         client = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
         await client.start()
@@ -111,6 +104,70 @@ async def one_run(base: Settings, orders: int) -> dict[str, float]:
         admin = await asyncpg.connect(base.database_url)
         await admin.execute("DROP DATABASE IF EXISTS " + quote_ident(db) + " WITH (FORCE)")
         await admin.close()
+
+
+async def publish(s: Settings, events: list[OrderEvent]) -> None:
+    """Send the events to the orders topic as the relay does (key = order id)."""
+    producer = await started_producer(s, client_id=BENCH)
+    try:
+        topic = Topics(s.topic_prefix).orders
+        sends = [await producer.send(topic, e.to_json(), key=e.order_id.encode()) for e in events]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+async def until(pool: asyncpg.Pool, n: int, sql: str, *args: Any) -> tuple[float, float]:
+    """Poll ``sql`` (two counts: rows the process has written at all, rows it has finished)
+    until the second reaches ``n``; the perf_counter of its first write and of its last."""
+    first = 0.0
+    while True:
+        started, finished = await pool.fetchrow(sql, *args)
+        if started and not first:
+            first = time.perf_counter()
+        if finished >= n:
+            return first or time.perf_counter(), time.perf_counter()
+        await asyncio.sleep(0.01)
+
+
+async def writer_rate(
+    s: Settings, pool: asyncpg.Pool, orders: int, group: str, status: str = "reserved"
+) -> float:
+    """Orders/s of a writer draining the backlog on the orders topic, from its first row to the
+    moment ``orders`` rows have reached ``status``."""
+    writer = Writer(s, pool, WriterConfig(group=group))
+    task = asyncio.create_task(writer.run())
+    try:
+        first, done = await until(pool, orders, _WRITTEN, status)
+    finally:
+        writer.stop()
+        await task
+    return orders / max(done - first, 1e-6)
+
+
+_WRITTEN = "SELECT count(*), count(*) FILTER (WHERE status = $1) FROM orders"
+
+
+async def one_run(base: Settings, orders: int) -> dict[str, float]:
+    async with scratch(base) as (s, pool):
+        events = [reserved(f"bench-{s.topic_prefix}", n) for n in range(1, orders + 1)]
+        writer = Writer(s, pool, WriterConfig(group=f"bench-{s.topic_prefix}"))
+        task = asyncio.create_task(writer.run())
+        try:
+            await publish(s, events)
+            published = time.perf_counter()
+            first, done = await until(pool, orders, _WRITTEN, "reserved")
+        finally:
+            writer.stop()
+            await task
+        copy_s = await _copy(pool, events)
+    steady = orders / max(done - first, 1e-6)
+    return {
+        "writer_orders_per_s": steady,
+        "copy_orders_per_s": orders / copy_s,
+        "ratio": steady / (orders / copy_s),
+        "lag_s": done - published,
+    }
 
 
 async def _copy(pool: asyncpg.Pool, events: list[OrderEvent]) -> float:

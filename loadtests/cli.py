@@ -28,6 +28,22 @@ console = Console()
     help="Instead: the Kafka→PostgreSQL writer benchmark.",
 )
 @click.option(
+    "--fulfillment",
+    "fulfillment_orders",
+    type=click.IntRange(1000),
+    default=None,
+    metavar="ORDERS",
+    help="Instead: fulfillment orders/s vs the writer's on the same backlog of ORDERS paid orders.",
+)
+@opt(
+    "--carrier-latency-ms",
+    "carrier_latencies",
+    kind=click.IntRange(0, 10_000),
+    multiple=True,
+    default=(0, 150),
+    help="With --fulfillment: the carrier simulation's latencies to run (repeatable).",
+)
+@click.option(
     "--e2e",
     "e2e_cards",
     type=click.IntRange(100),
@@ -77,6 +93,8 @@ console = Console()
 )
 def bench(
     writer_orders: int | None,
+    fulfillment_orders: int | None,
+    carrier_latencies: tuple[int, ...],
     e2e_cards: int | None,
     fsync: bool,
     seconds: float,
@@ -95,12 +113,28 @@ def bench(
       flashsale bench
       flashsale bench --seconds 10 -n 5 -c 128
       flashsale bench --writer 50000 -n 3      # orders/s into PostgreSQL vs a plain COPY
+      flashsale bench --fulfillment 25000 -n 3 # shipped orders/s vs the writer's, same backlog
       flashsale bench --e2e 100000             # sold, persisted and shipped wall times
       flashsale bench --fsync                  # P1 with appendfsync everysec vs always
     """
     results.mkdir(parents=True, exist_ok=True)
     if e2e_cards is not None:
         _end_to_end(e2e_cards, results)
+        return
+    if fulfillment_orders is not None:
+        from loadtests.bench_fulfillment import run as run_fulfillment
+
+        summary = run_fulfillment(
+            Settings.from_env(),
+            fulfillment_orders,
+            repetitions,
+            latencies=carrier_latencies,
+            say=console.print,
+        )
+        out = results / "bench_fulfillment.json"
+        out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
+        console.print(f"written: {out}")
         return
     if writer_orders is not None:
         from loadtests.bench_writer import run as run_writer
