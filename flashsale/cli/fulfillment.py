@@ -97,10 +97,22 @@ def _carrier_options(f: Any) -> Any:
 @opt("--group", default=ff.FulfillConfig.group, help="Kafka consumer group of the workers.")
 @click.option("--worker", default=None, help="Worker name in leases (default host-pid).")
 @opt(
+    "--batch",
+    kind=click.IntRange(1, 10_000),
+    default=ff.FulfillConfig.batch,
+    help="Orders allocated, checked and recorded together.",
+)
+@opt(
+    "--lanes",
+    kind=click.IntRange(1, 16),
+    default=ff.FulfillConfig.lanes,
+    help="Batches worked at once (each on its own PostgreSQL connection).",
+)
+@opt(
     "--concurrency",
-    kind=click.IntRange(1, 1000),
-    default=16,
-    help="Orders booked at once.",
+    kind=click.IntRange(1, 10_000),
+    default=ff.FulfillConfig.concurrency,
+    help="Carrier requests in flight per batch.",
 )
 @opt(
     "--lease",
@@ -126,6 +138,8 @@ def _carrier_options(f: Any) -> Any:
 def fulfill(
     group: str,
     worker: str | None,
+    batch: int,
+    lanes: int,
     concurrency: int,
     lease: float,
     max_attempts: int,
@@ -138,6 +152,8 @@ def fulfill(
     setup_logging(log_level)
     config = ff.FulfillConfig(
         group=group,
+        batch=batch,
+        lanes=lanes,
         concurrency=concurrency,
         lease_seconds=lease,
         max_attempts=max_attempts,
@@ -150,7 +166,8 @@ def fulfill(
 
     async def main() -> None:
         cfg = settings()
-        async with pg_pool(cfg, max_size=max(4, concurrency + 2)) as pool:
+        # per lane an allocation, a carrier flush and a record; the claim, intake, publish
+        async with pg_pool(cfg, max_size=3 * lanes + 3) as pool:
             f = ff.Fulfiller(cfg, pool, ff.SimulatedCarrier(pool, ccfg), config)
             on_signals(f.stop)
             attempt = 0

@@ -1,6 +1,6 @@
-"""`flashsale fulfill` as real processes: two workers at once, one killed with SIGKILL while
-the carrier holds a booking it never answered, restarted — still exactly one shipment per paid
-order and one carrier booking per idempotency key; SIGTERM exits 0."""
+"""`flashsale fulfill` as real processes: two workers at once, one killed with SIGKILL in the
+middle of a batch (the carrier holds bookings it never answered), restarted — still exactly one
+shipment per paid order and one carrier booking per idempotency key; SIGTERM exits 0."""
 
 from __future__ import annotations
 
@@ -30,8 +30,12 @@ async def spawn(env: dict[str, str], name: str) -> asyncio.subprocess.Process:
         "fulfill",
         "--worker",
         name,
+        "--batch",
+        "12",
+        "--lanes",
+        "1",
         "--concurrency",
-        "4",
+        "12",
         "--lease",
         "2",
         "--track-every",
@@ -43,7 +47,7 @@ async def spawn(env: dict[str, str], name: str) -> asyncio.subprocess.Process:
 
 
 @pytest.mark.timeout(90)
-async def test_sigkill_mid_booking_two_workers_no_duplicate(
+async def test_sigkill_mid_batch_two_workers_no_duplicate(
     settings: Settings, env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
 ) -> None:
     own = await private(settings, unique)
@@ -59,8 +63,9 @@ async def test_sigkill_mid_booking_two_workers_no_duplicate(
     try:
 
         async def a_mid_booking() -> bool:
-            # the carrier has made a booking for an order worker a holds, not yet answered
-            return await pg_pool.fetchval(_ORPHAN, r, f"a-{unique}") > 0
+            # the carrier has made bookings for orders of the batch worker a holds, not yet
+            # answered
+            return await pg_pool.fetchval(_ORPHAN, r, f"a-{unique}") >= 3
 
         await eventually(a_mid_booking, within=30, every=0.02)
         rc, _ = await stop(a, signal.SIGKILL)
