@@ -97,10 +97,15 @@ class RoundKeys:
         """Hash number → surcharge (minor units) for choosing it."""
         return self.key("numfee")
 
+    @property
+    def sold_out(self) -> str:
+        """Hash: the sold-out lease (epoch, until ms; see ``inventory/_soldout.py``)."""
+        return self.key("soldout")
+
     def script_keys(self) -> list[str]:
         """KEYS for every inventory script, in the order ``inventory/lua/_lib.lua`` expects."""
         return [
             self.meta, self.stock, self.counters, self.accounts, self.ids, self.numbers,
             self.number_owner, self.orders, self.holds, self.idempotency, self.outbox,
-            self.offers, self.restocks, self.number_fees,
+            self.offers, self.restocks, self.number_fees, self.sold_out,
         ]  # fmt: skip

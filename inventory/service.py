@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -14,6 +12,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from inventory._batcher import Batcher, BatchStats
+from inventory._soldout import SoldOutKnowledge, outcome_field
 from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult, reserve_batch
@@ -73,19 +72,6 @@ def _encoded(req: ReserveRequest) -> bytes | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Lookup:
-    """Has (buyer, Idempotency-Key) a stored outcome in this round? (field as reserve.lua)"""
-
-    round_id: str
-    buyer_id: str
-    key: str
-
-    @property
-    def field(self) -> str:
-        return f"{len(self.buyer_id.encode())}:{self.buyer_id}:{self.key}"
-
-
 class Inventory:
     """Round state in Redis: arm, reserve (batched), confirm, release, sweep, stats.
 
@@ -99,11 +85,12 @@ class Inventory:
     stored, so a retry with the same key is evaluated again (units come back when holds
     expire or are cancelled, or on a restock).
 
-    After a round answers ``sold_out`` with nothing left, for ``sold_out_ttl`` seconds a reserve
-    for it runs no script: one batched ``HMGET`` asks whether its (buyer, Idempotency-Key) has
-    a stored outcome — if so the script replays it (a retried success is never answered
-    sold out), else the answer is ``sold_out``, exactly what the script would answer. Then
-    Redis is asked again.
+    After a round answers ``sold_out`` with nothing left, the worker takes the round's
+    sold-out lease of ``sold_out_ttl`` seconds (extended while in use and still sold out) and
+    reads which (buyer, Idempotency-Key) pairs have a stored outcome: then a reserve for a new
+    pair is answered ``sold_out`` with no I/O — exactly what the script would answer — and a
+    stored one (a retried success) still runs the script for its replay
+    (:mod:`inventory._soldout`). ``sold_out_ttl=0``: every answer from the script.
     """
 
     def __init__(
@@ -113,9 +100,7 @@ class Inventory:
         self._batcher: Batcher[ReserveRequest, ReserveResult] = Batcher(
             self._reserve_batch, max_batch
         )
-        self._lookups: Batcher[_Lookup, bool] = Batcher(self._stored_batch, max_batch)
-        self._sold_out_ttl = sold_out_ttl
-        self._sold_out_until: dict[str, float] = {}
+        self._sold_out = SoldOutKnowledge(redis, sold_out_ttl) if sold_out_ttl > 0 else None
         self._closed = False
 
     @property
@@ -126,7 +111,8 @@ class Inventory:
         """Stop taking reservations and let in-flight batches finish (bounded). Idempotent."""
         self._closed = True
         await self._batcher.aclose(drain_seconds)
-        await self._lookups.aclose(drain_seconds)
+        if self._sold_out is not None:
+            await self._sold_out.aclose()
 
     async def __aenter__(self) -> Inventory:
         return self
@@ -176,7 +162,7 @@ class Inventory:
             await self._redis.sadd(ARMED_ROUNDS, spec.round_id)  # type: ignore[misc]
         except RedisError as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}") from exc
-        self._sold_out_until.pop(spec.round_id, None)
+        self._forget_sold_out(spec.round_id)
         return bool(new)
 
     async def set_status(self, round_id: str, status: str) -> None:
@@ -184,7 +170,7 @@ class Inventory:
             raise InvalidRequest(f"unknown status {status!r}", status=status)
         if await self._call("set_status", round_id, {"status": status}) == -1:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
-        self._sold_out_until.pop(round_id, None)
+        self._forget_sold_out(round_id)
 
     async def extend(self, round_id: str, ends_at: datetime) -> None:
         if await self._call("extend", round_id, {"ends_ms": _ms(ends_at)}) == -1:
@@ -199,7 +185,7 @@ class Inventory:
         )
         if applied == -1:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
-        self._sold_out_until.pop(round_id, None)
+        self._forget_sold_out(round_id)
         return int(left)
 
     async def load_numbers(
@@ -225,41 +211,27 @@ class Inventory:
             raise InventoryUnavailable("inventory closed")
         if _invalid(req):
             return ReserveResult(ok=False, code="invalid_request")
-        now = asyncio.get_running_loop().time()
-        if await self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
+        if self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
             return ReserveResult(ok=False, code="sold_out", left=0)
         result = await self._batcher.submit(req)
-        if result.code == "sold_out" and result.left == 0 and self._sold_out_ttl > 0:
-            if req.round_id not in self._sold_out_until:  # forget rounds whose flag ran out
-                self._sold_out_until = {r: t for r, t in self._sold_out_until.items() if t > now}
-            self._sold_out_until[req.round_id] = now + self._sold_out_ttl
+        if result.code == "sold_out" and result.left == 0 and self._sold_out is not None:
+            self._sold_out.saw_sold_out(req.round_id)
         return result
 
     def sold_out_hint(self, round_id: str) -> bool:
-        """True while this worker knows the round sold out (no I/O)."""
-        until = self._sold_out_until.get(round_id)
-        if until is None:
-            return False
-        if asyncio.get_running_loop().time() < until:
-            return True
-        del self._sold_out_until[round_id]
-        return False
+        """True while this worker answers the round's new keys sold out itself (no I/O)."""
+        return self._sold_out is not None and self._sold_out.knows(round_id)
 
-    async def answer_sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
-        """True when this request may be answered ``sold_out`` without running the script:
-        the round is known sold out and this (buyer, key) has no stored outcome to replay."""
-        if not self.sold_out_hint(round_id):
-            return False
-        return not await self._lookups.submit(_Lookup(round_id, buyer_id, idempotency_key))
+    def answer_sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
+        """True when this request is answered ``sold_out`` without I/O: the round's sold-out
+        lease holds and this (buyer, key) has no stored outcome to replay."""
+        return self._sold_out is not None and self._sold_out.answers(
+            round_id, outcome_field(buyer_id, idempotency_key)
+        )
 
-    async def _stored_batch(self, round_id: str, lookups: list[_Lookup]) -> list[bool]:
-        try:
-            found = await self._redis.hmget(  # type: ignore[misc]
-                RoundKeys(round_id).idempotency, [x.field for x in lookups]
-            )
-        except RedisError as exc:
-            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
-        return [value is not None for value in found]
+    def _forget_sold_out(self, round_id: str) -> None:
+        if self._sold_out is not None:
+            self._sold_out.forget(round_id)
 
     async def _reserve_batch(
         self, round_id: str, reqs: list[ReserveRequest]

@@ -19,8 +19,10 @@
 -- buyer or this number (limit_reached, number_*). Never stored (a retry is evaluated
 -- again): the gates (paused, not_started, ended, channel, agreement, invalid) and
 -- sold_out, which is transient like paused: units can come back (expiry, cancellation,
--- restock) and a retry with the same key may then buy. The per-worker sold-out shortcut in
--- inventory/service.py follows the same rule, so both paths give one answer.
+-- restock) and a retry with the same key may then buy. While the round's sold-out lease
+-- holds (sold_out.lua), every request without a stored outcome is answered sold_out here,
+-- which is what the per-worker sold-out knowledge (inventory/_soldout.py) answers without
+-- calling: both paths give one answer.
 --
 -- Robustness: every item's types are checked before anything is written (a malformed item is
 -- answered invalid_request and takes nothing), and the order counter is incremented per created
@@ -53,6 +55,8 @@ if not meta.status then
 end
 
 local now = now_ms()
+-- While the sold-out lease holds (sold_out.lua), nothing is sold and nothing new is stored.
+local leased = tonumber(redis.call('HGET', K.soldout, 'until') or '0') > now
 local starts, ends = tonumber(meta.starts_ms), tonumber(meta.ends_ms)
 local hold_ms = tonumber(meta.hold_ms)
 local channels = {}
@@ -109,6 +113,8 @@ for i = 1, n do
         results[i] = {p.code, p.order_id, p.pay_before_ms, left, 1, p.offer_version,
           p.price_fen or 0, p.surcharge_fen or 0, p.total_fen or 0}
       end
+    elseif leased then
+      results[i] = {R.sold_out, '', 0, left, 0, '', 0, 0, 0}
     else
       local code = gate(q, ch, av, num)
       if code then

@@ -10,6 +10,7 @@ import pytest
 from checkout.payments import PaymentProvider
 from flashsale.core.settings import Settings
 from tests.support.api import api_client, arm, body, buyer, headers, new_id, spec
+from tests.support.soldout import until_known
 
 
 async def test_ping_and_openapi_document_every_route(settings: Settings) -> None:
@@ -370,7 +371,7 @@ async def test_retried_success_replays_even_when_sold_out(settings: Settings, un
             headers=headers(settings, "loser", "loser-key-1"),
         )
         assert loser.json()["error"]["code"] == "sold_out"
-        assert inventory.sold_out_hint(rid)
+        await until_known(inventory, rid)
         calls = inventory.batch_stats.calls
 
         retry = await client.post(

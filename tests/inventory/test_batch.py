@@ -24,6 +24,7 @@ from inventory.refusals import CODES
 from inventory.scripts import script
 from inventory.service import _invalid
 from tests.support.inventory import events, make_spec, req
+from tests.support.soldout import until_known
 
 BAD_FIELDS: list[dict[str, Any]] = [
     {"channel": 5},
@@ -192,8 +193,8 @@ async def test_shortcut_and_script_give_one_answer(redis: aioredis.Redis, unique
     over = await slow.reserve(req(rid, "w", idempotency_key="k-w-2"))
     assert over.code == "limit_reached"  # stored: this buyer's outcome
     assert (await slow.reserve(req(rid, "x"))).ok  # the last unit
-    assert (await fast.reserve(req(rid, "y"))).code == "sold_out"  # the script, sets the hint
-    assert fast.sold_out_hint(rid)
+    assert (await fast.reserve(req(rid, "y"))).code == "sold_out"  # the script: learn it
+    await until_known(fast, rid)
 
     def answer(r: Any) -> tuple[Any, ...]:
         return (r.code, r.replay, r.order_id)
@@ -209,10 +210,13 @@ async def test_shortcut_and_script_give_one_answer(redis: aioredis.Redis, unique
     assert answer(await fast.reserve(req(rid, "w"))) == (None, True, won.order_id)
     for who in ("y", "z"):
         assert await stored(redis, rid, who, f"k-{who}") is None
-    # units come back: both the shortcut's and the script's sold-out keys can now buy
+    # units come back: both the shortcut's and the script's sold-out keys can buy once the
+    # round's sold-out lease ends (here: made to end now)
     assert won.order_id is not None
     assert await slow.release(rid, won.order_id, "cancelled")
-    fast._sold_out_until.clear()  # the hint's TTL passing
+    assert (await fast.reserve(req(rid, "y"))).code == "sold_out"  # the lease holds
+    await redis.hset(RoundKeys(rid).sold_out, "until", 0)  # type: ignore[misc]
+    fast._forget_sold_out(rid)
     assert (await fast.reserve(req(rid, "y"))).ok
     assert (await slow.reserve(req(rid, "z"))).code == "sold_out"  # one unit came back
 

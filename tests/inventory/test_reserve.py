@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from inventory import Inventory, InventoryUnavailable
 from tests.support.inventory import events, make_spec, req
 from tests.support.offer import snapshot
+from tests.support.soldout import until_known
 
 NOW = datetime.now(UTC)
 
@@ -170,6 +171,7 @@ async def test_sold_out_flag_answers_locally_then_rechecks(
     await inv.arm(make_spec(rid, stock=1))
     assert (await inv.reserve(req(rid, "b1"))).ok
     assert (await inv.reserve(req(rid, "b2"))).code == "sold_out"
+    await until_known(inv, rid)
     calls = inv.batch_stats.calls
     flagged = await inv.reserve(req(rid, "b3"))
     assert (flagged.code, flagged.left) == ("sold_out", 0)
@@ -183,17 +185,20 @@ async def test_sold_out_knowledge_forgets_rounds_whose_flag_ran_out(
     redis: aioredis.Redis, unique: str
 ) -> None:
     """A worker that saw many rounds sell out keeps a flag only for the recent ones."""
-    inv = Inventory(redis, sold_out_ttl=0.2)
-    old = [f"t{unique}o{i}" for i in range(20)]
+    inv = Inventory(redis, sold_out_ttl=0.6)
+    old = [f"t{unique}o{i}" for i in range(10)]
     for rid in old:
         await inv.arm(make_spec(rid, stock=0))
         assert (await inv.reserve(req(rid, "b1"))).code == "sold_out"
-    assert set(old) <= set(inv._sold_out_until)
-    await asyncio.sleep(0.25)
+        await until_known(inv, rid)
+    assert inv._sold_out is not None
+    assert set(old) <= set(inv._sold_out._known)
+    await asyncio.sleep(0.65)
     fresh = f"t{unique}new"
     await inv.arm(make_spec(fresh, stock=0))
     assert (await inv.reserve(req(fresh, "b1"))).code == "sold_out"
-    assert set(inv._sold_out_until) == {fresh}
+    await until_known(inv, fresh)
+    assert set(inv._sold_out._known) == {fresh}
 
 
 async def test_redis_failure_fails_only_that_batch(redis: aioredis.Redis, unique: str) -> None:
