@@ -63,6 +63,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(metrics.flush)  # last: this worker's tallied increments
             redis = redis_client(settings.redis_url, max_connections=256)
             stack.push_async_callback(redis.aclose)
             inventory = Inventory(redis)
