@@ -7,6 +7,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from checkout.pipeline.reconcile import reconcile
 from flashsale.core.settings import Settings
+from flashsale.demo import cpu
 from flashsale.demo.crowd import Behaviour, Crowd, CrowdStats, Shopper, mint
 from flashsale.demo.figures import Sample, Watcher
 from flashsale.demo.http1 import Pool
@@ -46,6 +48,8 @@ class Timeline:
     persisted_after: float | None = None  # every reservation in PostgreSQL
     shipped_after: float | None = None  # every paid order has a shipment
     settled_after: float | None = None
+    curve: list[tuple[float, int, int, int]] = field(default_factory=list)  # t, sold,
+    # orders in PostgreSQL, shipments: one point per sample
 
 
 def _bars() -> tuple[Progress, dict[str, Any]]:
@@ -96,6 +100,7 @@ async def _watch(
                 rate = (s.orders - last.orders) / (s.at - last.at)
             _update(progress, tasks, s, rate)
             since = s.at - timeline.opened_at
+            timeline.curve.append((round(since, 2), s.sold, s.pg_orders, s.shipments))
             if timeline.sold_out_after is None and s.left == 0 and s.orders:
                 timeline.sold_out_after = since
             if crowd_done.is_set():
@@ -136,6 +141,7 @@ def _report(
     final: Sample,
     timeline: Timeline,
     reconciled: dict[str, Any],
+    cpu_seconds: dict[str, float | None],
 ) -> dict[str, Any]:
     sold_out = timeline.sold_out_after
     return {
@@ -162,6 +168,12 @@ def _report(
         "persisted_after_s": timeline.persisted_after,
         "shipped_after_s": timeline.shipped_after,
         "reconcile": reconciled,
+        "cpu_seconds": cpu_seconds,
+        "cpu_ms_per_order": {
+            name: None if sec is None or not final.orders else round(sec * 1000 / final.orders, 3)
+            for name, sec in cpu_seconds.items()
+        },
+        "curve": timeline.curve,
     }
 
 
@@ -214,6 +226,14 @@ def _print_report(console: Console, report: dict[str, Any]) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    cpu = Table(title="CPU per process, opening to the end (per order acknowledged)")
+    cpu.add_column("process")
+    cpu.add_column("CPU s", justify="right")
+    cpu.add_column("ms / order", justify="right")
+    per = report["cpu_ms_per_order"]
+    for name, sec in sorted(report["cpu_seconds"].items(), key=lambda kv: -(kv[1] or 0)):
+        cpu.add_row(name, "?" if sec is None else f"{sec:.1f}", str(per[name] or "?"))
+    console.print(cpu)
 
 
 async def _sale(
@@ -249,6 +269,7 @@ async def _sale(
         )
         timeline = Timeline()
         crowd_done = asyncio.Event()
+        pids = services.pids() | _service_pids(settings)
 
         async def release_crowd() -> CrowdStats:
             try:
@@ -259,17 +280,39 @@ async def _sale(
         crowd_task = asyncio.create_task(release_crowd())
         await asyncio.sleep(max(0.0, cat.opens_at - time.time()))
         timeline.opened_at = time.monotonic()
+        cpu_before = _cpu(pids)
         final = await _watch(watcher, timeline, crowd_done, stop, config, services, console)
+        cpu_after = _cpu(pids)
         stop.set()
         stats = await crowd_task
         report = await reconcile(settings, redis, pg, cat.round_id)
-        result = _report(cat, config, stats, final, timeline, report.as_dict())
+        spent = {
+            k: None if (a := cpu_after[k]) is None or (b := cpu_before.get(k)) is None else a - b
+            for k in cpu_after
+        }
+        result = _report(cat, config, stats, final, timeline, report.as_dict(), spent)
         _print_report(console, result)
         return result
     finally:
         await http.close()
         await pg.close()
         await redis.aclose()
+
+
+def _service_pids(settings: Settings) -> dict[str, int | None]:
+    """The processes listening on the ports of Redis, PostgreSQL and Kafka (this host)."""
+    ports = {
+        "redis": urlsplit(settings.redis_url).port or 6379,
+        "postgres": urlsplit(settings.database_url).port or 5432,
+        "kafka": urlsplit("//" + settings.kafka_bootstrap.split(",")[0]).port or 9092,
+    }
+    found = cpu.listening(ports.values())
+    return {name: found[port] for name, port in ports.items()}
+
+
+def _cpu(pids: dict[str, int | None]) -> dict[str, float | None]:
+    """CPU seconds so far of each process tree, and of the demo itself (crowd, watcher)."""
+    return cpu.tree_seconds(pids) | {"demo (crowd)": cpu.own_seconds()}
 
 
 def run_demo(settings: Settings, config: DemoConfig, console: Console) -> dict[str, Any]:

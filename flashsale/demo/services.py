@@ -38,6 +38,9 @@ class Services:
                 stdin=subprocess.DEVNULL,
             )
 
+    def pids(self) -> dict[str, int | None]:
+        return {name: p.pid for name, p in self.procs.items()}
+
     def check(self) -> list[str]:
         """Names of processes that exited on their own."""
         return [name for name, p in self.procs.items() if p.poll() is not None]

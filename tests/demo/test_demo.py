@@ -65,7 +65,20 @@ def test_small_demo_sale_ends_consistent(
     # Unpaid holds expired and their units came back.
     assert result["expired_holds"] > 0
     assert result["reconcile"]["ok"], result["reconcile"]["differences"]
-    assert "reconcile" in console.export_text()
+    text = console.export_text()
+    assert "reconcile" in text
+    # CPU per process from the opening to the end, every process the demo started included
+    cpu = result["cpu_ms_per_order"]
+    assert {"serve", "relay", "writer", "fulfill", "demo (crowd)"} <= set(cpu)
+    assert all(cpu[p] is not None for p in ("serve", "relay", "writer", "fulfill"))
+    assert "ms / order" in text
+    # the three curves, one point per sample, ending at the final figures
+    curve = result["curve"]
+    for column in (2, 3):  # units sold go down when holds expire
+        values = [point[column] for point in curve]
+        assert values == sorted(values)
+    assert curve[-1][2] == result["orders_in_postgres"]
+    assert curve[-1][3] == result["shipments"]
     # National ID numbers reach PostgreSQL only hashed, encrypted or masked: none of the
     # crowd's real ID numbers appears in any stored row of the round.
     ids = {m.id_number for m in mint(settings.token_secret, config.shoppers or 0, config.seed)}
