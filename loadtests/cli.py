@@ -197,7 +197,11 @@ def _end_to_end(cards: int, results: Path) -> None:
         "oversold",
     )
     summary = {k: report[k] for k in keys} | {"reconcile_ok": report["reconcile"]["ok"]}
+    summary |= {k: report[k] for k in ("cpu_seconds", "cpu_ms_per_order", "curve")}
     out = results / "bench_e2e.json"
     out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    console.print_json(data=summary)
+    console.print_json(data={k: v for k, v in summary.items() if k != "curve"})
+    from loadtests.plots import e2e_curves
+
+    console.print(f"plot: {e2e_curves(summary, results)}")
     console.print(f"written: {out}")

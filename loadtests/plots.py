@@ -83,6 +83,30 @@ def comparison(summary: dict[str, Any], out: Path) -> Path:
     return _save(fig, out / "comparison.png")
 
 
+def e2e_curves(summary: dict[str, Any], out: Path) -> Path:
+    """Units sold, orders persisted and orders shipped over time in a whole sale
+    (results/bench_e2e.json's ``curve``), with the three finishing times marked."""
+    curve = summary["curve"]
+    t = [p[0] for p in curve]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    legs = (
+        (1, "units sold (held + paid)", "time_to_sell_out_s"),
+        (2, "orders in PostgreSQL", "persisted_after_s"),
+        (3, "orders shipped", "shipped_after_s"),
+    )
+    for column, label, done in legs:
+        at = summary.get(done)
+        ax.plot(t, [p[column] for p in curve], color=f"C{column - 1}", lw=1.5,
+                label=label if at is None else f"{label} — {at:.1f} s")  # fmt: skip
+        if at is not None:
+            ax.axvline(at, color=f"C{column - 1}", lw=0.8, ls=":")
+    ax.set_xlabel("seconds from the opening")
+    ax.set_ylabel("count")
+    ax.set_title(f"A sale of {summary['cards']} cards: sold, persisted, shipped")
+    ax.legend(loc="lower right")
+    return _save(fig, out / "bench_e2e.png")
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
