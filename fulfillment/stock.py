@@ -52,36 +52,36 @@ async def seed_stock(
     out = Seeded()
     async with pool.acquire() as conn, conn.transaction():
         if sim_cards:
-            rows = [(make_iccid(rng, rng.choice((19, 20))),) for _ in range(sim_cards)]
+            iccids = [make_iccid(rng, rng.choice((19, 20))) for _ in range(sim_cards)]
             out.sim_cards = await _insert(
                 conn,
-                "INSERT INTO sim_cards (iccid) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1",
-                rows,
+                "INSERT INTO sim_cards (iccid) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                iccids,
             )
         for sku, n in (handsets or {}).items():
             tac = await model_tac(conn, sku, rng)
             out.tacs[sku] = tac
-            pairs = [(make_imei(rng, tac), sku) for _ in range(n)]
             out.handsets[sku] = await _insert(
                 conn,
-                "INSERT INTO handsets (imei, sku) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING RETURNING 1",
-                pairs,
+                "INSERT INTO handsets (imei, sku) SELECT unnest($1::text[]), $2 "
+                "ON CONFLICT DO NOTHING",
+                [make_imei(rng, tac) for _ in range(n)],
+                sku,
             )
         if numbers:
-            rows = [(make_number(rng, number_prefix),) for _ in range(numbers)]
             out.numbers = await _insert(
                 conn,
-                "INSERT INTO phone_numbers (number, assignable) VALUES ($1, true) "
-                "ON CONFLICT DO NOTHING RETURNING 1",
-                rows,
+                "INSERT INTO phone_numbers (number, assignable) SELECT unnest($1::text[]), true "
+                "ON CONFLICT DO NOTHING",
+                [make_number(rng, number_prefix) for _ in range(numbers)],
             )
     return out
 
 
-async def _insert(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[str, ...]]) -> int:
-    got = await conn.fetchmany(sql, rows)
-    return len(got)
+async def _insert(conn: asyncpg.Connection, sql: str, values: Sequence[str], *args: str) -> int:
+    """One statement for all the rows; returns how many were inserted (not already there)."""
+    status = await conn.execute(sql, list(values), *args)
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def stock_levels(pool: asyncpg.Pool) -> dict[str, object]:
