@@ -1,9 +1,13 @@
-"""The naive baseline for P3: what a typical shop does per request, served by the same front.
+"""The naive baselines for P3 and P4: what a typical shop does per request, served by the
+same front. Only served by the bench's app factory (:func:`create_app`), never in production.
 
-``POST /api/rounds/naive/{round_id}/orders`` authenticates and validates exactly like the real
-endpoint, then in one PostgreSQL transaction runs the conditional
-``UPDATE bench_stock SET stock = stock - q WHERE round_id = $1 AND stock >= q`` and inserts the
-order row. Only served by the bench's app factory (:func:`create_app`), never in production.
+- P3, ``POST /api/rounds/naive/{round_id}/orders``: authenticates and validates exactly like the
+  real endpoint, then in one PostgreSQL transaction runs the conditional
+  ``UPDATE bench_stock SET stock = stock - q WHERE round_id = $1 AND stock >= q`` and inserts
+  the order row.
+- P4, ``POST /api/rounds/naive-redis/{round_id}/orders``: the usual Python seckill — the same
+  authentication, validation and PII protection, then ONE ``EVALSHA`` of the same reserve
+  script per request through redis-py (no batching, no sold-out knowledge).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from checkout import pii
+from checkout.flow import ReservationRefused
 from checkout.purchase import BuyRequest
 from flashsale.core.settings import Settings
 from flashsale.front import body
@@ -26,6 +31,9 @@ from flashsale.front.errors import ApiError
 from flashsale.front.headers import idempotency_key
 from flashsale.front.responses import JSONResponse
 from flashsale.front.state import app_state
+from inventory import ReserveRequest, RoundKeys
+from inventory.models import reserve_batch
+from inventory.scripts import script
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bench_stock (round_id text PRIMARY KEY, stock bigint NOT NULL);
@@ -90,9 +98,43 @@ async def naive_order(request: Request) -> Response:
     return JSONResponse({"order_id": str(order_id), "status": "reserved"}, status_code=201)
 
 
-def create_app() -> Starlette:
-    app = create_real_app()
-    app.router.routes.insert(
-        0, Route("/api/rounds/naive/{round_id}/orders", naive_order, methods=["POST"])
+async def naive_redis_order(request: Request) -> Response:
+    buyer = buyer_id(request)
+    key = idempotency_key(request.headers)
+    buy = (await body.read(request, BuyRequest)).checked()
+    state = app_state(request)
+    protected = pii.protect(buy.id_number, state.pii_keys)
+    round_id = request.path_params["round_id"]
+    item = ReserveRequest(
+        round_id=round_id,
+        buyer_id=buyer,
+        id_hash=protected.hash,
+        quantity=buy.quantity,
+        idempotency_key=key,
+        channel=buy.channel,
+        agreement_version=buy.agreement_version,
+        number=buy.number,
+        pii={
+            "real_name": buy.real_name,
+            "address": buy.address,
+            "id_masked": protected.masked,
+            "id_encrypted": protected.encrypted,
+        },
+    ).script_item()
+    rows, _ = await script("reserve")(
+        state.redis, RoundKeys(round_id).script_keys(), [round_id, reserve_batch([item])]
     )
+    code, order_id, pay_before = rows[0][:3]
+    if code:
+        raise ReservationRefused(code.decode())
+    answer = {"order_id": order_id.decode(), "status": "reserved", "pay_before": pay_before}
+    return JSONResponse(answer, status_code=201)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    app = create_real_app(settings)
+    app.router.routes[0:0] = [
+        Route("/api/rounds/naive/{round_id}/orders", naive_order, methods=["POST"]),
+        Route("/api/rounds/naive-redis/{round_id}/orders", naive_redis_order, methods=["POST"]),
+    ]
     return app

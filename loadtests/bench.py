@@ -2,9 +2,11 @@
 
 Each repetition runs, back to back on the same `flashsale serve` and the same wrk:
 ``/api/ping`` (no I/O: the ceiling), reserve (distinct pre-minted buyers, stock never runs out),
-sold-out answers, and the naive baseline (a PostgreSQL conditional UPDATE plus an order INSERT
-per request). Then redis-benchmark runs the reserve script with one reservation per call, the
-Redis-side rate a front without batching could reach. Medians over the repetitions are reported.
+sold-out answers, the naive PostgreSQL baseline (P3: a conditional UPDATE plus an order INSERT
+per request) and the naive Redis endpoint (P4: one EVALSHA of the same reserve script per
+request through redis-py, no batching: ``loadtests/baseline.py``). Then redis-benchmark runs
+the reserve script with one reservation per call (the Redis-side rate of one script per
+request, for reference). Medians over the repetitions are reported.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class BenchConfig:
     buyers_per_rep: int = 60_000
     results: Path = Path("results")
     baseline: bool = True
+    servers: tuple[str, ...] = ("uvicorn",)  # several: each runs every repetition, in turn
+    host: str | None = None  # a server already running (not started; no naive baseline)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Rep:
     reserve: WrkResult
     sold_out: WrkResult
     baseline: WrkResult | None = None
+    naive_redis: WrkResult | None = None  # one EVALSHA per request through redis-py
     redis_script_rps: float | None = None
     paced: WrkResult | None = None  # reserve offered at ~80 % of this rep's max rate
     timeline: list[tuple[float, int]] = field(default_factory=list)  # (s, orders) in reserve
@@ -84,8 +89,10 @@ class Rep:
                 if self.baseline and self.baseline.rps
                 else None
             ),
-            "P4_reserve_over_redis_script": (
-                self.reserve.rps / self.redis_script_rps if self.redis_script_rps else None
+            "P4_reserve_over_naive_redis": (
+                self.reserve.rps / self.naive_redis.rps
+                if self.naive_redis and self.naive_redis.rps
+                else None
             ),
         }
 
@@ -95,6 +102,7 @@ class BenchRounds:
     reserve: str
     sold_out: str
     redis_only: str
+    naive_redis: str
     all: list[str] = field(default_factory=list)
 
 
@@ -125,15 +133,19 @@ def _spec(round_id: str, stock: int, limits: int) -> RoundSpec:
 
 async def arm_rounds(settings: Settings, nonce: str) -> BenchRounds:
     rounds = BenchRounds(
-        reserve=f"bench-{nonce}-r", sold_out=f"bench-{nonce}-s", redis_only=f"bench-{nonce}-x"
+        reserve=f"bench-{nonce}-r",
+        sold_out=f"bench-{nonce}-s",
+        redis_only=f"bench-{nonce}-x",
+        naive_redis=f"bench-{nonce}-e",
     )
-    rounds.all = [rounds.reserve, rounds.sold_out, rounds.redis_only]
+    rounds.all = [rounds.reserve, rounds.sold_out, rounds.redis_only, rounds.naive_redis]
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
         inv = Inventory(client)
         await inv.arm(_spec(rounds.reserve, 50_000_000, 1))
         await inv.arm(_spec(rounds.sold_out, 0, 1))
         await inv.arm(_spec(rounds.redis_only, 50_000_000, 0))
+        await inv.arm(_spec(rounds.naive_redis, 50_000_000, 1))
         await script("reserve").load(client)
     finally:
         await client.aclose()
@@ -170,7 +182,9 @@ def write_buyers(settings: Settings, path: Path, count: int, seed: int) -> None:
 class Server:
     """`flashsale serve` as a subprocess on a free loopback port."""
 
-    def __init__(self, workers: int, env: dict[str, str], factory: str) -> None:
+    def __init__(
+        self, workers: int, env: dict[str, str], factory: str, server: str = "uvicorn"
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -181,6 +195,8 @@ class Server:
                 str(self.port),
                 "--workers",
                 str(workers),
+                "--server",
+                server,
                 *(["--app", factory] if factory != DEFAULT_APP else []),
             ],
             env=env,
@@ -209,6 +225,16 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class Remote(Server):
+    """A server already running (``flashsale bench --host URL``): nothing to start or stop."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def stop(self) -> None:
+        return None
 
 
 # redis-benchmark replaces each __rand_int__ with a random number, per call.
@@ -275,6 +301,9 @@ def summarize(reps: list[Rep]) -> dict[str, Any]:
         "baseline": round(median([r.baseline.rps for r in reps if r.baseline]))
         if reps[0].baseline
         else None,
+        "naive_redis": round(median([r.naive_redis.rps for r in reps if r.naive_redis]))
+        if reps[0].naive_redis
+        else None,
         "redis_script_one_per_call": round(
             median([r.redis_script_rps for r in reps if r.redis_script_rps])
         )
@@ -303,6 +332,7 @@ def summarize(reps: list[Rep]) -> dict[str, Any]:
             "reserve": r.reserve.as_dict(),
             "sold_out": r.sold_out.as_dict(),
             "baseline": r.baseline.as_dict() if r.baseline else None,
+            "naive_redis": r.naive_redis.as_dict() if r.naive_redis else None,
             "paced": r.paced.as_dict() if r.paced else None,
             "redis_script_rps": r.redis_script_rps,
             "ratios": r.ratios(),
@@ -370,13 +400,19 @@ def _repetition(
             **common,
             args=[str(buyers), rounds.sold_out, f"{tag}s", AGREEMENT, "1"],
         )
-        naive = None
+        naive = naive_redis = None
         if config.baseline:
             naive = run_wrk(
                 server.url,
                 script="reserve.lua",
                 **common,
                 args=[str(buyers), f"naive/{baseline_round}", f"{tag}n", AGREEMENT, "1"],
+            )
+            naive_redis = run_wrk(
+                server.url,
+                script="reserve.lua",
+                **common,
+                args=[str(buyers), f"naive-redis/{rounds.naive_redis}", f"{tag}e", AGREEMENT, "1"],
             )
         # p50/p99 at ~80 % of the maximum, closed-loop pacing: each of PACED_CONNECTIONS waits
         # pace_ms plus its own latency between requests. A 2 s probe measures that latency
@@ -418,22 +454,24 @@ def _repetition(
         buyers.unlink(missing_ok=True)
         paced_buyers.unlink(missing_ok=True)
         probe_buyers.unlink(missing_ok=True)
-    return Rep(ping, reserve, sold, naive, script_rps, paced, sampler.samples)
+    return Rep(ping, reserve, sold, naive, naive_redis, script_rps, paced, sampler.samples)
 
 
-def _line(rep: int, r: Rep) -> str:
+def _line(rep: int, r: Rep, server: str) -> str:
     q = r.ratios()
     text = (
-        f"rep {rep + 1}: ping {r.ping.rps:.0f}/s, reserve {r.reserve.rps:.0f}/s "
+        f"rep {rep + 1} ({server}): ping {r.ping.rps:.0f}/s, reserve {r.reserve.rps:.0f}/s "
         f"(P1 {q['P1_reserve_over_ping']:.2f}), sold-out {r.sold_out.rps:.0f}/s "
         f"(P2 {q['P2_sold_out_over_ping']:.2f})"
     )
     if r.baseline:
-        text += f", naive {r.baseline.rps:.0f}/s (P3 {q['P3_reserve_over_baseline']:.1f}x)"
-    text += (
-        f", redis script 1/call {r.redis_script_rps:.0f}/s "
-        f"(P4 {q['P4_reserve_over_redis_script']:.2f})"
-    )
+        text += f", naive PG {r.baseline.rps:.0f}/s (P3 {q['P3_reserve_over_baseline']:.1f}x)"
+    if r.naive_redis:
+        text += (
+            f", naive EVALSHA/request {r.naive_redis.rps:.0f}/s "
+            f"(P4 {q['P4_reserve_over_naive_redis']:.2f}x)"
+        )
+    text += f", redis-benchmark script 1/call {r.redis_script_rps:.0f}/s"
     if r.paced:
         text += (
             f", at {r.paced.rps:.0f}/s p50 {r.paced.latency_ms.get('50')} ms "
@@ -458,32 +496,48 @@ def run(settings: Settings, config: BenchConfig, say: Any = print) -> dict[str, 
 
         asyncio.run(prepare(settings.database_url, baseline_round, 50_000_000))
     factory = "loadtests.baseline:create_app" if config.baseline else DEFAULT_APP
-    server = Server(config.workers, env, factory)
-    reps: list[Rep] = []
+    reps: dict[str, list[Rep]] = {name: [] for name in config.servers}
     try:
-        server.wait_ready()
         for rep in range(config.repetitions):
-            reps.append(
-                _repetition(
-                    settings,
-                    config,
-                    server,
-                    rounds,
-                    baseline_round,
-                    f"{nonce}{rep}",
-                    seed=hash((nonce, rep)),
+            for name in config.servers:
+                server = (
+                    Remote(config.host)
+                    if config.host
+                    else Server(config.workers, env, factory, name)
                 )
-            )
-            say(_line(rep, reps[-1]))
+                try:
+                    server.wait_ready()
+                    reps[name].append(
+                        _repetition(
+                            settings,
+                            config,
+                            server,
+                            rounds,
+                            baseline_round,
+                            f"{nonce}{rep}{name[0]}",
+                            seed=hash((nonce, rep, name)),
+                        )
+                    )
+                finally:
+                    server.stop()
+                say(_line(rep, reps[name][-1], name))
     finally:
-        server.stop()
         asyncio.run(forget_rounds(settings, rounds))
-    summary = summarize(reps)
+    first = config.servers[0]
+    summary = summarize(reps[first])
+    summary["server"] = first
+    if len(config.servers) > 1:
+        by_server = {name: summarize(r) for name, r in reps.items()}
+        summary["by_server"] = {
+            name: {k: v for k, v in s.items() if k != "runs"} for name, s in by_server.items()
+        }
+        summary["runs_by_server"] = {name: s["runs"] for name, s in by_server.items()}
     summary["config"] = {
         "seconds": config.seconds,
         "repetitions": config.repetitions,
         "connections": config.connections,
         "workers": config.workers,
+        "servers": list(config.servers),
         "generator": "wrk -t1",
         "cores": os.cpu_count(),
     }

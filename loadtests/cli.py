@@ -84,7 +84,17 @@ console = Console()
     kind=click.IntRange(1000),
     help="Distinct pre-minted buyers per repetition.",
 )
-@click.option("--no-baseline", is_flag=True, help="Skip the naive PostgreSQL baseline (P3).")
+@click.option(
+    "--no-baseline", is_flag=True, help="Skip the naive baselines (P3 PostgreSQL, P4 EVALSHA)."
+)
+@opt(
+    "--server",
+    "servers",
+    default=("uvicorn",),
+    multiple=True,
+    kind=click.Choice(["uvicorn", "granian"]),
+    help="ASGI server of `flashsale serve`; repeat it to compare servers in one run.",
+)
 @opt(
     "--results",
     kind=click.Path(path_type=Path),
@@ -103,6 +113,7 @@ def bench(
     workers: int,
     buyers: int,
     no_baseline: bool,
+    servers: tuple[str, ...],
     results: Path,
 ) -> None:
     """Measure reserve, sold-out and baseline throughput against /api/ping on one server and
@@ -112,6 +123,7 @@ def bench(
     Examples:
       flashsale bench
       flashsale bench --seconds 10 -n 5 -c 128
+      flashsale bench --server uvicorn --server granian   # both servers, same run
       flashsale bench --writer 50000 -n 3      # orders/s into PostgreSQL vs a plain COPY
       flashsale bench --fulfillment 25000 -n 3 # shipped orders/s vs the writer's, same backlog
       flashsale bench --e2e 100000             # sold, persisted and shipped wall times
@@ -155,6 +167,7 @@ def bench(
         buyers_per_rep=buyers,
         results=results,
         baseline=not no_baseline,
+        servers=tuple(dict.fromkeys(servers)),
     )
     if fsync:
         from loadtests.bench_fsync import run as run_fsync

@@ -1,4 +1,5 @@
-"""`flashsale serve`: the shopper front (Starlette on uvicorn with uvloop and httptools)."""
+"""`flashsale serve`: the shopper front (Starlette on uvicorn with uvloop and httptools, or on
+Granian with ``--server granian``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from flashsale.core.logs import uvicorn_log_config
 from flashsale.core.settings import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SERVERS = ("uvicorn", "granian")
+DEFAULT_SERVER = "uvicorn"
 
 
 def _alive(pid: int) -> bool:
@@ -59,8 +62,20 @@ def metrics_dir(data_dir: Path) -> Path:
     default="flashsale.front.app:create_app",
     help="App factory (the bench serves its naive baseline beside the real routes).",
 )
+@opt(
+    "--server",
+    default=DEFAULT_SERVER,
+    kind=click.Choice(SERVERS),
+    help="ASGI server (`flashsale bench --server` compares them).",
+)
 def serve(
-    host: str, port: int, workers: int, access_log: bool, log_level: str, factory: str
+    host: str,
+    port: int,
+    workers: int,
+    access_log: bool,
+    log_level: str,
+    factory: str,
+    server: str,
 ) -> None:
     """Serve the shopper API, storefront (/), ops dashboard (/ops) and /metrics.
 
@@ -74,6 +89,9 @@ def serve(
     if not os.environ.get(MULTIPROC_ENV):
         os.environ[MULTIPROC_ENV] = str(metrics_dir(settings.data_dir))
     os.environ["FLASHSALE_ACCESS_LOG"] = "1" if access_log else "0"
+    if server == "granian":
+        _granian(factory, host, port, workers, log_level)
+        return
     uvicorn.run(
         factory,
         factory=True,
@@ -88,3 +106,26 @@ def serve(
         log_level=log_level,
         log_config=uvicorn_log_config(log_level),
     )
+
+
+def _granian(factory: str, host: str, port: int, workers: int, log_level: str) -> None:
+    """The same app on Granian (Rust HTTP, ASGI interface, uvloop), logging as uvicorn does."""
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.log import LogLevels
+
+    Granian(
+        factory,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=workers,
+        loop=Loops.uvloop,
+        http=HTTPModes.http1,
+        backlog=4096,
+        log_level=LogLevels(log_level),
+        log_dictconfig=uvicorn_log_config(log_level),
+        log_access=False,  # our own JSON access line carries the request id
+        workers_kill_timeout=10,
+    ).serve()
