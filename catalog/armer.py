@@ -13,12 +13,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from catalog import control
 from catalog.errors import CatalogError
 from flashsale.core.db import create_pool
+from flashsale.core.redis import redis_client
 from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import Inventory, InventoryError
@@ -97,7 +97,7 @@ async def run_armer(
 ) -> None:
     """Arm rounds starting within ``lead`` every ``interval`` seconds until ``stop_event``."""
     pool = await create_pool(settings.database_url, max_size=2)
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = redis_client(settings.redis_url)
     try:
         inv = Inventory(client)
         while not stop_event.is_set():

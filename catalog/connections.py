@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from flashsale.core.redis import redis_client
 from flashsale.core.settings import Settings
 from inventory import Inventory, RoundSpec, RoundStats
 
@@ -38,7 +39,7 @@ class LazyInventory:
 
     def _get(self) -> Inventory:
         if self._inv is None:
-            self._client = aioredis.Redis.from_url(self._settings.redis_url)
+            self._client = redis_client(self._settings.redis_url)
             self._inv = Inventory(self._client)
         return self._inv
 

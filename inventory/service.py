@@ -11,6 +11,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from flashsale.core.redis import REDIS_ERRORS, is_outage
 from inventory._batcher import Batcher, BatchStats
 from inventory._soldout import SoldOutKnowledge, outcome_field
 from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
@@ -134,8 +135,10 @@ class Inventory:
                 self._redis, RoundKeys(round_id).script_keys(), [round_id, args]
             )
         except ResponseError as exc:
+            if is_outage(exc):  # e.g. CLUSTERDOWN while the round's master restarts
+                raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
             raise ScriptFailed(f"{name} script failed: {exc}", round_id=round_id) from exc
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
 
     # -- arming (marketers) ------------------------------------------------------------------

@@ -15,8 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 
+from flashsale.core.redis import is_outage
 from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from inventory.errors import InventoryUnavailable, ScriptFailed
 from inventory.keys import ARMED_ROUNDS
@@ -60,6 +61,8 @@ async def sweep_all(
                 if n < limit:
                     break
         except (ScriptFailed, ResponseError) as exc:
+            if is_outage(exc):  # the round's node is down: the sweeper backs off, parks nothing
+                raise
             await (on_round_error or _DEFAULT)(round_id, exc)
     return released
 
@@ -91,7 +94,7 @@ async def run_sweeper(
     while not stop.is_set():
         try:
             total += await sweep_all(inventory, redis, limit=limit, on_round_error=report)
-        except (InventoryUnavailable, RedisError) as exc:
+        except (InventoryUnavailable, RedisError, RedisClusterException) as exc:
             failures += 1
             await pause(backoff, failures, stop, log, "sweep", exc, at_least=interval)
             continue

@@ -48,14 +48,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from checkout.events import EventFormatError, OrderEvent
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
 from flashsale.core.kafka import MAX_MESSAGE_BYTES, RELAY, started_producer
 from flashsale.core.parked import ParkedEvent, RoundErrors, park
+from flashsale.core.redis import OUTAGES, is_outage
 from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from flashsale.core.settings import Settings
 from flashsale.core.sink import SINK_ERRORS
@@ -139,7 +138,7 @@ class Relay:
                     moved = await self.step()
                 except Stopped:
                     break
-                except (RedisConnectionError, RedisTimeoutError) as exc:
+                except OUTAGES as exc:
                     # Redis restarting (or loading its AOF): retry with bounded backoff. Entries
                     # published but not yet acked stay pending and are re-read from our own
                     # pending list (duplicates downstream are no-ops).
@@ -190,7 +189,9 @@ class Relay:
                 moved += await self._round(round_id, claim)
                 if claim:
                     await self._tidy(round_id)
-            except ResponseError as exc:  # this round's problem, not the relay's
+            except ResponseError as exc:  # this round's problem, not the relay's...
+                if is_outage(exc):  # ...unless its node is down (a cluster master restarting)
+                    raise
                 await self._round_failed(round_id, exc)
         return moved
 

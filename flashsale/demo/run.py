@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
-import redis.asyncio as aioredis
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from checkout.pipeline.reconcile import reconcile
+from flashsale.core.redis import redis_client
 from flashsale.core.settings import Settings
 from flashsale.demo import cpu
 from flashsale.demo.crowd import Behaviour, Crowd, CrowdStats, Shopper, mint
@@ -249,7 +249,7 @@ async def _sale(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    redis = aioredis.Redis.from_url(settings.redis_url)
+    redis = redis_client(settings.redis_url)
     pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     http = Pool("127.0.0.1", port, config.concurrency)
     try:
