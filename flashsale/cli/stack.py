@@ -19,24 +19,35 @@ def stack() -> None:
 
 @stack.command()
 @click.option("--no-init", is_flag=True, help="Skip migrations and topic creation.")
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="The cluster profile: a 3-master Redis Cluster (7001-7003), two fronts (8001, 8002) "
+    "behind HAProxy on :8000, two writers, two fulfillers, a relay and a sweeper.",
+)
 @json_option
-def up(no_init: bool, as_json: bool) -> None:
+def up(no_init: bool, cluster: bool, as_json: bool) -> None:
     """Start what is not already running and wait until each service is ready.
 
     \b
     Examples:
       flashsale stack up
       FLASHSALE_REDIS_URL=redis://10.0.0.5:6379/0 flashsale stack up   # external Redis
+      flashsale stack up --cluster     # then: export FLASHSALE_REDIS_URL=redis+cluster://127.0.0.1:7001
     """
     settings = Settings.from_env()
     say = (lambda _msg: None) if as_json else console.print
+
+    async def init() -> None:
+        if no_init:
+            return
+        applied = await _migrate(settings.database_url)
+        say(f"postgres: {len(applied)} migration(s) applied")
+        topics = await ensure_topics(settings)
+        say(f"kafka: topics {', '.join(f'{n}({p})' for n, p in topics.items())}")
+
     try:
-        statuses = run(Stack(settings).up(report=say))
-        if not no_init:
-            applied = run(_migrate(settings.database_url))
-            say(f"postgres: {len(applied)} migration(s) applied")
-            topics = run(ensure_topics(settings))
-            say(f"kafka: topics {', '.join(f'{n}({p})' for n, p in topics.items())}")
+        statuses = run(Stack(settings, cluster=cluster).up(report=say, init=init))
     except (StackError, MigrationError) as exc:
         raise CliError(str(exc)) from exc
     _show([s.as_dict() for s in statuses], as_json)
@@ -52,15 +63,19 @@ def down() -> None:
 @json_option
 def status(as_json: bool) -> None:
     """Each service's address and state."""
-    statuses = run(Stack(Settings.from_env()).status())
-    _show([s.as_dict() for s in statuses], as_json)
+    settings = Settings.from_env()
+    stack_ = Stack(settings)
+    statuses = run(stack_.status())
+    _show([s.as_dict() for s in statuses], as_json, run(stack_.topology(settings)))
     if any(s.state != "running" for s in statuses):
         raise SystemExit(3)
 
 
-def _show(rows: list[dict[str, object]], as_json: bool) -> None:
+def _show(
+    rows: list[dict[str, object]], as_json: bool, topology: dict[str, object] | None = None
+) -> None:
     emit(
-        {"services": rows},
+        {"services": rows, **(topology or {})},
         as_json,
         rows=rows,
         columns=["name", "address", "state", "managed", "pid", "detail"],

@@ -27,7 +27,7 @@ class Address:
         return self.host in LOOPBACK
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.port}" if self.port else "-"  # port 0: a worker, no listener
 
 
 @dataclass
@@ -54,9 +54,15 @@ class Service(abc.ABC):
     name: str
     start_timeout: float = 60.0
 
-    def __init__(self, address: Address, data_dir: Path) -> None:
+    def __init__(
+        self, address: Address, data_dir: Path, name: str | None = None, home: Path | None = None
+    ) -> None:
+        """``name`` overrides the class's (one of several processes of a kind); the service
+        keeps its pid file and log in ``home`` (default ``data_dir/name``)."""
         self.address = address
-        self.dir = data_dir / self.name
+        if name is not None:
+            self.name = name
+        self.dir = home or data_dir / self.name
         self.pidfile = PidFile(self.dir / "pid")
         self.log = self.dir / f"{self.name}.log"
 
