@@ -12,7 +12,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +21,7 @@ from flashsale.stack._service import Address, Service
 from flashsale.stack.kafka import KafkaService
 from flashsale.stack.postgres import PostgresService
 from flashsale.stack.redis import RedisService
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+from tests.support.processes import bindable
 
 
 def free_port(pair: bool = False, avoid: frozenset[int] = frozenset()) -> int:
@@ -43,7 +34,7 @@ def free_port(pair: bool = False, avoid: frozenset[int] = frozenset()) -> int:
         port = rng.randrange(max(10_000, low - 12_000), low - 2)
         if {port - 1, port, port + 1} & avoid:
             continue
-        if _bindable(port) and (not pair or _bindable(port + 1)):
+        if bindable(port) and (not pair or bindable(port + 1)):
             return port
     raise RuntimeError("no free port")
 

@@ -17,6 +17,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def bindable(port: int) -> bool:
+    """True when ``port`` on loopback is free now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 async def until_ping(
     http: httpx.AsyncClient, tries: int = 100, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
