@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from flashsale.core.settings import Settings
-from inventory.refusals import REFUSALS, storefront_table
+from inventory.refusals import LANGUAGES, REFUSALS, storefront_table
 from tests.support.api import api_client, arm, body, headers, spec
 
 
@@ -116,7 +116,9 @@ async def test_storefront_wording_is_served_from_the_refusal_table(settings: Set
     assert js.headers["content-type"].startswith("text/javascript")
     assert page.index("/static/refusals.js") < page.index("/static/store.js")
     table = orjson.loads(js.text.split("const FS_REFUSALS = ", 1)[1].rstrip().rstrip(";"))
-    assert table == storefront_table()
-    assert set(table) == {r.answer for r in REFUSALS.values() if r.en.headline}
-    assert table["number_taken"]["headline"] == "Number taken"
-    assert table["sold_out"] == {"headline": "Sold out", "message": "sold out"}
+    assert table == {lang: storefront_table(lang) for lang in LANGUAGES}
+    refusals = {r.answer for r in REFUSALS.values() if r.en.headline}
+    assert refusals <= set(table["en"])
+    assert table["en"]["number_taken"]["headline"] == "Number taken"
+    assert table["en"]["sold_out"] == {"headline": "Sold out", "message": "sold out"}
+    assert table["zh-CN"]["number_taken"]["headline"] == "号码已被选走"

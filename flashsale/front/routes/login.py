@@ -19,8 +19,8 @@ LOGIN_MAX_BODY = 1024
 
 
 def _retry(exc: otp.OtpError) -> dict[str, str] | None:
-    ms = getattr(exc, "retry_after", None)
-    return {"Retry-After": str(max(1, int(ms) // 1000))} if ms else None
+    seconds = exc.retry_after  # already whole seconds (otp rounds the script's ms up)
+    return {"Retry-After": str(max(1, int(seconds)))} if seconds else None
 
 
 def _refuse(exc: otp.OtpError) -> ApiError:

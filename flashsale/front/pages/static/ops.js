@@ -1,5 +1,7 @@
 /* Ops dashboard: polls GET /api/admin/dashboard every second with the admin token (kept in
-   sessionStorage), derives reservations/s from successive samples, draws small SVG charts. */
+   sessionStorage), derives reservations/s from successive samples, draws small SVG charts
+   (while a round is idle, the curve of its last sale from the server); pause / resume / close
+   buttons ask for confirmation, then POST /api/admin/rounds/{id}/{action}. */
 "use strict";
 
 (() => {
@@ -74,6 +76,58 @@
     return svg;
   }
 
+  // While nothing sells, the chart shows the round's last sale (orders per second, from the
+  // server) instead of two flat minutes.
+  function lastSale(sale) {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("class", "spark");
+    svg.setAttribute("viewBox", "0 0 " + KEEP + " 40");
+    svg.setAttribute("preserveAspectRatio", "none");
+    const start = sale.at - (KEEP - 1) * 1000;
+    const counts = new Array(KEEP).fill(0);
+    for (const [t, n] of sale.per_second) {
+      const i = Math.round((t - start) / 1000);
+      if (i >= 0 && i < KEEP) counts[i] += n;
+    }
+    const max = Math.max(1, ...counts);
+    const p = document.createElementNS(SVG, "polyline");
+    p.setAttribute("class", "rate");
+    p.setAttribute("vector-effect", "non-scaling-stroke");
+    p.setAttribute("points", counts.map((n, i) => i + "," + (38 - 36 * n / max).toFixed(1)).join(" "));
+    svg.append(p);
+    return svg;
+  }
+
+  const ACTIONS = {
+    pause: { label: "Pause", ask: "Pause round %s? Shoppers are refused at once until you resume it." },
+    resume: { label: "Resume", ask: "Resume round %s? It sells again at once." },
+    close: { label: "Close", ask: "Close round %s for good? It cannot be reopened.", danger: true },
+  };
+
+  function controls(r) {
+    const box = el("div", { class: "controls" });
+    const allowed = r.status === "closed" ? [] : r.status === "paused" ? ["resume", "close"]
+      : r.status === "sold_out" ? ["close"] : ["pause", "close"];
+    for (const action of allowed) {
+      const a = ACTIONS[action];
+      const b = el("button", { type: "button", text: a.label, class: a.danger ? "danger" : "" });
+      b.addEventListener("click", () => act(r.round_id, action, b));
+      box.append(b);
+    }
+    return box;
+  }
+
+  async function act(roundId, action, button) {
+    if (!window.confirm(ACTIONS[action].ask.replace("%s", roundId))) return;
+    button.disabled = true;
+    const res = await api("POST", "/api/admin/rounds/" + encodeURIComponent(roundId) + "/" + action, { token });
+    $("action-result").textContent = res.ok
+      ? "round " + roundId + ": " + (res.data.changed ? action + " done" : "already " + res.data.status)
+      : "round " + roundId + ": " + action + " refused: " + res.error.message;
+    button.disabled = false;
+    poll();
+  }
+
   function kpi(label, value, id) {
     return el("div", { class: "kpi" }, el("b", { text: value, "data-kpi": id }), el("span", { text: label }));
   }
@@ -104,8 +158,10 @@
       const byStatus = p === null ? "PostgreSQL unavailable"
         : Object.entries(p).map(([k, v]) => k + " " + v).join(", ") || "none yet";
       const body = [
-        el("header", {}, el("h3", { text: r.name || r.round_id }), el("span", { class: "badge " + r.status, text: r.status })),
+        el("header", {}, el("h3", { text: r.name || r.round_id }),
+          el("span", { class: "badge " + (r.stage || r.status), text: (r.stage || r.status).replace("_", " ") })),
         el("p", { class: "muted" }, el("code", { text: r.round_id })),
+        controls(r),
         el("div", { class: "kpis" },
           kpi("units left of " + fmt(r.stocked), fmt(r.left), "left"),
           kpi("reservations/s", rate.toFixed(1), "rate"),
@@ -116,7 +172,7 @@
           kpi("orders persisted", fmt(persisted), "persisted"),
           kpi("outbox backlog", fmt(r.outbox ? r.outbox.length : null), "outbox")),
         el("p", { class: "muted", text: "In PostgreSQL: " + byStatus }),
-        spark(h, r.stocked),
+        ...chart(r, h),
       ];
       let card = cards.get(r.round_id);
       if (!card) {
@@ -127,6 +183,13 @@
       card.replaceChildren(...body);
     }
     for (const [rid, card] of cards) if (!seen.has(rid)) { card.remove(); cards.delete(rid); history.delete(rid); }
+  }
+
+  function chart(r, h) {
+    const idle = h.every((s) => s.rate === 0);
+    if (!idle || !r.last_sale) return [spark(h, r.stocked)];
+    return [lastSale(r.last_sale), el("p", { class: "muted spark-note",
+      text: "idle: last sale " + clock(r.last_sale.at) + " (" + fmt(r.last_sale.orders) + " orders in its last 2 minutes)" })];
   }
 
   function start() { stop(); poll(); timer = setInterval(poll, POLL_MS); }

@@ -1,63 +1,54 @@
-/* The storefront: live drops with server-synced countdowns, OTP login, the buy form (one
-   Idempotency-Key per form, reused on retries), the result, paying and the order view. */
+/* The storefront: live drops with server-synced countdowns, OTP login (resend cooldown, SMS
+   limit, the masked phone in the header), the language switch, routing (#buy/<round>,
+   #order/<id>, #orders) and the tick that keeps every card, button and countdown in step with the
+   server's state. The buy form, the waiting room and the order page are buy.js, queue.js and
+   orders.js. */
 "use strict";
 
 (() => {
-  const { api, now, yuan, duration, clock, dateTime, dataAllowance, gift, el, $, show, randomKey } = FS;
+  const { api, now, t, $, show, el, facts, money, duration, holdText, dataAllowance, gift, load, save } = FS;
+  const app = FS.app;
   const POLL_MS = 3000;
-  const RETRIABLE = new Set(["network", "unavailable", "rate_limited", "internal", "paused"]);
-  // Refusals are worded by the server's table (/static/refusals.js, from inventory/refusals.py).
-  const HEADLINES = {
-    ...Object.fromEntries(Object.entries(FS_REFUSALS).map(([code, w]) => [code, w.headline])),
-    unauthorized: "Please log in again", unavailable: "Busy — please retry",
-    network: "Connection problem",
-  };
-
-  const state = {
+  const state = app.state = {
     token: sessionStorage.getItem("fs_token"),
     buyer: sessionStorage.getItem("fs_buyer"),
+    phone: sessionStorage.getItem("fs_phone"),   // masked: 138****5678
     rounds: new Map(),        // round_id -> round view from the API
-    cards: new Map(),         // round_id -> {card, status, countdown, left, button}
-    selected: null,           // round_id of the open buy form
-    key: null,                // Idempotency-Key of the open buy form
-    busy: false,
-    reserved: null,           // the reservation answer of the open form, once reserved
-    number: null,
-    order: null,              // order id shown in the order panel
+    cards: new Map(),         // round_id -> card elements
   };
 
-  // -- phase from the server clock ------------------------------------------------------------
+  // -- phase from the server's round state and clock ------------------------------------------
   function phase(r) {
-    const t = now();
-    if (r.status === "closed" || t >= r.ends_at) return "ended";
+    const tm = now();
+    if (r.status === "closed" || tm >= r.ends_at) return "ended";
     if (r.status === "paused") return "paused";
     if (r.left <= 0) return "sold_out";
-    if (t < r.starts_at) return "upcoming";
+    if (tm < r.starts_at) return "upcoming";
     return "live";
   }
-  const PHASE_TEXT = { upcoming: "Starts soon", live: "On sale", sold_out: "Sold out", paused: "Paused", ended: "Ended" };
+  const offerName = (r) => { const o = r.offer || {}; return o.offer_name || o.name || r.round_id; };
 
-  // -- offer terms, shown plainly -------------------------------------------------------------
+  // -- offer terms, shown plainly ---------------------------------------------------------------
   function terms(offer, r) {
-    const rows = [["Price", yuan(offer.price_fen)]];
-    if (offer.monthly_fee_fen) rows.push(["Monthly fee", yuan(offer.monthly_fee_fen) + " / month"]);
+    const rows = [[t("terms.price"), money(offer.price_fen)]];
+    if (offer.monthly_fee_fen) rows.push([t("terms.monthly_fee"), t("terms.per_month", { x: money(offer.monthly_fee_fen) })]);
     const data = dataAllowance(offer.data_mb);
-    if (data) rows.push(["Data", data + " / month"]);
-    if (offer.voice_minutes) rows.push(["Voice", offer.voice_minutes + " minutes / month"]);
+    if (data) rows.push([t("terms.data"), t("terms.per_month", { x: data })]);
+    if (offer.voice_minutes) rows.push([t("terms.voice"), t("terms.voice_minutes", { n: offer.voice_minutes })]);
     if (offer.variant && typeof offer.variant === "object") {
-      const v = Object.entries(offer.variant).map(([k, x]) => k + ": " + x).join(", ");
-      if (v) rows.push(["Model", v]);
+      const v = Object.entries(offer.variant).filter(([, x]) => x).map(([k, x]) => (FS.has("variant." + k) ? t("variant." + k) : k) + " " + x).join("，");
+      if (v) rows.push([t("terms.model"), v, { raw: true }]);
     }
     const gifts = (offer.gifts || []).map(gift);
-    rows.push(["Gifts", gifts.length ? gifts.join(" + ") : "none"]);
+    rows.push([t("terms.gifts"), gifts.length ? gifts.join(" + ") : t("terms.none")]);
     if (r) {
-      rows.push(["Limit", r.per_account_limit + " per account, " + r.per_id_limit + " per ID number"]);
-      rows.push(["Pay within", Math.round(r.hold_seconds / 60) + " minutes of reserving"]);
+      rows.push([t("terms.limit"), t("terms.limit_value", { a: r.per_account_limit, b: r.per_id_limit })]);
+      rows.push([t("terms.pay_within"), t("terms.pay_within_value", { d: holdText(r.hold_seconds) })]);
     }
-    return el("dl", { class: "facts" }, rows.map(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+    return facts(rows);
   }
 
-  // -- rounds ---------------------------------------------------------------------------------
+  // -- rounds -------------------------------------------------------------------------------------
   async function loadRounds() {
     const res = await api("GET", "/api/rounds");
     if (!res.ok) return;
@@ -68,9 +59,12 @@
       renderCard(r);
     }
     for (const [rid, c] of state.cards) {
-      if (!seen.has(rid) && rid !== state.selected) { c.card.remove(); state.cards.delete(rid); state.rounds.delete(rid); }
+      if (!seen.has(rid) && rid !== app.buy.selected()) { c.card.remove(); state.cards.delete(rid); state.rounds.delete(rid); }
     }
     show($("rounds-empty"), state.cards.size === 0);
+    const route = pending;
+    pending = null;
+    if (route) route();
     tick();
   }
 
@@ -78,287 +72,224 @@
     const offer = r.offer || {};
     let c = state.cards.get(r.round_id);
     if (!c) {
-      const name = offer.offer_name || offer.name || "Offer " + (r.offer_id || "");
       c = {
+        name: el("h3", { raw: true }),
         status: el("span", { class: "badge" }),
+        price: el("p", { class: "price" }),
         countdown: el("span", { class: "countdown" }),
         left: el("span", { class: "left" }),
-        button: el("button", { class: "primary", type: "button", onclick: () => openBuy(r.round_id) }, "Buy"),
+        choice: el("p", { class: "muted" }),
+        note: el("p", { class: "note" }),
+        button: el("button", { class: "primary", type: "button", onclick: () => app.buy.open(r.round_id) }),
         terms: el("div"),
       };
       c.card = el("article", { class: "card", dataset: { round: r.round_id }, id: "round-" + r.round_id },
-        el("header", {}, el("h3", { text: name }), c.status),
-        el("p", { class: "price", text: yuan(offer.price_fen) }),
-        c.terms,
-        el("p", { class: "row" }, c.countdown, c.left),
-        r.number_choice ? el("p", { class: "muted", text: "Choose your own number" }) : null,
-        c.button);
+        el("header", {}, c.name, c.status), c.price, c.terms, el("p", { class: "row" }, c.countdown, c.left),
+        c.choice, c.note, c.button);
       $("rounds").append(c.card);
       state.cards.set(r.round_id, c);
     }
+    c.left.textContent = t("card.left", { left: r.left, stocked: r.stocked });
+    const sig = FS.lang() + JSON.stringify([r.offer, r.per_account_limit, r.per_id_limit, r.hold_seconds, r.number_choice]);
+    if (c.sig === sig) return;
+    c.sig = sig;
+    c.name.textContent = offerName(r);
+    c.price.textContent = money(offer.price_fen);
     c.terms.replaceChildren(terms(offer, r));
-    c.left.textContent = r.left + " of " + r.stocked + " left";
+    c.choice.textContent = r.number_choice ? t("card.number_choice") : "";
+    show(c.choice, !!r.number_choice);
   }
 
+  function renderCards() { for (const r of state.rounds.values()) renderCard(r); }
+
+  /* Every 200 ms: every card from the server's state and clock. */
   function tick() {
-    const t = now();
-    $("clock").textContent = clock(t);
+    const tm = now();
+    $("clock").textContent = FS.clock(tm);
     for (const [rid, c] of state.cards) {
       const r = state.rounds.get(rid);
       if (!r) continue;
       const p = phase(r);
-      c.status.textContent = PHASE_TEXT[p];
+      const countdown = p === "upcoming" ? t("card.starts_in", { d: duration(r.starts_at - tm) })
+        : p === "live" ? t("card.ends_in", { d: duration(r.ends_at - tm) }) : "";
+      if (c.countdown.textContent !== countdown) c.countdown.textContent = countdown;
+      if (c.phase === p && c.lang === FS.lang()) continue;   // nothing else changed
+      c.phase = p;
+      c.lang = FS.lang();
+      c.status.textContent = t("phase." + p);
       c.status.className = "badge " + p;
       c.card.dataset.phase = p;
-      c.countdown.textContent = p === "upcoming" ? "Starts in " + duration(r.starts_at - t)
-        : p === "live" ? "Ends in " + duration(r.ends_at - t) : "";
-      c.button.disabled = p === "sold_out" || p === "ended";
-      c.button.textContent = p === "sold_out" ? "Sold out" : p === "ended" ? "Ended" : "Buy";
+      const note = p === "sold_out" ? t("card.sold_out_note") : p === "paused" ? t("card.paused_note") : "";
+      c.note.textContent = note;
+      c.note.className = "note " + p;
+      show(c.note, !!note);
+      c.button.disabled = p === "sold_out" || p === "ended" || p === "paused";
+      c.button.textContent = { sold_out: t("btn.sold_out"), ended: t("btn.ended"), paused: t("btn.paused"), upcoming: t("btn.get_ready") }[p] || t("btn.buy");
     }
-    updateBuyButton();
+    app.queue.tick();
+    app.buy.update();
+    app.orders.tick();
+    app.orders.listTick();
+    tickLogin();
+  }
+  app.changed = () => app.buy.update();
+
+  // -- login ---------------------------------------------------------------------------------------
+  const login = { cooldownUntil: Number(sessionStorage.getItem("fs_otp_cooldown") || 0), error: null, sent: null };
+
+  function renderWho() {
+    $("who").textContent = state.token ? t("login.who", { phone: state.phone || "" }) : "";
+    show($("logout"), !!state.token);
+    show($("login"), !state.token && app.buy.selected() !== null);
+    app.orders.renderList();
+    app.buy.update();
   }
 
-  // -- login ----------------------------------------------------------------------------------
-  function renderWho() {
-    $("who").textContent = state.token ? "Logged in" + (state.buyer ? " (" + state.buyer.slice(0, 12) + ")" : "") : "";
-    show($("logout"), !!state.token);
-    show($("login"), !state.token && state.selected !== null);
-    renderMyOrders();
-    updateBuyButton();
+  function normalizePhone(raw) {
+    let p = raw.replace(/[\s-]/g, "");
+    if (p.startsWith("+86")) p = p.slice(3); else if (p.startsWith("0086")) p = p.slice(4);
+    return /^1[3-9][0-9]{9}$/.test(p) ? p : null;
   }
+
+  function cooldown(seconds) {
+    login.cooldownUntil = Date.now() + seconds * 1000;
+    sessionStorage.setItem("fs_otp_cooldown", String(login.cooldownUntil));
+    tickLogin();
+  }
+
+  function tickLogin() {
+    const b = $("send-code");
+    const left = Math.ceil((login.cooldownUntil - Date.now()) / 1000);
+    b.disabled = left > 0;
+    b.dataset.cooldown = left > 0 ? String(left) : "0";
+    b.textContent = left > 0 ? t("login.resend_in", { s: left }) : login.sent ? t("login.resend") : t("login.send");
+  }
+
+  function loginError(message) {
+    login.error = message;
+    $("login-error").textContent = message;
+    show($("login-error"), !!message);
+  }
+
+  const waitFor = (s) => (s < 60 ? t("hold.seconds", { n: Math.max(1, Math.round(s)) }) : t("hold.minutes", { n: Math.ceil(s / 60) }));
 
   async function sendCode(ev) {
     ev.preventDefault();
-    const phone = $("phone").value.trim();
-    show($("login-error"), false);
+    loginError("");
+    const phone = normalizePhone($("phone").value);
+    if (!phone) return loginError(t("login.bad_phone"));
+    if (login.cooldownUntil > Date.now()) return;
     const res = await api("POST", "/api/auth/otp", { body: { phone } });
-    if (!res.ok) return loginError(res.error);
+    if (!res.ok) {
+      const e = res.error, wait = res.retryAfter || 60;
+      if (e.code === "otp_cooldown") { cooldown(wait); show($("verify-form")); return loginError(t("login.cooldown", { wait: waitFor(wait) })); }
+      if (e.code === "rate_limited") { cooldown(Math.min(wait, 3600)); return loginError(t("login.sms_limit", { wait: waitFor(wait) })); }
+      if (e.code === "otp_locked") return loginError(t("login.locked", { wait: waitFor(wait) }));
+      if (e.code === "invalid_request") return loginError(t("login.bad_phone"));
+      return loginError(FS.errorText(e).message);
+    }
+    login.sent = phone;
+    cooldown(res.data.resend_after);
+    $("otp-sent").textContent = t("login.sent", { phone: FS.maskPhone(phone), m: Math.round(res.data.expires_in / 60) });
+    show($("otp-sent"));
     show($("verify-form"));
     $("code").focus();
     const sms = await api("GET", "/api/dev/sms?phone=" + encodeURIComponent(phone));
     if (sms.ok && sms.data.messages && sms.data.messages.length) {
       const m = sms.data.messages[0];
-      $("dev-sms").textContent = "Dev mode — SMS to " + phone + ": " + (m.text || m.message || JSON.stringify(m));
+      const text = String(m.text || m.message || "");
+      $("dev-sms").replaceChildren(t("login.dev_sms", { phone: FS.maskPhone(phone) }) + " ", el("span", { raw: true, text }));
       show($("dev-sms"));
-      const code = String(m.text || m.message || "").match(/\b(\d{4,8})\b/);
+      const code = text.match(/(\d{6})/);
       if (code) $("code").value = code[1];
     }
   }
 
   async function verify(ev) {
     ev.preventDefault();
-    const res = await api("POST", "/api/auth/verify", { body: { phone: $("phone").value.trim(), code: $("code").value.trim() } });
-    if (!res.ok) return loginError(res.error);
+    loginError("");
+    const phone = normalizePhone($("phone").value);
+    if (!phone) return loginError(t("login.bad_phone"));
+    const code = $("code").value.trim();
+    if (!/^\d{6}$/.test(code)) return loginError(t("login.bad_code"));
+    const res = await api("POST", "/api/auth/verify", { body: { phone, code } });
+    if (!res.ok) {
+      const e = res.error;
+      const left = e.code === "invalid_code" && /(\d+)/.exec(e.message || "");
+      if (left) return loginError(t("login.attempts_left", { n: left[1] }));
+      if (e.code === "otp_locked") return loginError(t("login.locked", { wait: waitFor(res.retryAfter || 900) }));
+      return loginError(FS.errorText(e).message);
+    }
     state.token = res.data.token;
     state.buyer = res.data.buyer_id;
+    state.phone = FS.maskPhone(phone);   // only the masked form is kept
     sessionStorage.setItem("fs_token", state.token);
     sessionStorage.setItem("fs_buyer", state.buyer || "");
+    sessionStorage.setItem("fs_phone", state.phone);
     show($("verify-form"), false);
     show($("dev-sms"), false);
+    show($("otp-sent"), false);
     renderWho();
+    app.orders.loadList();
+    app.buy.enter();
   }
-
-  function loginError(e) { $("login-error").textContent = e.message; show($("login-error")); }
 
   function logout() {
-    state.token = state.buyer = null;
-    sessionStorage.removeItem("fs_token");
-    sessionStorage.removeItem("fs_buyer");
+    state.token = state.buyer = state.phone = null;
+    for (const k of ["fs_token", "fs_buyer", "fs_phone"]) sessionStorage.removeItem(k);
+    app.queue.stop();
+    app.orders.close();
     renderWho();
   }
+  Object.assign(app, { phase, offerName, terms, logout, renderWho });
 
-  // -- buying ---------------------------------------------------------------------------------
-  function openBuy(rid) {
-    const r = state.rounds.get(rid);
-    if (!r) return;
-    if (state.selected !== rid) {
-      state.key = randomKey();     // one form shown = one purchase attempt = one key
-      state.reserved = null;
-      state.number = null;
-      show($("result"), false);
-    }
-    state.selected = rid;
-    const offer = r.offer || {};
-    $("buy-title").textContent = "Buy: " + (offer.offer_name || offer.name || rid);
-    $("buy-terms").replaceChildren(terms(offer, r));
-    $("agreement-version").textContent = r.agreement_version || offer.agreement_version || "";
-    show($("numbers-box"), !!r.number_choice);
-    if (r.number_choice) loadNumbers();
-    show($("buy"));
-    renderWho();
-    $("buy").scrollIntoView({ behavior: "smooth", block: "start" });
-  }
-
-  async function loadNumbers() {
-    const res = await api("GET", "/api/rounds/" + encodeURIComponent(state.selected) + "/numbers?limit=12");
-    const box = $("numbers");
-    if (!res.ok) { box.replaceChildren(el("p", { class: "muted", text: res.error.message })); return; }
-    if (!res.data.numbers.length) { box.replaceChildren(el("p", { class: "muted", text: "No numbers left to choose." })); return; }
-    box.replaceChildren(...res.data.numbers.map((n) =>
-      el("label", { class: "number" },
-        el("input", { type: "radio", name: "number", value: n.number, onchange: () => { state.number = n.number; } }),
-        el("span", { text: n.number.replace(/(\d{3})(\d{4})(\d{4})/, "$1 $2 $3") }),
-        n.surcharge_fen ? el("small", { text: " +" + yuan(n.surcharge_fen) }) : null)));
-    state.number = null;
-  }
-
-  function updateBuyButton() {
-    const b = $("buy-button");
-    const r = state.selected && state.rounds.get(state.selected);
-    if (!r) { b.disabled = true; return; }
-    const p = phase(r);
-    let label = "Buy now";
-    let hint = "";
-    if (state.reserved) { label = "Reserved"; hint = "Your order is reserved below."; }
-    else if (p === "upcoming") { label = "Starts in " + duration(r.starts_at - now()); hint = "The button unlocks at the start (server time)."; }
-    else if (p === "sold_out") label = "Sold out";
-    else if (p === "ended") label = "Ended";
-    else if (p === "paused") label = "Paused";
-    else if (!state.token) { hint = "Log in above to buy."; }
-    if (state.busy) label = "Buying…";
-    b.textContent = label;
-    b.disabled = state.busy || !!state.reserved || p !== "live" || !state.token;
-    $("buy-hint").textContent = hint;
-  }
-
-  async function buy(ev) {
-    ev.preventDefault();
-    if (state.busy || state.reserved) return;   // double clicks buy once
-    const r = state.rounds.get(state.selected);
-    if (!r || phase(r) !== "live" || !state.token) return;
-    const missing = ["real-name", "id-number", "address"].find((id) => !$(id).value.trim());
-    if (missing) return result(false, { code: "invalid_request", message: "Please fill in " + $(missing).name.replace("_", " ") + "." });
-    if (!$("agree").checked) return result(false, { code: "invalid_request", message: "Please accept the agreement first." });
-    if (r.number_choice && !state.number) return result(false, { code: "invalid_request", message: "Please pick a phone number." });
-    state.busy = true;
-    updateBuyButton();
-    const body = {
-      quantity: 1,
-      real_name: $("real-name").value.trim(),
-      id_number: $("id-number").value.trim().toUpperCase(),
-      address: $("address").value.trim(),
-      agreement_version: r.agreement_version || (r.offer || {}).agreement_version,
-      channel: window.matchMedia("(max-width: 640px)").matches ? "mobile" : "web",
-    };
-    if (state.number) body.number = state.number;
-    let res;
-    try {
-      res = await api("POST", "/api/rounds/" + encodeURIComponent(r.round_id) + "/orders",
-        { body, token: state.token, headers: { "Idempotency-Key": state.key } });
-    } finally {
-      state.busy = false;
-    }
-    if (res.ok) {
-      state.reserved = res.data;
-      remember(res.data.order_id);
-      result(true, res.data);
-      showOrder(res.data.order_id);
-    } else {
-      // A retriable failure keeps the key (a retry can never buy twice); a definitive refusal
-      // gets a fresh key so that a corrected form is a new attempt.
-      if (!RETRIABLE.has(res.error.code)) state.key = randomKey();
-      if (res.error.code === "unauthorized") logout();
-      if (res.error.code === "number_taken") loadNumbers();
-      result(false, res.error);
-    }
-    updateBuyButton();
-  }
-
-  // The amount due the server fixed for the order: price + surcharge = total.
-  function amountText(a) {
-    if (!a.surcharge_fen) return "To pay: " + yuan(a.total_fen);
-    return "To pay: " + yuan(a.price_fen) + " + " + yuan(a.surcharge_fen) + " number surcharge = " + yuan(a.total_fen);
-  }
-
-  function result(ok, data) {
-    const box = $("result");
-    box.className = ok ? "result ok" : "result error " + data.code;
-    box.dataset.code = ok ? "reserved" : data.code;
-    if (ok) {
-      box.replaceChildren(
-        el("strong", { text: "Reserved!" }),
-        el("p", {}, "Order ", el("code", { text: data.order_id }), " is held for you."),
-        ...(data.amount_due ? [el("p", { class: "amount", text: amountText(data.amount_due) })] : []),
-        el("p", { class: "deadline", text: "Pay before " + clock(data.pay_before) + " (" + duration(data.pay_before - now()) + " left), or it is released." }));
-    } else {
-      box.replaceChildren(el("strong", { text: HEADLINES[data.code] || "Not bought" }), el("p", { text: data.message }));
-    }
-    show(box);
-  }
-
-  // -- orders ---------------------------------------------------------------------------------
-  const ordersKey = () => "fs_orders:" + (state.buyer || "anon");
-  function remember(id) {
-    const ids = JSON.parse(localStorage.getItem(ordersKey()) || "[]").filter((x) => x !== id);
-    ids.unshift(id);
-    localStorage.setItem(ordersKey(), JSON.stringify(ids.slice(0, 20)));
-    renderMyOrders();
-  }
-  function renderMyOrders() {
-    const ids = state.token ? JSON.parse(localStorage.getItem(ordersKey()) || "[]") : [];
-    $("order-list").replaceChildren(...ids.map((id) => el("li", {}, el("a", { href: "#order/" + id, text: id }))));
-    show($("my-orders"), ids.length > 0);
-  }
-
-  async function showOrder(id) {
-    state.order = id;
-    show($("order"));
-    await refreshOrder();
-  }
-
-  async function refreshOrder() {
-    if (!state.order || !state.token) return;
-    const res = await api("GET", "/api/orders/" + encodeURIComponent(state.order), { token: state.token });
-    if (!res.ok) { $("order-error").textContent = res.error.message; show($("order-error")); return; }
-    show($("order-error"), false);
-    const o = res.data, offer = o.offer || {};
-    const rows = [
-      ["Status", o.status], ["Order", o.order_id], ["Item", offer.offer_name || offer.name || ""],
-      ["Quantity", o.quantity], ["Price", yuan(offer.price_fen)],
-      ...(o.amount_due ? [["Amount due", amountText(o.amount_due).replace("To pay: ", "")]] : []),
-      ["Number", o.number || "assigned at shipping"], ["Channel", o.channel],
-      ["Agreement", o.agreement_version],
-      ["Gifts", (offer.gifts || []).map(gift).join(" + ") || "none"],
-    ];
-    if (o.status === "reserved") rows.push(["Pay before", dateTime(o.pay_before_ms)]);
-    if (o.payment_id) rows.push(["Payment", o.payment_id + (o.amount !== null && o.amount !== undefined ? " (" + yuan(o.amount) + ")" : "")]);
-    if (o.tracking || o.carrier) rows.push(["Tracking", [o.carrier, o.tracking].filter(Boolean).join(" ")]);
-    $("order-view").replaceChildren(...rows.map(([k, v]) =>
-      [el("dt", { text: k }), el("dd", { text: String(v ?? ""), class: k === "Status" ? "status " + o.status : null, id: k === "Status" ? "order-status" : null })]).flat());
-    $("order").dataset.status = o.status;
-    show($("pay-button"), o.status === "reserved");
-  }
-
-  async function pay() {
-    const b = $("pay-button");
-    if (b.disabled) return;
-    b.disabled = true;
-    const res = await api("POST", "/api/orders/" + encodeURIComponent(state.order) + "/pay", { body: { instant: true }, token: state.token });
-    b.disabled = false;
-    if (!res.ok) { $("order-error").textContent = res.error.message; show($("order-error")); }
-    await refreshOrder();
-  }
-
+  // -- routing ----------------------------------------------------------------------------------------
+  let pending = null;   // a route that needs the rounds first
   function route() {
-    const m = location.hash.match(/^#order\/(.+)$/);
-    if (m) showOrder(decodeURIComponent(m[1]));
+    const h = location.hash;
+    let m;
+    if ((m = h.match(/^#order\/(.+)$/))) { app.orders.open(decodeURIComponent(m[1])); return; }
+    if ((m = h.match(/^#buy\/(.+)$/))) {
+      const rid = decodeURIComponent(m[1]);
+      if (state.rounds.has(rid)) app.buy.open(rid); else pending = () => { if (state.rounds.has(rid)) app.buy.open(rid); };
+      return;
+    }
+    if (h === "#orders") { app.orders.loadList(); $("my-orders").scrollIntoView({ block: "start" }); }
   }
 
-  // -- wiring ---------------------------------------------------------------------------------
+  function switchLang() {
+    FS.setLang(FS.lang() === "zh-CN" ? "en" : "zh-CN");
+  }
+  FS.onLang(() => {
+    renderCards();
+    renderWho();
+    if (app.buy.selected()) app.buy.render();
+    app.queue.render();
+    app.pow.render();
+    app.orders.render();
+    tick();
+  });
+
+  // -- wiring ---------------------------------------------------------------------------------------
   document.addEventListener("DOMContentLoaded", () => {
     $("otp-form").addEventListener("submit", sendCode);
     $("verify-form").addEventListener("submit", verify);
     $("logout").addEventListener("click", logout);
-    $("buy-form").addEventListener("submit", buy);
-    $("more-numbers").addEventListener("click", loadNumbers);
-    $("pay-button").addEventListener("click", pay);
-    $("refresh-order").addEventListener("click", refreshOrder);
+    $("lang-switch").addEventListener("click", switchLang);
+    $("buy-form").addEventListener("submit", app.buy.submit);
+    $("more-numbers").addEventListener("click", app.buy.loadNumbers);
+    $("read-agreement").addEventListener("click", app.buy.openAgreement);
+    $("confirm-buy").addEventListener("click", app.buy.reserve);
+    $("confirm-back").addEventListener("click", () => $("confirm").close());
+    $("agreement-close").addEventListener("click", () => $("agreement").close());
+    $("pay-button").addEventListener("click", app.orders.pay);
+    $("refresh-order").addEventListener("click", app.orders.refresh);
     window.addEventListener("hashchange", route);
     renderWho();
-    loadRounds();
     route();
+    loadRounds();
+    if (state.token) app.orders.loadList();
     setInterval(loadRounds, POLL_MS);
     setInterval(tick, 200);
-    setInterval(() => { if (!$("order").hidden) refreshOrder(); }, 5000);
   });
 })();
