@@ -177,7 +177,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("confirm.ok", "确认并提交订单", "Confirm and order"),
     ("confirm.back", "返回修改", "Back to the form"),
     ("agreement.title", "入网服务协议", "Service agreement"),
-    ("agreement.version", "版本：{v}", "Version: {v}"),
+    ("agreement.version", "版本：", "Version:"),
     ("agreement.missing", "该版本协议的全文暂未提供，请联系客服获取。",
      "The full text of this version is not available; ask customer service for it."),
     ("agreement.close", "关闭", "Close"),
@@ -196,7 +196,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("result.view_order", "查看订单", "View order"),
     ("result.not_bought", "未能购买", "Not bought"),
     # order page
-    ("order.title", "我的订单详情", "Your order"),
+    ("order.title", "订单详情", "Your order"),
     ("order.status", "状态", "Status"),
     ("order.id", "订单号", "Order"),
     ("order.item", "商品", "Item"),

@@ -74,6 +74,7 @@
     if (!res.ok) { f.numbers = []; f.numbersError = res.error; renderNumbers(); return; }
     f.numbersError = null;
     f.numbers = res.data.numbers;
+    $("numbers").dataset.loads = String(Number($("numbers").dataset.loads || 0) + 1);
     renderNumbers();
   }
 
@@ -223,7 +224,7 @@
     const r = round();
     if (!r) return;
     const version = r.agreement_version || (r.offer || {}).agreement_version || "";
-    $("agreement-meta").textContent = t("agreement.version", { v: version });
+    $("agreement-meta").replaceChildren(t("agreement.version") + " ", el("span", { raw: true, text: version }));
     $("agreement-text").replaceChildren(el("p", { class: "muted", text: t("agreement.loading") }));
     $("agreement").showModal();
     const res = await api("GET", "/api/rounds/" + encodeURIComponent(r.round_id) + "/agreement");
