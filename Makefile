@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: install up down status demo test lint format bench clean debian-test debian-bench
 
 # Debian packages beyond the stack's (which `flashsale stack up` installs itself).
+# $(1) the command that shows it is there (or $(3), a shell check, when it has none), $(2) the package.
 define apt_ensure
-	@command -v $(1) >/dev/null 2>&1 || { \
+	@$(if $(3),$(3),command -v $(1)) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing $(2) (Debian)"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
@@ -37,6 +38,7 @@ demo: install
 
 debian-test:
 	$(call apt_ensure,chromium,chromium)
+	$(call apt_ensure,a CJK font,fonts-noto-cjk,fc-list :lang=zh | grep -q .)
 
 debian-bench:
 	$(call apt_ensure,wrk,wrk)
