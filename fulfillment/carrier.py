@@ -17,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 import orjson
 
 from fulfillment.errors import CarrierRejected, CarrierTimeout, CarrierTransient
 
+T = TypeVar("T")
+R = TypeVar("R")
 STATES = ("booked", "picked_up", "in_transit", "delivered")
 FINAL_STATES = ("delivered", "failed")
 
@@ -96,8 +99,8 @@ class SimulatedCarrier:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.config.seed)  # noqa: S311 - a simulation, not crypto
-        self._pending: list[_Request] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._store = Coalesced(self._store_many)
+        self._lookup = Coalesced(self._lookup_many)
 
     @property
     def name(self) -> str:
@@ -121,7 +124,7 @@ class SimulatedCarrier:
         if problem is not None:
             self.stats.rejected += 1
             raise CarrierRejected(f"carrier answered 422: {problem}", code="carrier.bad_address")
-        booking = await self._store(idempotency_key, parcel)
+        booking = await self._store((idempotency_key, parcel))
         if latency > timeout:
             await asyncio.sleep(timeout / 2)
             self.stats.timeouts += 1
@@ -129,36 +132,12 @@ class SimulatedCarrier:
         await asyncio.sleep(latency / 2)  # the response travels
         return booking
 
-    async def _store(self, key: str, parcel: Parcel) -> Booking:
-        """The carrier's side keeps the booking. Requests arriving together are stored in one
-        statement (as a server would batch its writes); each still gets its own answer."""
-        future: asyncio.Future[Booking] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, parcel, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the requests of this tick join
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                stored = await self._store_many(batch)
-            except BaseException as exc:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for key, _, future in batch:
-                if not future.done():
-                    future.set_result(stored[key])
-
-    async def _store_many(self, batch: list[_Request]) -> dict[str, Booking]:
+    async def _store_many(self, batch: list[tuple[str, Parcel]]) -> list[Booking]:
+        """The carrier's side keeps the bookings of the requests that arrived together in one
+        statement (as a server batches its writes); each request still gets its own answer."""
         parcels: dict[str, Parcel] = {}
         requests: dict[str, int] = {}
-        for key, parcel, _ in batch:
+        for key, parcel in batch:
             parcels.setdefault(key, parcel)
             requests[key] = requests.get(key, 0) + 1
         keys = sorted(parcels)  # one lock order
@@ -174,12 +153,23 @@ class SimulatedCarrier:
             [requests[k] for k in keys],
             float(self.config.transit_seconds),
         )
-        return {
+        stored = {
             r["idempotency_key"]: Booking(
                 self.name, r["tracking_no"], r["estimate"], r["created_at"]
             )
             for r in rows
         }
+        return [stored[key] for key, _ in batch]
+
+    async def _lookup_many(self, numbers: list[str]) -> list[asyncpg.Record | None]:
+        rows = await self.pool.fetch(
+            "SELECT tracking_no, idempotency_key, created_at, clock_timestamp() AS now "
+            "FROM sim_carrier_bookings WHERE carrier = $1 AND tracking_no = ANY($2::text[])",
+            self.name,
+            sorted(set(numbers)),
+        )
+        found = {r["tracking_no"]: r for r in rows}
+        return [found.get(n) for n in numbers]
 
     async def track(self, tracking_no: str) -> Tracking:
         self.stats.requests += 1
@@ -187,12 +177,7 @@ class SimulatedCarrier:
         if self._rng.random() < self.config.transient_rate:
             self.stats.transient += 1
             raise CarrierTransient("carrier answered 503 Service Unavailable")
-        row = await self.pool.fetchrow(
-            "SELECT idempotency_key, created_at, clock_timestamp() AS now "
-            "FROM sim_carrier_bookings WHERE carrier = $1 AND tracking_no = $2",
-            self.name,
-            tracking_no,
-        )
+        row = await self._lookup(tracking_no)
         if row is None:
             raise CarrierRejected(f"carrier answered 404 for {tracking_no}", code="carrier.unknown")
         step = timedelta(seconds=self.config.step_seconds)
@@ -205,7 +190,45 @@ class SimulatedCarrier:
         return Tracking(tracking_no, history[-1][0], history)
 
 
-_Request = tuple[str, Parcel, "asyncio.Future[Booking]"]
+class Coalesced(Generic[T, R]):
+    """Calls made in the same event-loop tick are answered by one call of ``many`` (a list of
+    arguments in, the answers in the same order out); a failure of ``many`` is every caller's.
+    """
+
+    def __init__(self, many: Callable[[list[T]], Awaitable[list[R]]]) -> None:
+        self._many = many
+        self._pending: list[tuple[T, asyncio.Future[R]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __call__(self, arg: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append((arg, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the calls of this tick join
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                answers = await self._many([arg for arg, _ in batch])
+            except BaseException as exc:  # every caller's; a cancellation also propagates
+                for _, future in batch:
+                    if future.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+
+
 _STORE = """
 INSERT INTO sim_carrier_bookings (carrier, idempotency_key, tracking_no, parcel, requests,
                                   estimate)

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from checkout.events import RANKS, shipment_event
-from fulfillment._outbox import enqueue
+from fulfillment._outbox import enqueue_many
 from fulfillment.carrier import FINAL_STATES, Carrier
 from fulfillment.errors import CarrierError
 
@@ -22,10 +22,22 @@ def _rank(state: str) -> int:
     return 99 if state == "failed" else RANKS[state]
 
 
+_MOVE = """
+UPDATE shipments s SET state = t.new, updated_at = now(),
+       delivered_at = CASE WHEN t.new = 'delivered' THEN t.at ELSE s.delivered_at END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS t(o, old, new, at)
+WHERE s.order_id = t.o AND s.state = t.old
+RETURNING s.order_id"""
+_HISTORY = """
+INSERT INTO shipment_history (order_id, state, at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING"""
+
+
 async def track_once(
-    pool: asyncpg.Pool, carrier: Carrier, limit: int = 200, concurrency: int = 16
+    pool: asyncpg.Pool, carrier: Carrier, limit: int = 200, concurrency: int = 64
 ) -> int:
-    """Poll the carrier for open shipments; returns how many changed state."""
+    """Poll the carrier for open shipments (``concurrency`` requests in flight) and record the
+    state changes of the whole pass in one transaction; returns how many changed state."""
     rows = await pool.fetch(
         "SELECT order_id, round_id, tracking_no, state FROM shipments "
         "WHERE carrier = $1 AND state NOT IN ('delivered', 'failed') "
@@ -35,51 +47,50 @@ async def track_once(
     )
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(row: asyncpg.Record) -> bool:
+    async def ask(row: asyncpg.Record) -> tuple[asyncpg.Record, list[tuple[str, datetime]]]:
         async with gate:
             try:
                 t = await carrier.track(row["tracking_no"])
             except CarrierError as exc:
                 log.warning("track %s failed: %s", row["order_id"], exc.code)
-                return False
-        new = [(s, at) for s, at in t.history if _rank(s) > _rank(row["state"])]
-        if not new:
-            return False
-        async with pool.acquire() as conn, conn.transaction():
-            state, at = new[-1]
-            done = await conn.fetchval(
-                "UPDATE shipments SET state = $3, updated_at = now(), delivered_at = "
-                "CASE WHEN $3 = 'delivered' THEN $4 ELSE delivered_at END "
-                "WHERE order_id = $1 AND state = $2 RETURNING id",
-                row["order_id"],
-                row["state"],
-                state,
-                at,
-            )
-            if done is None:  # another worker moved it first
-                return False
-            for s, when in new:
-                await conn.execute(
-                    "INSERT INTO shipment_history (order_id, state, at) "
-                    "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    row["order_id"],
-                    s,
-                    when,
-                )
-                data = {"carrier": carrier.name, "tracking_no": row["tracking_no"]}
-                if s == "failed":
-                    data["reason"] = "carrier reported the parcel lost"
-                await enqueue(
-                    conn,
-                    "shipments",
-                    row["order_id"],
-                    shipment_event(
-                        row["order_id"], row["round_id"], s, when, data, keeps="shipped"
-                    ),
-                )
-        return True
+                return row, []
+        return row, [(s, at) for s, at in t.history if _rank(s) > _rank(row["state"])]
 
-    return sum(await asyncio.gather(*(one(r) for r in rows)))
+    moves = sorted(
+        (m for m in await asyncio.gather(*(ask(r) for r in rows)) if m[1]),
+        key=lambda m: m[0]["order_id"],  # one lock order for every worker
+    )
+    if not moves:
+        return 0
+    async with pool.acquire() as conn, conn.transaction():
+        done = await conn.fetch(
+            _MOVE,
+            [row["order_id"] for row, _ in moves],
+            [row["state"] for row, _ in moves],
+            [new[-1][0] for _, new in moves],
+            [new[-1][1] for _, new in moves],
+        )
+        moved = {r["order_id"] for r in done}  # another worker may have moved some first
+        steps = [(row, s, at) for row, new in moves if row["order_id"] in moved for s, at in new]
+        if steps:
+            await conn.execute(
+                _HISTORY,
+                [row["order_id"] for row, _, _ in steps],
+                [s for _, s, _ in steps],
+                [at for _, _, at in steps],
+            )
+            await enqueue_many(conn, [_event(carrier.name, row, s, at) for row, s, at in steps])
+    return len(moved)
+
+
+def _event(
+    carrier: str, row: asyncpg.Record, state: str, at: datetime
+) -> tuple[str, str, dict[str, Any]]:
+    data = {"carrier": carrier, "tracking_no": row["tracking_no"]}
+    if state == "failed":
+        data["reason"] = "carrier reported the parcel lost"
+    event = shipment_event(row["order_id"], row["round_id"], state, at, data, keeps="shipped")
+    return "shipments", row["order_id"], event
 
 
 def _iso(v: datetime | date | None) -> str | None:
