@@ -15,8 +15,8 @@ import hashlib
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import asyncpg
@@ -68,26 +68,51 @@ def paid(round_id: str, n: int) -> OrderEvent:
     )  # fmt: skip
 
 
-@asynccontextmanager
-async def scratch(
-    base: Settings, pool_size: int = 4
-) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
-    """A fresh database (migrated) and topic prefix (topics created), dropped afterwards."""
+async def _create(base: Settings) -> Settings:
+    """A fresh database (migrated) and topic prefix (topics created)."""
     tag = uuid.uuid4().hex[:8]
     db = f"flashsale_bench_{tag}"
     admin = await asyncpg.connect(base.database_url)
-    await admin.execute("CREATE DATABASE " + quote_ident(db))
-    await admin.close()
+    try:
+        await admin.execute("CREATE DATABASE " + quote_ident(db))
+    finally:
+        await admin.close()
     s = dataclasses.replace(
         base,
         database_url=base.database_url.rsplit("/", 1)[0] + "/" + db,
         topic_prefix=f"flashsale-bench-{tag}",
     )
+    conn = await asyncpg.connect(s.database_url)
     try:
-        conn = await asyncpg.connect(s.database_url)
         await migrate(conn)
+    finally:
         await conn.close()
-        await ensure_topics(s)
+    await ensure_topics(s)
+    return s
+
+
+async def _drop(base: Settings, s: Settings) -> None:
+    client = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    await client.start()
+    try:
+        await client.delete_topics(Topics(s.topic_prefix).all())
+    finally:
+        await client.close()
+    admin = await asyncpg.connect(base.database_url)
+    try:
+        db = s.database_url.rsplit("/", 1)[1]
+        await admin.execute("DROP DATABASE IF EXISTS " + quote_ident(db) + " WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def scratch(
+    base: Settings, pool_size: int = 4
+) -> AsyncIterator[tuple[Settings, asyncpg.Pool]]:
+    """A fresh database (migrated) and topic prefix (topics created), dropped afterwards."""
+    s = await _create(base)
+    try:
         pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=pool_size)
         assert pool is not None
         try:
@@ -95,15 +120,17 @@ async def scratch(
         finally:
             await pool.close()
     finally:
-        client = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
-        await client.start()
-        try:
-            await client.delete_topics(Topics(s.topic_prefix).all())
-        finally:
-            await client.close()
-        admin = await asyncpg.connect(base.database_url)
-        await admin.execute("DROP DATABASE IF EXISTS " + quote_ident(db) + " WITH (FORCE)")
-        await admin.close()
+        await _drop(base, s)
+
+
+@contextmanager
+def scratch_settings(base: Settings) -> Iterator[Settings]:
+    """:func:`scratch` for code that runs its own event loops (the e2e sale)."""
+    s = asyncio.run(_create(base))
+    try:
+        yield s
+    finally:
+        asyncio.run(_drop(base, s))
 
 
 async def publish(s: Settings, events: list[OrderEvent]) -> None:

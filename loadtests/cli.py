@@ -192,8 +192,10 @@ def bench(
 def _end_to_end(cards: int, results: Path) -> None:
     """The demo's whole sale, reduced to its wall times (seconds from the opening second)."""
     from flashsale.demo import DemoConfig, run_demo
+    from loadtests.bench_writer import scratch_settings
 
-    report = run_demo(Settings.from_env(), DemoConfig(cards=cards), console)
+    with scratch_settings(Settings.from_env()) as own:  # a clean database and topics
+        report = run_demo(own, DemoConfig(cards=cards), console)
     keys = (
         "cards",
         "shoppers",

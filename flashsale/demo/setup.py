@@ -32,9 +32,14 @@ class SetupError(Exception):
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    """The CLI as an operator runs it (dev credential from the local secrets file)."""
+    """The CLI as an operator runs it (dev credential from the local secrets file), on the
+    services and topics of ``settings``."""
     return {
         **os.environ,
+        "FLASHSALE_REDIS_URL": settings.redis_url,
+        "FLASHSALE_DATABASE_URL": settings.database_url,
+        "FLASHSALE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "FLASHSALE_TOPIC_PREFIX": settings.topic_prefix,
         "FLASHSALE_ADMIN_TOKEN": settings.admin_token.reveal(),
         "FLASHSALE_OPERATOR": "demo-marketer",
     }
