@@ -19,6 +19,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from catalog.errors import InvalidInput, InvalidTransition, RoundOverlap, RoundStateUnavailable
+from catalog.numbers import pool_size
 from catalog.rounds import build_spec, get_round, overlapping
 from flashsale.core.audit import Operator, audit
 from inventory.errors import InventoryError
@@ -233,6 +234,20 @@ def new_restock_id() -> str:
     return "rs-" + secrets.token_hex(6)
 
 
+async def _within_pool(conn: asyncpg.Connection, rnd: dict[str, Any], units: int) -> None:
+    """A number-choice round never offers more units than its pool has numbers (each unit is
+    one number): the same rule as at creation."""
+    size = await pool_size(conn, rnd["number_pool"])
+    if rnd["stocked"] + units > size:
+        raise InvalidInput(
+            f"restock of {units} would make {rnd['stocked'] + units} units, more than the "
+            f"{size} numbers in pool {rnd['number_pool']} (load more numbers first: "
+            f"`flashsale numbers load {rnd['number_pool']} FILE`)",
+            pool=rnd["number_pool"],
+            room=max(size - rnd["stocked"], 0),
+        )
+
+
 async def restock(
     conn: asyncpg.Connection,
     inv: InventoryPort,
@@ -261,6 +276,8 @@ async def restock(
                 restock_id=restock_id,
             )
         changed = existing is None
+        if changed and rnd["number_choice"] and rnd["number_pool"] is not None:
+            await _within_pool(conn, rnd, units)
         if changed:
             await conn.execute(
                 "INSERT INTO round_restocks (id, round_id, units) VALUES ($1, $2, $3)",

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
-from catalog.errors import CatalogConflict, InvalidInput, InvalidNumbersFile
-from catalog.money import parse_yuan
+from catalog.errors import CatalogConflict, CatalogNotFound, InvalidInput, InvalidNumbersFile
+from catalog.money import parse_yuan, yuan
 from flashsale.core.audit import Operator, audit
 
 # ASCII only and whole-string matches (the CHECKs in PostgreSQL agree): ``\d`` would take
 # full-width or Arabic-Indic digits and ``$`` a trailing newline.
 _NUMBER = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
 _POOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+# What people type between digits (``186 0100 9101``, ``186-0100-9102``), and the country code
+# in front (``+86``, ``0086``), dropped before the number is checked.
+_SEPARATORS = re.compile(r"[ \t-]+")
+_COUNTRY = re.compile(r"(?:\+86|0086)(?=1)", re.ASCII)
 MAX_REASONS = 5
+
+
+def normalise_number(text: str) -> str:
+    """``+86 186 0100 9101`` → ``18601009101``: spaces and dashes go, then a leading +86/0086."""
+    return _COUNTRY.sub("", _SEPARATORS.sub("", text.strip()), count=1)
 
 
 @dataclass(frozen=True)
@@ -25,16 +35,18 @@ class PoolNumber:
 
 
 def parse_numbers_file(text: str) -> list[PoolNumber]:
-    """One 11-digit number per line, optional ``,surcharge`` in yuan; blank lines and ``#``
+    """One 11-digit number per line (spaces, dashes and a leading +86 allowed), optional
+    ``,surcharge`` in yuan; a byte-order mark (Excel's UTF-8 export), blank lines and ``#``
     comments skipped. Any malformed or duplicate line refuses the whole file."""
     found: list[PoolNumber] = []
     seen: dict[str, int] = {}
     problems: list[str] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        number, _, surcharge = (part.strip() for part in line.partition(","))
+        typed, _, surcharge = (part.strip() for part in line.partition(","))
+        number = normalise_number(typed)
         if not _NUMBER.fullmatch(number):
             problems.append(
                 f"line {lineno}: {ascii(number)[:40]} is not an 11-digit mainland mobile number"
@@ -75,15 +87,20 @@ async def load_pool(
             pool,
         )
         taken = await conn.fetch(
-            "SELECT p.number, n.name FROM pool_numbers p JOIN number_pools n ON n.id = p.pool_id "
+            "SELECT p.number, n.name, count(*) OVER () AS total FROM pool_numbers p "
+            "JOIN number_pools n ON n.id = p.pool_id "
             "WHERE p.number = ANY($1::text[]) ORDER BY p.number LIMIT 5",
             [n.number for n in numbers],
         )
         if taken:
             listed = ", ".join(f"{r['number']} (pool {r['name']})" for r in taken)
+            total = taken[0]["total"]
+            more = f" and {total - len(taken)} more" if total > len(taken) else ""
             raise InvalidNumbersFile(
-                f"numbers file refused: already loaded: {listed}",
+                f"numbers file refused: {total} of its {len(numbers)} numbers are already "
+                f"loaded: {listed}{more}",
                 problems=[r["number"] for r in taken],
+                already_loaded=total,
             )
         try:
             await conn.copy_records_to_table(
@@ -116,3 +133,45 @@ async def pool_numbers(conn: asyncpg.Connection, pool_id: int) -> list[asyncpg.R
     return await conn.fetch(
         "SELECT number, surcharge_fen FROM pool_numbers WHERE pool_id = $1 ORDER BY number", pool_id
     )
+
+
+_POOLS = """
+SELECT n.name AS pool, n.created_at,
+       count(p.number) AS numbers,
+       count(p.number) FILTER (WHERE p.surcharge_fen > 0) AS lucky,
+       (SELECT coalesce(array_agg(r.id ORDER BY r.starts_at), '{}') FROM rounds r
+         WHERE r.number_pool_id = n.id) AS rounds
+FROM number_pools n LEFT JOIN pool_numbers p ON p.pool_id = n.id
+"""
+
+
+async def list_pools(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every number pool: its size, lucky numbers and the rounds selling from it."""
+    rows = await conn.fetch(_POOLS + " GROUP BY n.id ORDER BY n.name")
+    return [dict(r) for r in rows]
+
+
+async def show_pool(conn: asyncpg.Connection, pool: str, limit: int = 100) -> dict[str, Any]:
+    """One pool's figures and its first ``limit`` numbers (surcharges in yuan)."""
+    row = await conn.fetchrow(_POOLS + " WHERE n.name = $1 GROUP BY n.id", pool)
+    if row is None:
+        raise CatalogNotFound(f"unknown number pool {ascii(pool)[:80]}", pool=ascii(pool)[:80])
+    numbers = await conn.fetch(
+        "SELECT p.number, p.surcharge_fen FROM pool_numbers p JOIN number_pools n "
+        "ON n.id = p.pool_id WHERE n.name = $1 ORDER BY p.number LIMIT $2",
+        pool,
+        limit,
+    )
+    return dict(row) | {
+        "shown": [{"number": r["number"], "surcharge": yuan(r["surcharge_fen"])} for r in numbers]
+    }
+
+
+async def pool_size(conn: asyncpg.Connection, pool: str) -> int:
+    """How many numbers pool ``pool`` has (0 for an unknown pool)."""
+    size: int = await conn.fetchval(
+        "SELECT count(*) FROM pool_numbers p JOIN number_pools n ON n.id = p.pool_id "
+        "WHERE n.name = $1",
+        pool,
+    )
+    return size

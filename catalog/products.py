@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from catalog.errors import CatalogNotFound, InvalidInput
+from catalog.errors import CatalogNotFound, InvalidInput, InvalidTransition
 from catalog.money import yuan
 from checkout.offer import PRODUCT_KINDS
 from flashsale.core import text
@@ -106,7 +106,12 @@ async def add_offer(
     if terms.currency != "CNY":
         raise InvalidInput(f"currency {terms.currency!r} not supported (CNY only)")
     async with conn.transaction():
-        await _product(conn, terms.product_id)
+        product = await _product(conn, terms.product_id)
+        if product["retired_at"] is not None:
+            raise InvalidTransition(
+                f"product {terms.product_id} is retired: no new offers",
+                product_id=terms.product_id,
+            )
         row = await conn.fetchrow(
             """INSERT INTO offers (product_id, name, price_fen, currency, monthly_fee_fen, data_mb,
                    voice_minutes, gifts, agreement_text, agreement_version)
@@ -204,7 +209,8 @@ async def list_catalog(conn: asyncpg.Connection, kind: str | None = None) -> lis
     rows = await conn.fetch(
         """SELECT p.id AS product_id, p.kind, p.name AS product, o.id AS offer_id,
                   o.name AS offer, o.price_fen, o.monthly_fee_fen, o.agreement_version,
-                  (SELECT count(*) FROM variants v WHERE v.product_id = p.id) AS variants
+                  (SELECT count(*) FROM variants v WHERE v.product_id = p.id) AS variants,
+                  coalesce(o.retired_at, p.retired_at) IS NOT NULL AS retired
            FROM products p LEFT JOIN offers o ON o.product_id = p.id
            WHERE $1::text IS NULL OR p.kind = $1 ORDER BY p.id, o.id""",
         kind,
@@ -231,7 +237,7 @@ async def show_product(conn: asyncpg.Connection, product_id: int) -> dict[str, A
 
 
 def product_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "kind", "name", "description", "created_at")}
+    return {k: row[k] for k in ("id", "kind", "name", "description", "created_at", "retired_at")}
 
 
 def offer_dict(row: asyncpg.Record) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 """`round report`: stock and order figures of one round (Redis counters + PostgreSQL orders;
 once the round is archived out of Redis, the counters archived with it).
 
-The JSON shape is fixed; a round never armed reads the catalog's stock and 0 for the rest.
-Orders per minute and by channel come from PostgreSQL (:func:`checkout.pipeline.observe.timeline`).
+What the figures mean is decided in :mod:`checkout.pipeline.observe` (the stage a round is in,
+its selling rate), the one place the ops dashboard reads too, so every reader tells the same
+story at every stage: upcoming, live, paused, sold out, units returned (sold out, then holds
+expired or stock was added), closed. ``held`` is units reserved and awaiting payment now;
+``orders`` every reservation ever acknowledged. A round never armed reads the catalog's stock
+and 0 for the rest; its status is then the catalog's, else the inventory's (the live one).
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from catalog.errors import RoundStateUnavailable
 from catalog.rounds import get_round
 from catalog.times import show
 from checkout.archived import archived_round, is_purged
-from checkout.pipeline.observe import timeline
+from checkout.pipeline.observe import rate, stage, timeline
 from inventory.errors import InventoryError
 
-_FIGURES = ("stocked", "left", "reserved", "paid", "expired", "refund_required", "orders")
+_FIGURES = ("stocked", "left", "held", "paid", "expired", "refund_required", "orders")
 _COUNTERS = ("stocked", "left", "held", "paid", "released", "refund_required", "orders")
 _ARCHIVED = ("stocked", "left_units", "held", "paid", "released", "refund_required", "orders")
 
@@ -33,11 +37,17 @@ def _figures(*values: int) -> dict[str, int]:
 
 
 async def round_report(
-    conn: asyncpg.Connection, inv: InventoryPort | None, round_id: str, tz: ZoneInfo
+    conn: asyncpg.Connection,
+    inv: InventoryPort | None,
+    round_id: str,
+    tz: ZoneInfo,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
     rnd = await get_round(conn, round_id)
     figures = _figures(rnd["stocked"], rnd["stocked"], 0, 0, 0, 0, 0)
     sold_out_at = rnd["sold_out_at"]
+    status = rnd["status"]
     source = "catalog"
     archive = await archived_round(conn, round_id)
     if is_purged(archive):  # the round left Redis: its final counters are in the archive
@@ -53,24 +63,33 @@ async def round_report(
         except (RedisError, OSError) as exc:
             raise RoundStateUnavailable(f"Redis unavailable: {exc}") from exc
         source = "redis"
+        status = stats.status
         figures = _figures(*(getattr(stats, k) for k in _COUNTERS))
         if stats.sold_out_at_ms is not None:
             sold_out_at = datetime.fromtimestamp(stats.sold_out_at_ms / 1000, UTC)
     orders = await timeline(conn, round_id)
-    total = sum(n for _, n in orders.per_minute)
-    start = rnd["starts_at"]
-    end = min(x for x in (datetime.now(UTC), rnd["ends_at"], sold_out_at) if x is not None)
-    minutes = max((end - start).total_seconds() / 60, 1.0) if end > start else 1.0
+    selling = rate(orders.per_minute)
     return {
         "round_id": round_id,
-        "status": rnd["status"],
+        "status": status,
+        "stage": stage(
+            status,
+            figures["left"],
+            None if sold_out_at is None else sold_out_at.timestamp(),
+            rnd["starts_at"].timestamp(),
+            rnd["ends_at"].timestamp(),
+            now.timestamp(),
+        ),
         "armed": rnd["armed"],
         "source": source,
         **figures,
+        "sold": figures["held"] + figures["paid"],
         "sold_out_at": show(sold_out_at, tz),
         "starts_at": show(rnd["starts_at"], tz),
         "ends_at": show(rnd["ends_at"], tz),
-        "orders_per_minute": round(total / minutes, 2) if total else 0,
+        "orders_per_minute": selling.per_minute,
+        "peak_minute": show(selling.peak_minute, tz),
+        "peak_minute_orders": selling.peak_orders,
         "per_minute": [{"minute": show(m, tz), "orders": n} for m, n in orders.per_minute],
         "by_channel": orders.by_channel,
     }

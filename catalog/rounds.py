@@ -13,6 +13,7 @@ from catalog.errors import (
     CatalogConflict,
     CatalogNotFound,
     InvalidInput,
+    InvalidTransition,
     InvalidWindow,
     RoundOverlap,
 )
@@ -61,7 +62,7 @@ def new_round_id() -> str:
     return "r" + "".join(secrets.choice(_ALPHABET) for _ in range(7))
 
 
-def _validate(inp: RoundInput, now: datetime) -> None:
+def validate(inp: RoundInput, now: datetime) -> None:
     if inp.starts_at.tzinfo is None or inp.ends_at.tzinfo is None:
         raise InvalidWindow("start and end need a time zone")
     if inp.ends_at <= inp.starts_at:
@@ -91,10 +92,12 @@ def _validate(inp: RoundInput, now: datetime) -> None:
 async def create_round(
     conn: asyncpg.Connection, operator: Operator, inp: RoundInput
 ) -> dict[str, Any]:
-    _validate(inp, datetime.now(UTC))
+    validate(inp, datetime.now(UTC))
     round_id = inp.round_id or new_round_id()
     async with conn.transaction():
         offer = await get_offer(conn, inp.offer_id)
+        if offer["retired_at"] is not None:
+            raise InvalidTransition(f"offer {inp.offer_id} is retired", offer_id=inp.offer_id)
         variant_id = await _variant(conn, offer, inp.variant_sku)
         pool_id = await _pool(conn, inp) if inp.number_pool else None
         try:

@@ -31,10 +31,24 @@ def zone(name: str | None = None) -> ZoneInfo:
         ) from None
 
 
+DURATION_HINT = "a whole number and a unit: 90s, 30m, 2h, 1d"
+TIME_HINT = (
+    "use ISO 8601 with an offset (2026-05-17T10:00+08:00), a local time read in --tz "
+    "('2026-05-17 10:00'), 'now', or a time from now ('+10m', '+2h', '+1d')"
+)
+
+
 def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text.strip())
+    raw = text.strip()
+    if raw.startswith("-") and _DURATION.match(raw[1:].strip()):
+        raise InvalidInput(
+            f"bad duration {text!r}: durations are positive ({DURATION_HINT}); "
+            "an end moves only later",
+            value=text,
+        )
+    match = _DURATION.match(raw)
     if match is None or int(match[1]) <= 0:
-        raise InvalidInput(f"bad duration {text!r} (use e.g. 90s, 30m, 2h, 1d)", value=text)
+        raise InvalidInput(f"bad duration {text!r} ({DURATION_HINT})", value=text)
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
@@ -49,9 +63,7 @@ def parse_time(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidWindow(
-            f"bad time {text!r} (use ISO 8601, e.g. 2026-05-17T10:00+08:00)", value=text
-        ) from None
+        raise InvalidWindow(f"bad time {text!r} ({TIME_HINT})", value=text) from None
     if parsed.tzinfo is not None:
         return parsed
     local = parsed.replace(tzinfo=tz)
@@ -60,6 +72,20 @@ def parse_time(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime
     if local.utcoffset() != local.replace(fold=1).utcoffset():
         raise InvalidWindow(f"{text} is ambiguous in {tz.key}; give an offset", value=text)
     return local
+
+
+def span(delta: timedelta) -> str:
+    """A rough, readable length: ``3 h 20 min``, ``36 years``, ``45 s``."""
+    seconds = int(abs(delta.total_seconds()))
+    if seconds >= 2 * 365 * 86400:
+        return f"{seconds // (365 * 86400)} years"
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def show(value: datetime | None, tz: ZoneInfo) -> str | None:

@@ -10,7 +10,9 @@ The ops dashboard (``flashsale.front.routes.dashboard``), the demo's watcher
   lengths of many rounds' outboxes at once (:func:`outbox_lengths`);
 - PostgreSQL: order rows by status (:func:`persisted`), per minute and by channel
   (:func:`timeline`), shipments and fulfillment dead letters (:func:`shipments`);
-- Kafka: the writer group's lag on the orders topic (:func:`kafka_lag`, cached by :class:`Lag`).
+- Kafka: the writer group's lag on the orders topic (:func:`kafka_lag`, cached by :class:`Lag`);
+- derived once for every reader: the stage a round is in (:func:`stage`: upcoming, live, paused,
+  sold out, units returned, closed) and its selling rate (:func:`rate`).
 
 Every query reads the tables as the migrations define them (``flashsale/core/db/migrations``).
 """
@@ -114,6 +116,47 @@ async def outbox_lengths(redis: Redis, round_ids: Sequence[str]) -> dict[str, in
     return {rid: int(n) for rid, n in zip(round_ids, lengths, strict=True)}
 
 
+# -- what the figures mean (one place, so the report, the dashboard and the demo agree) -------
+
+STAGES = ("upcoming", "live", "paused", "sold_out", "units_returned", "closed")
+
+
+def stage(
+    status: str, left: int, sold_out_at: float | None, starts_at: float, ends_at: float, now: float
+) -> str:
+    """The round's stage from its status and counters (times in seconds since the epoch):
+    ``units_returned`` is a round that sold out and got units back (expired or cancelled holds,
+    a restock) — it sells again, and its first sell-out time stays known."""
+    if status == "closed" or now >= ends_at:
+        return "closed"
+    if status == "scheduled" or now < starts_at:
+        return "upcoming"
+    if status == "paused":
+        return "paused"
+    if left <= 0:
+        return "sold_out"
+    return "live" if sold_out_at is None else "units_returned"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Orders per minute over the minutes the round sold in (first order's minute to the last
+    one's, both counted), and the busiest minute."""
+
+    per_minute: int
+    peak_minute: datetime | None
+    peak_orders: int
+
+
+def rate(per_minute: Sequence[tuple[datetime, int]]) -> Rate:
+    if not per_minute:
+        return Rate(0, None, 0)
+    total = sum(n for _, n in per_minute)
+    minutes = int((per_minute[-1][0] - per_minute[0][0]).total_seconds() // 60) + 1
+    peak = max(per_minute, key=lambda m: m[1])
+    return Rate(round(total / minutes), peak[0], peak[1])
+
+
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 _PERSISTED = """
@@ -172,6 +215,48 @@ class Timeline:
 
     per_minute: list[tuple[datetime, int]]
     by_channel: dict[str, int]
+
+
+_PER_SECOND = """
+SELECT date_trunc('second', COALESCE(reserved_at, created_at)) AS second, count(*) AS n
+FROM orders WHERE round_id = $1 GROUP BY 1 ORDER BY 1"""
+
+
+async def sales_curve(db: Db, round_id: str) -> list[tuple[datetime, int]]:
+    """Orders per second (for the sales curve a report can plot)."""
+    return [(r["second"], int(r["n"])) for r in await db.fetch(_PER_SECOND, round_id)]
+
+
+_LAST_SALE = """
+WITH t AS (SELECT round_id, COALESCE(reserved_at, created_at) AS at FROM orders
+           WHERE round_id = ANY($1::text[])),
+     last AS (SELECT round_id, max(at) AS at FROM t GROUP BY round_id)
+SELECT t.round_id, date_trunc('second', t.at) AS second, count(*) AS n, last.at AS last_at
+FROM t JOIN last USING (round_id)
+WHERE t.at > last.at - make_interval(secs => $2)
+GROUP BY t.round_id, 2, last.at ORDER BY 1, 2"""
+
+
+@dataclass
+class LastSale:
+    """The last ``window`` seconds of a round's selling, ending at its latest order: what a
+    chart shows while the round is idle (times in milliseconds since the epoch)."""
+
+    at: int
+    per_second: list[tuple[int, int]]
+
+    @property
+    def orders(self) -> int:
+        return sum(n for _, n in self.per_second)
+
+
+async def last_sales(db: Db, round_ids: Sequence[str], window: float = 120) -> dict[str, LastSale]:
+    """:class:`LastSale` of each round that has orders."""
+    out: dict[str, LastSale] = {}
+    for r in await db.fetch(_LAST_SALE, list(round_ids), float(window)):
+        sale = out.setdefault(r["round_id"], LastSale(int(r["last_at"].timestamp() * 1000), []))
+        sale.per_second.append((int(r["second"].timestamp() * 1000), int(r["n"])))
+    return out
 
 
 async def timeline(db: Db, round_id: str) -> Timeline:

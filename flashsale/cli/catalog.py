@@ -1,4 +1,5 @@
-"""`flashsale catalog add-product|add-offer|add-variant|list|show` and `flashsale numbers load`."""
+"""`flashsale catalog add-product|add-offer|add-variant|list|show|retire` and
+`flashsale numbers load|list|show`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import catalog
 from catalog import money
 from catalog.connections import LazyInventory, pg
 from catalog.control import push_numbers
-from flashsale.cli._output import CliError, emit, json_option
+from catalog.numbers import list_pools, show_pool
+from catalog.retire import KINDS, retire
+from flashsale.cli._output import CliError, emit, emit_fields, json_option
 from flashsale.cli.common import (
     execute,
     localize,
@@ -230,6 +233,7 @@ def list_(kind: str | None, as_json: bool) -> None:
             "monthly_fee",
             "agreement_version",
             "variants",
+            "retired",
         ],
         title="catalog",
     )
@@ -287,6 +291,37 @@ def show(what: str, ident: int, tz_name: str | None, as_json: bool) -> None:
             click.echo(f"\nAgreement {data['agreement_version']}:\n{data['agreement_text']}")
 
 
+@catalog_group.command("retire")
+@click.argument("what", type=click.Choice(KINDS))
+@click.argument("ident", type=int)
+@token_file_option
+@tz_option
+@json_option
+def retire_cmd(
+    what: str, ident: int, token_file: Path | None, tz_name: str | None, as_json: bool
+) -> None:
+    """Retire a product (and its offers) or one offer: no new offers or rounds from it; what
+    was sold stays. Refused while one of its rounds is open. Audited; safe to repeat.
+
+    \b
+    Examples:
+      flashsale catalog retire offer 2
+      flashsale catalog retire product 1 --json
+    """
+    op, tz = operator(token_file), zone(tz_name)
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            return await retire(conn, op, what, ident)
+
+    out = localize(execute(go()), tz)
+    emit_fields(
+        out,
+        as_json,
+        f"{what} {ident}: " + ("retired" if out["changed"] else "already retired"),
+    )
+
+
 @click.group("numbers")
 def numbers_group() -> None:
     """Phone-number pools for number choice."""
@@ -300,9 +335,10 @@ def numbers_group() -> None:
 @token_file_option
 @json_option
 def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) -> None:
-    """Load numbers into POOL (created if new) from PATH: one 11-digit mainland mobile number
-    per line, optionally `,SURCHARGE` in yuan for a lucky number. A malformed or duplicate
-    number (in the file or already loaded) refuses the whole file.
+    """Load numbers into POOL (created if new) from PATH (UTF-8, a BOM is fine): one 11-digit
+    mainland mobile number per line (spaces, dashes and a leading +86 are dropped), optionally
+    `,SURCHARGE` in yuan for a lucky number. A malformed or duplicate number (in the file or
+    already loaded) refuses the whole file.
 
     \b
     Examples:
@@ -311,9 +347,9 @@ def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) 
     """
     op = operator(token_file)
     try:
-        parsed = catalog.parse_numbers_file(path.read_text(errors="replace"))
+        parsed = catalog.parse_numbers_file(read_text(path, "numbers file"))
     except catalog.CatalogError as exc:
-        raise CliError(exc.message) from None
+        raise CliError(exc.message, code=exc.code) from None
 
     async def go() -> dict[str, Any]:
         cfg = settings()
@@ -335,3 +371,61 @@ def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) 
 
     result = execute(go())
     emit(result, as_json, columns=["pool", "added", "lucky", "total"])
+
+
+@numbers_group.command("list")
+@tz_option
+@json_option
+def numbers_list(tz_name: str | None, as_json: bool) -> None:
+    """Number pools: how many numbers, how many lucky ones, the rounds selling from each.
+
+    \b
+    Examples:
+      flashsale numbers list
+      flashsale numbers list --json
+    """
+    tz = zone(tz_name)
+
+    async def go() -> list[dict[str, Any]]:
+        async with pg(settings()) as conn:
+            return await list_pools(conn)
+
+    pools = localize(execute(go()), tz)
+    emit(
+        pools,
+        as_json,
+        rows=[p | {"rounds": ",".join(p["rounds"])} for p in pools],
+        columns=["pool", "numbers", "lucky", "rounds", "created_at"],
+        title="number pools",
+    )
+
+
+@numbers_group.command("show")
+@click.argument("pool")
+@click.option(
+    "--limit", type=click.IntRange(0, 100_000), default=100, show_default=True,
+    help="Numbers listed (in order); the figures count them all.",
+)  # fmt: skip
+@tz_option
+@json_option
+def numbers_show(pool: str, limit: int, tz_name: str | None, as_json: bool) -> None:
+    """One pool: its figures, then its numbers with their surcharge in yuan.
+
+    \b
+    Examples:
+      flashsale numbers show lucky
+      flashsale numbers show may-drop --limit 10 --json
+    """
+    tz = zone(tz_name)
+
+    async def go() -> dict[str, Any]:
+        async with pg(settings()) as conn:
+            return await show_pool(conn, pool, limit)
+
+    data = localize(execute(go()), tz)
+    if as_json:
+        emit(data, True)
+        return
+    figures = {k: v for k, v in data.items() if k != "shown"} | {"rounds": ",".join(data["rounds"])}
+    emit_fields(figures, False, title=f"number pool {data['pool']}")
+    emit(data["shown"], False, columns=["number", "surcharge"], title=f"first {limit} numbers")

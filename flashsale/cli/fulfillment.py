@@ -16,7 +16,15 @@ import fulfillment as ff
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.clients import pg_pool, run_refusable
-from flashsale.cli.common import operator, opt, settings, token_file_option
+from flashsale.cli.common import (
+    localize,
+    operator,
+    opt,
+    settings,
+    token_file_option,
+    tz_option,
+    zone,
+)
 from flashsale.core.audit import audit
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.sink import SinkError
@@ -206,8 +214,11 @@ def fulfillment_group() -> None:
 @fulfillment_group.command("failed")
 @click.option("--all", "include_requeued", is_flag=True, help="Include re-queued ones.")
 @click.option("--round", "round_id", default=None, help="Only this round.")
+@tz_option
 @json_option
-def failed(include_requeued: bool, round_id: str | None, as_json: bool) -> None:
+def failed(
+    include_requeued: bool, round_id: str | None, tz_name: str | None, as_json: bool
+) -> None:
     """List orders that could not be shipped, with the reason.
 
     \b
@@ -220,7 +231,7 @@ def failed(include_requeued: bool, round_id: str | None, as_json: bool) -> None:
         async with pg_pool(settings(), 2) as pool:
             return await ff.dead_letters(pool, include_requeued=include_requeued, round_id=round_id)
 
-    rows = run(main())
+    rows = localize(run(main()), zone(tz_name))
     emit(
         rows,
         as_json,
@@ -274,17 +285,19 @@ def overdue(round_id: str | None, as_json: bool) -> None:
 
 @fulfillment_group.command("track")
 @click.argument("order_id")
+@tz_option
 @json_option
-def track(order_id: str, as_json: bool) -> None:
+def track(order_id: str, tz_name: str | None, as_json: bool) -> None:
     """Show an order's shipment: state, carrier, tracking number, promised date, history."""
 
     async def main() -> dict[str, Any] | None:
         async with pg_pool(settings(), 2) as pool:
             return await ff.tracking(pool, order_id)
 
-    out = run(main())
-    if out is None:
-        raise CliError(f"no paid order {order_id} known to fulfillment")
+    found = run(main())
+    if found is None:
+        raise CliError(f"no paid order {order_id} known to fulfillment", code="not_found")
+    out = localize(found, zone(tz_name))
     rows = [{"field": k, "value": v} for k, v in out.items() if k not in ("history", "gifts")]
     rows += [{"field": h["state"], "value": h["at"]} for h in out["history"]]
     emit(out, as_json, rows=rows, columns=["field", "value"], title=f"shipment of {order_id}")

@@ -1,8 +1,9 @@
-"""`flashsale round create|list|show|arm|pause|resume|extend|restock|close|report`."""
+"""`flashsale round create|edit|list|show|arm|pause|resume|extend|restock|close|report`."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,8 @@ import click
 import catalog
 from catalog import control, times
 from catalog.connections import LazyInventory, pg
-from flashsale.cli._output import CliError, console, emit, json_option
+from catalog.edit import edit_round
+from flashsale.cli._output import CliError, console, emit, json_option, wide_option
 from flashsale.cli.common import (
     execute,
     localize,
@@ -45,6 +47,18 @@ COLUMNS = [
     "number_pool",
     "armed",
 ]
+# What `round list` drops first on a narrow terminal (last named first); --wide keeps all.
+LIST_OPTIONAL = [
+    "armed",
+    "channels",
+    "offer_name",
+    "number_pool",
+    "per_account_limit",
+    "per_id_limit",
+    "offer_id",
+    "hold_seconds",
+    "number_choice",
+]
 Action = Callable[[Any, LazyInventory], Awaitable[Any]]
 
 
@@ -62,7 +76,6 @@ def _show(
     row = data | {"channels": ",".join(data["channels"])}
     fields = [
         *COLUMNS,
-        "stock",
         "restocked",
         "variant_sku",
         "product_name",
@@ -97,6 +110,30 @@ def _lead(minutes: float | None) -> timedelta:
         except ValueError:
             raise CliError(f"{LEAD_ENV} must be a number of minutes, got {raw!r}") from None
     return timedelta(minutes=max(minutes, 0))
+
+
+yes_option = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+FAR_AHEAD = timedelta(days=365)
+LATE = timedelta(minutes=1)
+
+
+def confirm_start(starts_at: datetime, now: datetime, tz: ZoneInfo, yes: bool) -> None:
+    """Ask before a start in the past (live at once) or more than a year ahead."""
+    shown = times.show(starts_at, tz)
+    if starts_at < now - LATE:
+        doubt = (
+            f"the start {shown} is {times.span(now - starts_at)} in the past: it goes live at once"
+        )
+    elif starts_at > now + FAR_AHEAD:
+        doubt = f"the start {shown} is {times.span(starts_at - now)} away"
+    else:
+        return
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"{doubt}; add --yes if that is meant", code="confirmation_required")
+    click.echo(f"warning: {doubt}", err=True)
+    click.confirm("Create it anyway?", abort=True, err=True)
 
 
 @click.group("round")
@@ -154,6 +191,7 @@ def round_group() -> None:
     help=f"Arm now if the round starts within this many minutes (${LEAD_ENV}, 10).",
 )
 @click.option("--no-arm", is_flag=True, help="Never arm now; leave it to the armer.")
+@yes_option
 @token_file_option
 @tz_option
 @json_option
@@ -173,11 +211,14 @@ def create(
     round_id: str | None,
     arm_lead: float | None,
     no_arm: bool,
+    yes: bool,
     token_file: Path | None,
     tz_name: str | None,
     as_json: bool,
 ) -> None:
     """Create a sale round; arm it into Redis at once if it starts within the lead time.
+    A start in the past (the round would go live at once) or more than a year ahead asks for
+    confirmation first (--yes skips it; without a terminal it is refused).
 
     \b
     Examples:
@@ -201,7 +242,9 @@ def create(
             else starts_at + times.parse_duration(duration or "")
         )
     except catalog.CatalogError as exc:
-        raise CliError(exc.message) from None
+        raise CliError(exc.message, code=exc.code) from None
+    if ends_at > now:
+        confirm_start(starts_at, now, tz, yes)
     inp = catalog.RoundInput(
         offer_id=offer_id,
         stock=stock,
@@ -237,18 +280,79 @@ def create(
     _show(rnd, tz, as_json, title="round created")
 
 
+@round_group.command("edit")
+@click.argument("round_id")
+@click.option("--starts", default=None, help="New start (same forms as `round create`).")
+@click.option("--ends", default=None, help="New end.")
+@click.option("--stock", type=int, default=None, help="New stock (units for sale).")
+@click.option("--per-account", "per_account", type=int, default=None, help="Units per account.")
+@click.option("--per-id", "per_id", type=int, default=None, help="Units per national ID number.")
+@yes_option
+@token_file_option
+@tz_option
+@json_option
+def edit(
+    round_id: str,
+    starts: str | None,
+    ends: str | None,
+    stock: int | None,
+    per_account: int | None,
+    per_id: int | None,
+    yes: bool,
+    token_file: Path | None,
+    tz_name: str | None,
+    as_json: bool,
+) -> None:
+    """Fix a round that has not started and is not yet armed: its start, end, stock or
+    limits (audited, with the values before and after). The same checks as `round create`.
+
+    \b
+    Examples:
+      flashsale round edit r7k2m9qa --starts "2026-05-17 20:00" --ends "2026-05-17 22:00"
+      flashsale round edit r7k2m9qa --stock 5000 --per-id 2 --json
+    """
+    op, tz = operator(token_file), get_zone(tz_name)
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        starts_at = None if starts is None else times.parse_time(starts, tz, now)
+        ends_at = None if ends is None else times.parse_time(ends, tz, now)
+    except catalog.CatalogError as exc:
+        raise CliError(exc.message, code=exc.code) from None
+    if starts_at is not None:
+        confirm_start(starts_at, now, tz, yes)
+
+    async def go(conn: Any, _inv: LazyInventory) -> dict[str, Any]:
+        return await edit_round(
+            conn,
+            op,
+            round_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            stock=stock,
+            per_account_limit=per_account,
+            per_id_limit=per_id,
+        )
+
+    rnd = execute(_with(go))
+    if not as_json:
+        console.print(f"round {round_id}: " + ("edited" if rnd["changed"] else "nothing changed"))
+    _show(rnd, tz, as_json, title=f"round {round_id} ({tz.key})")
+
+
 @round_group.command("list")
 @click.option("--status", type=click.Choice(ROUND_STATUSES), default=None)
 @click.option("--offer", "offer_id", type=int, default=None)
 @tz_option
+@wide_option
 @json_option
 def list_(status: str | None, offer_id: int | None, tz_name: str | None, as_json: bool) -> None:
-    """Rounds by start time, times in --tz.
+    """Rounds by start time, times in --tz. Ids and times are never cut: on a narrow terminal
+    the less needed columns go first (--wide shows them all).
 
     \b
     Examples:
       flashsale round list
-      flashsale round list --status live --tz UTC --json
+      flashsale round list --status live --tz UTC --wide
     """
     tz = get_zone(tz_name)
 
@@ -260,17 +364,9 @@ def list_(status: str | None, offer_id: int | None, tz_name: str | None, as_json
         rounds,
         as_json,
         rows=[r | {"channels": ",".join(r["channels"])} for r in rounds],
-        columns=[
-            "id",
-            "offer_name",
-            "stocked",
-            "starts_at",
-            "ends_at",
-            "status",
-            "channels",
-            "armed",
-        ],
+        columns=COLUMNS,
         title=f"rounds ({tz.key})",
+        optional=LIST_OPTIONAL,
     )
 
 
@@ -474,49 +570,3 @@ def restock(
             + ("recorded" if outcome.changed else "already recorded (nothing added)")
         )
     _show(outcome.round, tz, as_json, extra={"changed": outcome.changed, **outcome.detail})
-
-
-@round_group.command("report")
-@click.argument("round_id")
-@tz_option
-@json_option
-def report(round_id: str, tz_name: str | None, as_json: bool) -> None:
-    """Stock, reserved, paid, expired, sold-out time, orders per minute and by channel.
-
-    \b
-    Examples:
-      flashsale round report r7k2m9qa
-      flashsale round report r7k2m9qa --json --tz UTC
-    """
-    tz = get_zone(tz_name)
-
-    async def go(conn: Any, inv: LazyInventory) -> dict[str, Any]:
-        return await catalog.round_report(conn, inv, round_id, tz)
-
-    data = execute(_with(go))
-    if as_json:
-        emit(data, True)
-        return
-    emit(
-        data,
-        False,
-        columns=[
-            "round_id",
-            "status",
-            "stocked",
-            "left",
-            "reserved",
-            "paid",
-            "expired",
-            "refund_required",
-            "sold_out_at",
-            "orders_per_minute",
-        ],
-        title=f"round {round_id}",
-    )
-    emit(
-        data,
-        False,
-        rows=[{"channel": c, "orders": n} for c, n in data["by_channel"].items()],
-        title="by channel",
-    )

@@ -8,6 +8,7 @@ The buyer id is the one an OTP login with that phone would give (keyed by ``pii_
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import sys
@@ -158,8 +159,9 @@ def tokens() -> None:
     "-o",
     "out",
     type=click.Path(dir_okay=False, allow_dash=True),
-    required=True,
-    help="JSON-lines file to write ('-' for stdout).",
+    default=None,
+    help="JSON-lines file to write, mode 0600 ('-' for stdout; default: "
+    "<data dir>/buyers.jsonl, i.e. .flashsale/buyers.jsonl, git-ignored).",
 )
 @opt(
     "--ttl",
@@ -176,17 +178,22 @@ def tokens() -> None:
 )
 @json_option
 def mint(
-    count: int, out: str, ttl: int, round_id: str | None, seed: int | None, as_json: bool
+    count: int, out: str | None, ttl: int, round_id: str | None, seed: int | None, as_json: bool
 ) -> None:
     """Write COUNT ready test buyers as JSON lines: token, buyer_id, id_number, real_name,
-    phone, address. Identities are generated, never real people.
+    phone, address. Identities are generated, never real people, but the tokens are bearer
+    credentials: the file is private (mode 0600) and by default in the git-ignored data folder,
+    where the load tests look for it.
 
     \b
     Examples:
-      flashsale tokens mint --count 100000 --out buyers.jsonl
+      flashsale tokens mint --count 100000
       flashsale tokens mint -n 5 -o - --round r2026-05-17-1 --ttl 600
     """
     settings = Settings.from_env()
+    if out is None:
+        default_buyers(settings).parent.mkdir(parents=True, exist_ok=True)
+        out = str(default_buyers(settings))
     rng = random.Random(secrets.randbits(64) if seed is None else seed)  # noqa: S311 (demo data)
     started = time.perf_counter()
     now = time.time()
@@ -195,7 +202,7 @@ def mint(
         if out == "-":
             _write(sys.stdout.buffer, lines)
         else:
-            with Path(out).open("wb") as fh:
+            with _private(Path(out)) as fh:
                 _write(fh, lines)
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror or exc}") from exc
@@ -217,6 +224,18 @@ def mint(
             f"wrote {count} buyers to {out} in {elapsed:.2f}s "
             f"(tokens expire in {ttl}s{f', round {round_id}' if round_id else ''})"
         )
+
+
+def default_buyers(settings: Settings) -> Path:
+    """Where minted buyers go unless told otherwise (and where the locustfile reads them)."""
+    return settings.data_dir / "buyers.jsonl"
+
+
+def _private(path: Path) -> IO[bytes]:
+    """``path`` opened for writing, readable by its owner only (also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
 
 
 def _write(fh: IO[bytes], lines: Iterator[dict[str, object]]) -> None:

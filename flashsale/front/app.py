@@ -27,7 +27,7 @@ from flashsale.front import pages as web
 from flashsale.front.admission import Admission, AdmissionConfig
 from flashsale.front.openapi import openapi
 from flashsale.front.routes import admission, login, orders, rounds
-from flashsale.front.routes.dashboard import OpsSampler, dashboard
+from flashsale.front.routes.dashboard import OpsSampler, dashboard, round_control
 from flashsale.front.state import AppState, install
 from inventory import Inventory, InventoryError
 
@@ -103,14 +103,15 @@ def create_app(
             yield
 
     routes = [
-        Route("/api/ping", ping, methods=["GET"]),
-        Route("/api/rounds", rounds.list_rounds, methods=["GET"]),
-        Route("/api/rounds/{round_id}", rounds.get_round, methods=["GET"]),
+        # The hot routes first: the router tries each route's pattern in turn.
         Route(
             "/api/rounds/{round_id}/orders",
             metrics.count_reservations(orders.create_order),
             methods=["POST"],
         ),
+        Route("/api/ping", ping, methods=["GET"]),
+        Route("/api/rounds", rounds.list_rounds, methods=["GET"]),
+        Route("/api/rounds/{round_id}", rounds.get_round, methods=["GET"]),
         Route("/api/rounds/{round_id}/queue", admission.join_queue, methods=["POST"]),
         Route("/api/rounds/{round_id}/queue", admission.queue_status, methods=["GET"]),
         Route("/api/rounds/{round_id}/challenge", admission.challenge, methods=["GET"]),
@@ -123,6 +124,7 @@ def create_app(
         Route("/api/dev/sms", login.dev_sms, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/api/admin/dashboard", dashboard, methods=["GET"]),
+        Route("/api/admin/rounds/{round_id}/{action}", round_control, methods=["POST"]),
         Route("/metrics", metrics.metrics, methods=["GET"]),
         *web.routes,
     ]

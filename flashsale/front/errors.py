@@ -32,6 +32,7 @@ STATUS: dict[str, int] = {
     # a refused reservation: the answers of inventory/refusals.py, with their status
     **{r.answer: r.status for r in REFUSALS.values()},
     "order_not_payable": 409,
+    "round_not_changeable": 409,  # an ops dashboard action the round's state refuses
     "invalid_signature": 400,
     "invalid_callback": 400,
     "stale_callback": 400,

@@ -220,6 +220,29 @@ def document() -> dict[str, Any]:
                 "security": [{"admin": []}],
             }
         },
+        "/api/admin/rounds/{round_id}/{action}": {
+            "post": {
+                **_op(
+                    "Pause, resume or close a round (the ops dashboard's buttons; admin "
+                    "credential; audited; repeating one changes nothing)",
+                    _json(_ref(schemas.RoundControl), "done, or already so"),
+                    "unauthorized",
+                    "not_found",
+                    "round_not_changeable",
+                    "unavailable",
+                ),
+                "parameters": [
+                    {"name": "round_id", "in": "path", "required": True, "schema": _STR},
+                    {
+                        "name": "action",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["pause", "resume", "close"]},
+                    },
+                ],
+                "security": [{"admin": []}],
+            }
+        },
         "/api/rounds/{round_id}/orders": {
             "post": _op(
                 "Reserve units (atomic; Idempotency-Key makes retries safe)",

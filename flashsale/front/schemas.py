@@ -115,6 +115,13 @@ class Dashboard(Struct):
     ] = UNSET
 
 
+class RoundControl(Struct):
+    round_id: str
+    action: Literal["pause", "resume", "close"]
+    changed: Annotated[bool, Meta(description="false: the round was already so")]
+    status: str
+
+
 class QueuePlace(Struct):
     round_id: str
     state: Annotated[

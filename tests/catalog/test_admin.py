@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from catalog import InvalidInput, InvalidNumbersFile, InvalidWindow, parse_numbers_file
 from catalog.money import parse_data, parse_gift, parse_yuan, yuan
+from catalog.numbers import normalise_number
 from catalog.times import parse_time, zone
 from flashsale.core.audit import (
     AdminAuthError,
@@ -89,10 +93,56 @@ def test_numbers_file() -> None:
         "13800138000\n13800138000\n",
         "",
         "13800138000,x\n",
-        "138 0013 8000\n",
+        "+85 138 0013 8000\n",
+        "86 13800138000\n",
+        "138_0013_8000\n",
+        "\uff11\uff13\uff18" + "\uff10" * 8 + "\n",  # full-width digits are not ASCII digits
     ):
         with pytest.raises(InvalidNumbersFile):
             parse_numbers_file(bad)
+
+
+def test_numbers_as_people_type_them() -> None:
+    typed = "\ufeff+86 138 0013 8000\n139-1234-5678,88\n0086 186 0100 9101\n 150\t1234 5678 \n"
+    assert [n.number for n in parse_numbers_file(typed)] == [
+        "13800138000",
+        "13912345678",
+        "18601009101",
+        "15012345678",
+    ]
+    # the same number typed two ways is one duplicate
+    with pytest.raises(InvalidNumbersFile, match="duplicates line 1"):
+        parse_numbers_file("13800138000\n+86 138-0013-8000\n")
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    number=st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True),
+    prefix=st.sampled_from(["", "+86", "+86 ", "0086", "0086 "]),
+    cuts=st.lists(st.sampled_from([" ", "-", "\t", " - "]), min_size=10, max_size=10),
+)
+def test_any_spacing_normalises(number: str, prefix: str, cuts: list[str]) -> None:
+    spaced = prefix + "".join(
+        d + (cuts[i] if i < 10 and i % 3 == 2 else "") for i, d in enumerate(number)
+    )
+    assert normalise_number(spaced) == number
+    assert [n.number for n in parse_numbers_file(spaced + "\n")] == [number]
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(text=st.text(st.characters(codec=None), max_size=200))
+def test_any_text_is_numbers_or_a_refusal(text: str) -> None:
+    try:
+        parsed = parse_numbers_file(text)
+    except InvalidNumbersFile as exc:
+        refusal = exc.message
+        parsed = []
+    else:
+        refusal = "numbers file refused"
+    assert refusal.startswith("numbers file refused")
+    for n in parsed:
+        assert n.number.isascii()
+        assert len(n.number) == 11
 
 
 def test_times() -> None:

@@ -78,7 +78,10 @@ def numbers(n: int) -> list[str]:
 
 
 async def create(env: dict[str, str], offer: dict[str, Any], *extra: str) -> dict[str, Any]:
-    result = await flashsale(env, "round", "create", "--offer", str(offer["id"]), *extra, "--json")
+    """``round create`` as a script runs it: ``--yes`` (no question about far-off starts)."""
+    result = await flashsale(
+        env, "round", "create", "--offer", str(offer["id"]), *extra, "--yes", "--json"
+    )
     data: dict[str, Any] = result.json()  # type: ignore[assignment]
     return data
 

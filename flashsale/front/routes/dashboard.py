@@ -13,6 +13,13 @@ database still serves shoppers.
 
 ``?rounds=a,b`` pins the rounds shown (the page passes its own ``?rounds=`` through).
 
+``POST /api/admin/rounds/{round_id}/{pause|resume|close}`` (admin credential) is the page's
+buttons: the same :mod:`catalog.control` calls as ``flashsale round pause|resume|close``,
+audited as the operator ``ops-dashboard``; repeating one changes nothing.
+
+A missing credential and a wrong one are told apart ("admin credential required" vs "wrong
+admin token"); both are 401 ``unauthorized``.
+
 Reservations per second are derived by the page from successive samples (``server_time`` and
 each round's ``orders`` counter), which stays right when polls land on different workers.
 """
@@ -30,8 +37,10 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 
+from catalog import control
+from catalog.errors import CatalogError, CatalogNotFound, RoundStateUnavailable
 from checkout.pipeline import observe
-from flashsale.core.audit import verify_token
+from flashsale.core.audit import Operator, verify_token
 from flashsale.core.kafka import WRITER_GROUP
 from flashsale.core.parked import summary as parked_summary
 from flashsale.core.settings import Settings
@@ -44,6 +53,7 @@ from inventory import Inventory, InventoryError
 log = logging.getLogger(__name__)
 SNAPSHOT_TTL = 0.5
 LAG_TTL = 3.0
+LAST_SALE_TTL = 5.0  # the last sale's curve: a scan of the round's orders, not every poll
 PG_RETRY = 5.0
 MAX_ROUNDS = 50
 
@@ -61,7 +71,29 @@ class OpsSampler:
         self._lag = observe.Lag(settings, LAG_TTL)
         self._snapshots: dict[tuple[str, ...], tuple[float, dict[str, Any]]] = {}
         self._snapshot_lock = asyncio.Lock()
+        self._last_sales: dict[tuple[str, ...], tuple[float, dict[str, observe.LastSale]]] = {}
         self._closed = False
+
+    @property
+    def inventory(self) -> Inventory:
+        return self._inventory
+
+    async def last_sales(
+        self, pool: asyncpg.Pool, round_ids: list[str]
+    ) -> dict[str, observe.LastSale]:
+        """Each round's last sale (for the charts while idle), re-read every LAST_SALE_TTL s."""
+        key = tuple(sorted(round_ids))
+        cached = self._last_sales.get(key)
+        if cached is None or time.monotonic() - cached[0] > LAST_SALE_TTL:
+            if len(self._last_sales) > 32:
+                self._last_sales.clear()
+            cached = (time.monotonic(), await observe.last_sales(pool, round_ids))
+            self._last_sales[key] = cached
+        return cached[1]
+
+    def forget(self) -> None:
+        """Drop the cached snapshots (after a change, the next poll reads afresh)."""
+        self._snapshots.clear()
 
     async def aclose(self) -> None:
         """Idempotent: stop the lag refresh, close the pool."""
@@ -112,8 +144,14 @@ class OpsSampler:
             return None
         view = self._rounds.rounds.get(rid, {})
         name = (view.get("offer") or {}).get("offer_name")  # see checkout.offer.OfferSnapshot
+        sold_out = None if st.sold_out_at_ms is None else st.sold_out_at_ms / 1000
+        starts, ends = view.get("starts_at"), view.get("ends_at")
+        stage = None
+        if starts is not None and ends is not None:  # the same stages as `round report`
+            stage = observe.stage(st.status, st.left, sold_out, starts / 1000, ends / 1000,
+                                  time.time())  # fmt: skip
         return {
-            "round_id": rid, "status": st.status, "name": name,
+            "round_id": rid, "status": st.status, "stage": stage, "name": name,
             "starts_at": view.get("starts_at"), "ends_at": view.get("ends_at"),
             **observe.counters(st), "orders": st.orders,
             "sold_out_at": st.sold_out_at_ms, "outbox": backlog,
@@ -138,8 +176,10 @@ class OpsSampler:
         persisted: dict[str, dict[str, int]] | None = None
         fulfillment = None
         parked = None
+        last: dict[str, observe.LastSale] = {}
         if pool is not None:
             try:
+                last = await self.last_sales(pool, [r["round_id"] for r in rounds])
                 persisted = {
                     rid: {s: c.orders for s, c in p.by_status.items()}
                     for rid, p in (
@@ -152,6 +192,9 @@ class OpsSampler:
                 log.warning("dashboard: PostgreSQL read failed: %s", exc)
         for r in rounds:
             r["persisted"] = None if persisted is None else persisted.get(r["round_id"], {})
+            sale = last.get(r["round_id"])
+            r["last_sale"] = None if sale is None else {
+                "at": sale.at, "orders": sale.orders, "per_second": sale.per_second}  # fmt: skip
         lag, lag_age = self.lag()
         return {
             "server_time": int(time.time() * 1000),
@@ -217,9 +260,43 @@ def require_admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     settings = app_state(request).settings
-    if scheme.lower() != "bearer" or not verify_token(token.strip() or None, settings):
+    challenge = {"WWW-Authenticate": 'Bearer realm="ops"'}
+    if scheme.lower() != "bearer" or not token.strip():
         raise ApiError("unauthorized", "admin credential required: Authorization: Bearer <admin "
-                       "token>", headers={"WWW-Authenticate": 'Bearer realm="ops"'})  # fmt: skip
+                       "token>", headers=challenge)  # fmt: skip
+    if not verify_token(token.strip(), settings):
+        raise ApiError("unauthorized", "wrong admin token", headers=challenge)
+
+
+DASHBOARD = Operator(actor="ops-dashboard")
+ACTIONS = {"pause": control.pause, "resume": control.resume, "close": control.close}
+
+
+async def round_control(request: Request) -> Response:
+    """Pause, resume or close a round from the dashboard (admin credential; audited)."""
+    require_admin(request)
+    round_id = request.path_params["round_id"]
+    action = request.path_params["action"]
+    call = ACTIONS.get(action)
+    if call is None:
+        raise ApiError("not_found", f"no round action {action!r} (pause, resume, close)")
+    ops = app_state(request).ops
+    pool = await ops.pool()
+    if pool is None:
+        raise ApiError("unavailable", "PostgreSQL is unavailable: the change was not made")
+    try:
+        async with pool.acquire() as conn:
+            outcome = await call(conn, ops.inventory, DASHBOARD, round_id)
+    except CatalogNotFound as exc:
+        raise ApiError("not_found", exc.message) from None
+    except RoundStateUnavailable as exc:
+        raise ApiError("unavailable", exc.message) from None
+    except CatalogError as exc:  # e.g. pausing a sold-out or closed round
+        raise ApiError("round_not_changeable", exc.message) from None
+    ops.forget()
+    body = {"round_id": round_id, "action": action, "changed": outcome.changed,
+            "status": outcome.round["status"]}  # fmt: skip
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 async def dashboard(request: Request) -> Response:
