@@ -17,9 +17,14 @@ from checkout.events import OrderEvent
 
 VOIDING = ("order.expired", "order.cancelled", "order.refund_required")
 
+# One statement per kind for the whole batch (unnest), one row per order: duplicates and
+# several events of one order are folded in Python first (a statement may not update a row
+# twice).
 _RESERVED = """
 INSERT INTO fulfillment_orders (order_id, round_id, offer, quantity, number, channel, pii)
-VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::jsonb)
+SELECT o, r, f::jsonb, q, n, c, p::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[])
+     AS t(o, r, f, q, n, c, p)
 ON CONFLICT (order_id) DO UPDATE SET
     offer = COALESCE(fulfillment_orders.offer, EXCLUDED.offer),
     quantity = COALESCE(fulfillment_orders.quantity, EXCLUDED.quantity),
@@ -29,14 +34,16 @@ ON CONFLICT (order_id) DO UPDATE SET
     updated_at = now()
 WHERE fulfillment_orders.offer IS NULL"""
 _PAID = """
-INSERT INTO fulfillment_orders (order_id, round_id, paid_seq, paid_at) VALUES ($1, $2, $3, $4)
+INSERT INTO fulfillment_orders (order_id, round_id, paid_seq, paid_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[])
 ON CONFLICT (order_id) DO UPDATE SET
     paid_seq = GREATEST(fulfillment_orders.paid_seq, EXCLUDED.paid_seq),
     paid_at = COALESCE(fulfillment_orders.paid_at, EXCLUDED.paid_at), updated_at = now()
 WHERE fulfillment_orders.paid_seq IS DISTINCT FROM
       GREATEST(fulfillment_orders.paid_seq, EXCLUDED.paid_seq)"""
 _VOID = """
-INSERT INTO fulfillment_orders (order_id, round_id, void_seq, void_reason) VALUES ($1, $2, $3, $4)
+INSERT INTO fulfillment_orders (order_id, round_id, void_seq, void_reason)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[])
 ON CONFLICT (order_id) DO UPDATE SET
     void_seq = EXCLUDED.void_seq, void_reason = EXCLUDED.void_reason, updated_at = now()
 WHERE fulfillment_orders.void_seq IS NULL OR fulfillment_orders.void_seq < EXCLUDED.void_seq"""
@@ -48,31 +55,31 @@ def _json(value: Any) -> str | None:
 
 async def intake(conn: asyncpg.Connection, events: Iterable[OrderEvent]) -> int:
     """Apply the batch; returns how many events were relevant."""
-    reserved: list[tuple[Any, ...]] = []
-    paid: list[tuple[Any, ...]] = []
-    void: list[tuple[Any, ...]] = []
+    reserved: dict[str, tuple[Any, ...]] = {}
+    paid: dict[str, tuple[Any, ...]] = {}
+    void: dict[str, tuple[Any, ...]] = {}
     for e in sorted(events, key=lambda e: (e.order_id, e.seq)):  # stable lock order
-        if e.type == "order.reserved":
+        if e.type == "order.reserved" and e.order_id not in reserved:
             d = e.data
-            reserved.append(
-                (
-                    e.order_id,
-                    e.round_id,
-                    _json(d.get("offer")),
-                    d.get("quantity"),
-                    d.get("number"),
-                    d.get("channel"),
-                    _json(d.get("pii")),
-                )
+            reserved[e.order_id] = (
+                e.order_id,
+                e.round_id,
+                _json(d.get("offer")),
+                d.get("quantity"),
+                d.get("number"),
+                d.get("channel"),
+                _json(d.get("pii")),
             )
-        elif e.type == "order.paid":
-            paid.append((e.order_id, e.round_id, e.seq, datetime.fromtimestamp(e.at / 1000, UTC)))
-        elif e.type in VOIDING:
-            void.append((e.order_id, e.round_id, e.seq, e.type.removeprefix("order.")))
+        elif e.type == "order.paid":  # the highest seq; its time is the first payment's
+            first = paid.get(e.order_id)
+            at = datetime.fromtimestamp(e.at / 1000, UTC) if first is None else first[3]
+            paid[e.order_id] = (e.order_id, e.round_id, e.seq, at)
+        elif e.type in VOIDING:  # the highest seq wins
+            void[e.order_id] = (e.order_id, e.round_id, e.seq, e.type.removeprefix("order."))
     async with conn.transaction():
         for sql, rows in ((_RESERVED, reserved), (_PAID, paid), (_VOID, void)):
             if rows:
-                await conn.executemany(sql, rows)
+                await conn.execute(sql, *(list(c) for c in zip(*rows.values(), strict=True)))
     return len(reserved) + len(paid) + len(void)
 
 
