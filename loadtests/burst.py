@@ -8,7 +8,8 @@ tick, or ``--opens-in``):
   browses and watches the countdown;
 * from T - ``--burst-lead``: spawn up to ``-u`` users over ``--burst-ramp`` seconds
   (spawn rate ``-u / --burst-ramp``) — those spawned after T buy at once;
-* at T + ``--burst-hold``: stop (``--run-time`` still caps the whole run).
+* at T + ``--burst-hold``: stop; ``--run-time`` caps the whole run (Locust itself does not
+  apply it to a shape, so the shape does).
 
 ``-u`` is the peak user count (``use_common_options``); ``-r`` is ignored, the ramp sets it.
 Users are ``FastHttpUser`` shoppers, one pre-minted buyer each: mint at least ``-u`` buyers.
@@ -93,6 +94,9 @@ class OpeningBurst(LoadTestShape):
                 opens_in = seconds_to_opening(env.host or "", getattr(opts, "round_id", "") or "")
             self.opens_at = self.get_run_time() + (opens_in or 0.0)
             log.info("burst: opening in %.1fs", self.opens_at - self.get_run_time())
+        run_time = getattr(opts, "run_time", None)
+        if run_time and self.get_run_time() >= float(run_time):
+            return None  # --run-time: Locust waits for the shape, so the shape must stop
         peak = max(1, int(getattr(opts, "num_users", 0) or 1000))
         ramp = max(0.1, float(opts.burst_ramp))
         t = self.get_run_time() - self.opens_at  # negative before the opening
@@ -102,3 +106,10 @@ class OpeningBurst(LoadTestShape):
             early = max(1, math.ceil(peak * opts.early_users))
             return early, max(1.0, early / 10)
         return peak, peak / ramp
+
+
+if __name__ == "__main__":
+    # As in locustfile.py: `python loadtests/burst.py --help` lists the flashsale options too.
+    from locust.argument_parser import get_parser
+
+    get_parser().parse_args(["--help"])

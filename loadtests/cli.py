@@ -63,20 +63,8 @@ console = Console()
     kind=click.FloatRange(1, 120),
     help="Duration of each wrk run.",
 )
-@opt(
-    "--repetitions",
-    "-n",
-    default=3,
-    kind=click.IntRange(1, 20),
-    help="Runs of each part; the ratios printed are the medians.",
-)
-@opt(
-    "--connections",
-    "-c",
-    default=64,
-    kind=click.IntRange(1, 4096),
-    help="wrk connections held open against the server.",
-)
+@opt("-n", "--repetitions", default=3, kind=click.IntRange(1, 20), help="Runs of each part.")
+@opt("-c", "--connections", default=64, kind=click.IntRange(1, 4096), help="wrk connections.")
 @workers_option(2, "Front worker processes of the server the bench starts (not with --host).")
 @opt(
     "--buyers",
@@ -94,6 +82,14 @@ console = Console()
     multiple=True,
     kind=click.Choice(["uvicorn", "granian"]),
     help="ASGI server of `flashsale serve`; repeat it to compare servers in one run.",
+)
+@click.option(
+    "--host",
+    default=None,
+    metavar="URL",
+    help="Bench a server already running (here or remote) instead of starting one; it must use "
+    "the same Redis as this machine's settings (FLASHSALE_REDIS_URL). The naive baselines "
+    "(P3, P4) are then skipped: they need routes only the bench's own server has.",
 )
 @opt(
     "--results",
@@ -114,14 +110,30 @@ def bench(
     buyers: int,
     no_baseline: bool,
     servers: tuple[str, ...],
+    host: str | None,
     results: Path,
 ) -> None:
     """Measure reserve, sold-out and baseline throughput against /api/ping on one server and
-    one load generator (wrk); print the median ratios and write results/bench.json.
+    one load generator (wrk); print the median ratios and write results/bench.json. Not a
+    test: figures depend on the machine; compare the ratios, taken within one run.
+
+    \b
+    Ratios (medians over the -n repetitions; -c connections held open by one wrk):
+      P1  reserve ÷ ping: a reservation against the server's floor (no I/O)
+      P2  sold-out answers ÷ ping: refusing once the stock is gone
+      P3  reserve ÷ naive PostgreSQL (one conditional UPDATE + INSERT per request)
+      P4  reserve ÷ naive Redis (one EVALSHA per request, no batching)
+
+    \b
+    Duration: about 7 wrk runs of --seconds per repetition plus a few seconds of set-up each,
+    so the defaults (5 s, -n 3) take 2-3 minutes. Needs the stack up (`flashsale stack up`),
+    wrk and redis-benchmark on PATH (`make debian-bench` installs both on Debian), and the
+    project's venv. --writer, --fulfillment, --e2e and --fsync run other benchmarks instead.
 
     \b
     Examples:
       flashsale bench
+      flashsale bench --host http://10.0.0.7:8000 -c 256   # a server already running
       flashsale bench --seconds 10 -n 5 -c 128
       flashsale bench --server uvicorn --server granian   # both servers, same run
       flashsale bench --writer 50000 -n 3      # orders/s into PostgreSQL vs a plain COPY
@@ -166,9 +178,15 @@ def bench(
         workers=workers,
         buyers_per_rep=buyers,
         results=results,
-        baseline=not no_baseline,
+        baseline=not no_baseline and host is None,
         servers=tuple(dict.fromkeys(servers)),
+        host=host,
     )
+    if host is not None:
+        console.print(
+            f"benching {host} as it runs: not starting a server (--workers and --server do not "
+            "apply); P3/P4 skipped (the naive baselines are routes of the bench's own server)"
+        )
     if fsync:
         from loadtests.bench_fsync import run as run_fsync
 

@@ -38,6 +38,8 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
+from flashsale.cli.tokens import default_buyers
+from flashsale.core.settings import Settings
 from inventory.refusals import REFUSALS, RefusalCode
 
 log = logging.getLogger("flashsale.loadtest")
@@ -63,14 +65,23 @@ MAX_POLLS = 3600  # countdown polls per shopper; about an hour at one poll a sec
 POLL_SECONDS = 1.0
 
 
+CONFIG = Path(__file__).with_name("locust.conf")
+
+
 @events.init_command_line_parser.add_listener
 def _arguments(parser: Any) -> None:
+    # loadtests/locust.conf first: the least weight, so ./locust.conf, the environment and the
+    # command line override it (configargparse reads later files over earlier ones).
+    files = list(parser._default_config_files)
+    if str(CONFIG) not in files:
+        parser._default_config_files = [str(CONFIG), *files]
     group = parser.add_argument_group("flashsale")
     group.add_argument(
         "--buyers",
         env_var="FLASHSALE_BUYERS",
-        default="buyers.jsonl",
-        help="JSON-lines file from `flashsale tokens mint` (one buyer per Locust user)",
+        default="",
+        help="JSON-lines file from `flashsale tokens mint` (one buyer per Locust user; "
+        "default: where it writes, .flashsale/buyers.jsonl)",
     )
     group.add_argument(
         "--round",
@@ -128,7 +139,8 @@ def buyer_pool(environment: Environment) -> BuyerPool:
     global _pool
     if _pool is None:
         opts = environment.parsed_options
-        path = Path(getattr(opts, "buyers", "") or "buyers.jsonl")
+        given = getattr(opts, "buyers", "")
+        path = Path(given) if given else default_buyers(Settings.from_env())
         index, count = 0, 1
         if isinstance(environment.runner, WorkerRunner):
             index = environment.runner.worker_index
@@ -398,3 +410,11 @@ class Shopper(FastHttpUser):
             context={},
             start_time=time.time(),
         )
+
+
+if __name__ == "__main__":
+    # Locust prints `--help` before it imports a locustfile, so `locust -f ... --help` cannot
+    # list the options above; `python loadtests/locustfile.py --help` prints Locust's and ours.
+    from locust.argument_parser import get_parser
+
+    get_parser().parse_args(["--help"])
