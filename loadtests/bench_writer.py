@@ -1,6 +1,7 @@
 """Writer benchmark: sustained orders/s from Kafka into PostgreSQL, as a ratio to a plain
 asyncpg COPY of the same rows (orders + order_events) in the same run, and the lag from the
-last reservation event published to the last order row written.
+last reservation event published to the last order row written; then the relay's events/s
+against a bare producer on the same payloads (:mod:`loadtests.bench_relay`).
 
 Each repetition uses a fresh database and topic prefix (dropped afterwards): N order.reserved
 events are published like the relay does, a writer consumes them, then the same rows are
@@ -29,6 +30,7 @@ from flashsale.core.db import migrate, quote_ident
 from flashsale.core.kafka import BENCH, started_producer
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics, ensure_topics
+from loadtests.bench_relay import producer_rate, relay_rate
 
 T0 = 1_790_000_000_000
 
@@ -188,12 +190,17 @@ async def one_run(base: Settings, orders: int) -> dict[str, float]:
             writer.stop()
             await task
         copy_s = await _copy(pool, events)
+        relay = await relay_rate(s, f"bench-relay-{s.topic_prefix}", events)
+        bare = await producer_rate(s, events)
     steady = orders / max(done - first, 1e-6)
     return {
         "writer_orders_per_s": steady,
         "copy_orders_per_s": orders / copy_s,
         "ratio": steady / (orders / copy_s),
         "lag_s": done - published,
+        "relay_events_per_s": relay,
+        "producer_events_per_s": bare,
+        "relay_ratio": relay / bare,
     }
 
 
@@ -215,7 +222,9 @@ def run(settings: Settings, orders: int, repetitions: int, say: Any = print) -> 
         r = asyncio.run(one_run(settings, orders))
         say(
             f"run {i + 1}: writer {r['writer_orders_per_s']:.0f} orders/s, plain COPY "
-            f"{r['copy_orders_per_s']:.0f}/s (ratio {r['ratio']:.2f}), lag {r['lag_s']:.2f} s"
+            f"{r['copy_orders_per_s']:.0f}/s (ratio {r['ratio']:.2f}), lag {r['lag_s']:.2f} s; "
+            f"relay {r['relay_events_per_s']:.0f} events/s, bare producer "
+            f"{r['producer_events_per_s']:.0f}/s (ratio {r['relay_ratio']:.2f})"
         )
         runs.append(r)
     return {
