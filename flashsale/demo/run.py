@@ -333,8 +333,6 @@ def run_demo(settings: Settings, config: DemoConfig, console: Console) -> dict[s
         services.start(
             "fulfill",
             "fulfill",
-            "--concurrency",
-            "64",
             "--carrier-latency-ms",
             "5",
             "--carrier-step-seconds",
