@@ -82,20 +82,15 @@ _DEFECTS = """
 WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) AS t(item, reason)),
 h AS (UPDATE handsets SET defect = t.reason FROM t WHERE imei = t.item)
 UPDATE sim_cards SET defect = t.reason FROM t WHERE iccid = t.item"""
-_RELEASE = """
+# Items back to stock: those of the orders $1, and the items $2 (IMEIs), $3 (ICCIDs), $4
+# (numbers) whatever order holds them.
+_FREE = """
 WITH h AS (UPDATE handsets SET order_id = NULL, unit = NULL, allocated_at = NULL
-           WHERE order_id = ANY($1::text[])),
+           WHERE order_id = ANY($1::text[]) OR imei = ANY($2::text[])),
      s AS (UPDATE sim_cards SET order_id = NULL, unit = NULL, allocated_at = NULL
-           WHERE order_id = ANY($1::text[]))
+           WHERE order_id = ANY($1::text[]) OR iccid = ANY($3::text[]))
 UPDATE phone_numbers SET order_id = NULL, unit = NULL, bound_at = NULL
-WHERE order_id = ANY($1::text[])"""
-_GIVE_BACK = """
-WITH h AS (UPDATE handsets SET order_id = NULL, unit = NULL, allocated_at = NULL
-           WHERE imei = ANY($1::text[])),
-     s AS (UPDATE sim_cards SET order_id = NULL, unit = NULL, allocated_at = NULL
-           WHERE iccid = ANY($2::text[]))
-UPDATE phone_numbers SET order_id = NULL, unit = NULL, bound_at = NULL
-WHERE number = ANY($3::text[])"""
+WHERE order_id = ANY($1::text[]) OR number = ANY($4::text[])"""
 
 
 @dataclass
@@ -301,7 +296,7 @@ async def _give_back(conn: asyncpg.Connection, oids: list[str], taken: _Taken) -
     iccids = [i for o in oids for i in taken.iccids.get(o, [])]
     numbers = [n for o in oids for n in taken.numbers.get(o, [])]
     if imeis or iccids or numbers:
-        await conn.execute(_GIVE_BACK, imeis, iccids, numbers)
+        await conn.execute(_FREE, [], imeis, iccids, numbers)
 
 
 async def _release(conn: asyncpg.Connection, refused: dict[str, list[Problem]]) -> None:
@@ -311,7 +306,7 @@ async def _release(conn: asyncpg.Connection, refused: dict[str, list[Problem]]) 
     faulty = {p.item: f"{p.code}: {p.reason}" for ps in refused.values() for p in ps if p.item}
     if faulty:
         await conn.execute(_DEFECTS, list(faulty), list(faulty.values()))
-    await conn.execute(_RELEASE, sorted(refused))
+    await conn.execute(_FREE, sorted(refused), [], [], [])
 
 
 def _missing(have: dict[int, Any], quantity: int) -> list[int]:

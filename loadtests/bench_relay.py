@@ -11,6 +11,7 @@ keys are deleted afterwards.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -27,16 +28,8 @@ from inventory.keys import ARMED_ROUNDS, RoundKeys
 
 
 def _fields(e: OrderEvent) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "type": e.type,
-        "order_id": e.order_id,
-        "round_id": e.round_id,
-        "seq": e.seq,
-        "status": e.status,
-        "at": e.at,
-        "data": orjson.dumps(e.data).decode(),
-    }
+    """The stream entry the reserve script XADDs (``data`` as JSON text)."""
+    return {**dataclasses.asdict(e), "data": orjson.dumps(e.data).decode()}
 
 
 async def relay_rate(s: Settings, round_id: str, events: list[OrderEvent]) -> float:
