@@ -19,7 +19,7 @@ _POOL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 # What people type between digits (``186 0100 9101``, ``186-0100-9102``), and the country code
 # in front (``+86``, ``0086``), dropped before the number is checked.
 _SEPARATORS = re.compile(r"[ \t-]+")
-_COUNTRY = re.compile(r"(?:\+86|0086)(?=1)", re.ASCII)
+_COUNTRY = re.compile(r"^(?:\+86|0086)(?=1)", re.ASCII)
 MAX_REASONS = 5
 
 
