@@ -194,10 +194,10 @@ class Checkout:
 
     # -- reserve -------------------------------------------------------------------------
 
-    def sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
-        """True when "sold out" is the definitive answer (no body to read, no script to run,
-        no I/O: the worker's sold-out knowledge, :mod:`inventory._soldout`)."""
-        return self.inventory.answer_sold_out(round_id, buyer_id, idempotency_key)
+    async def sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
+        """True when "sold out" is the definitive answer (no body to read, no script to run;
+        the worker's sold-out knowledge, :mod:`inventory._soldout`)."""
+        return await self.inventory.answer_sold_out(round_id, buyer_id, idempotency_key)
 
     async def reserve(
         self, round_id: str, buyer_id: str, idempotency_key: str, buy: BuyRequest

@@ -19,15 +19,17 @@ How both hold at once:
    starts a new epoch, so a worker reads the set again before using it.
 
 The set holds ``hash()`` of each field: a collision only sends a request to the script.
+
+No background task: the request that saw the sell-out learns the round (the others go on
+meanwhile), and the one that finds the lease half-spent extends it (one round trip), each
+inside its own call, so nothing outlives the caller's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -61,21 +63,27 @@ class SoldOutKnowledge:
         self._lease = lease_seconds
         self._lease_ms = max(1, round(lease_seconds * 1000))
         self._known: dict[str, _Known] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._learning: set[str] = set()
 
-    def answers(self, round_id: str, field_: str) -> bool:
-        """True when ``sold_out`` is the answer for this (buyer, key) field, with no I/O."""
+    async def answers(self, round_id: str, field_: str) -> bool:
+        """True when ``sold_out`` is the answer for this (buyer, key) field: no I/O, but once
+        per half lease (extending it)."""
         known = self._known.get(round_id)
         if known is None:
             return False
-        now = asyncio.get_running_loop().time()
-        left = known.until - now
-        if left <= 0:
-            del self._known[round_id]
-            return False
-        if left < self._lease / 2 and not known.extending:
+        loop = asyncio.get_running_loop()
+        left = known.until - loop.time()
+        if left < self._lease / 2 and not known.extending and left > 0:
             known.extending = True
-            self._spawn(round_id, self._extend(round_id, known))
+            try:
+                await self._extend(round_id, known)
+            finally:
+                known.extending = False
+            left = known.until - loop.time()
+        if left <= 0:
+            if self._known.get(round_id) is known:
+                del self._known[round_id]
+            return False
         return hash(field_) not in known.stored
 
     def knows(self, round_id: str) -> bool:
@@ -83,21 +91,21 @@ class SoldOutKnowledge:
         known = self._known.get(round_id)
         return known is not None and known.until > asyncio.get_running_loop().time()
 
-    def saw_sold_out(self, round_id: str) -> None:
-        """The script answered sold_out with no unit left: learn the round (in the background)."""
-        if round_id in self._tasks or self.knows(round_id):
+    async def saw_sold_out(self, round_id: str) -> None:
+        """The script answered sold_out with no unit left: learn the round (one caller does;
+        the others return at once)."""
+        if round_id in self._learning or self.knows(round_id):
             return
         self._known = {r: k for r, k in self._known.items() if self.knows(r)}  # drop lapsed
-        self._spawn(round_id, self._learn(round_id))
+        self._learning.add(round_id)
+        try:
+            await self._learn(round_id)
+        finally:
+            self._learning.discard(round_id)
 
     def forget(self, round_id: str) -> None:
         """Stop answering for the round here (the script answers until its lease ends)."""
         self._known.pop(round_id, None)
-
-    def _spawn(self, round_id: str, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks[round_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(round_id, None))
 
     async def _lease_call(self, round_id: str) -> tuple[int, float, bool]:
         """(epoch, loop time the lease holds until, held) — the end measured from the send."""
@@ -139,16 +147,9 @@ class SoldOutKnowledge:
         except RedisError as exc:
             log.info("sold-out lease of %s not extended: %s", round_id, exc)
             return
-        finally:
-            known.extending = False
         if held and epoch == known.epoch:
             known.until = max(known.until, until)
 
-    async def aclose(self) -> None:
-        """Cancel what is in flight (knowledge is only an optimisation). Idempotent."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+    def clear(self) -> None:
+        """Forget every round (closing)."""
         self._known.clear()

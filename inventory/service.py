@@ -113,7 +113,7 @@ class Inventory:
         self._closed = True
         await self._batcher.aclose(drain_seconds)
         if self._sold_out is not None:
-            await self._sold_out.aclose()
+            self._sold_out.clear()
 
     async def __aenter__(self) -> Inventory:
         return self
@@ -214,21 +214,24 @@ class Inventory:
             raise InventoryUnavailable("inventory closed")
         if _invalid(req):
             return ReserveResult(ok=False, code="invalid_request")
-        if self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
+        if await self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
             return ReserveResult(ok=False, code="sold_out", left=0)
         result = await self._batcher.submit(req)
         if result.code == "sold_out" and result.left == 0 and self._sold_out is not None:
-            self._sold_out.saw_sold_out(req.round_id)
+            await self._sold_out.saw_sold_out(req.round_id)
         return result
 
     def sold_out_hint(self, round_id: str) -> bool:
         """True while this worker answers the round's new keys sold out itself (no I/O)."""
         return self._sold_out is not None and self._sold_out.knows(round_id)
 
-    def answer_sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
-        """True when this request is answered ``sold_out`` without I/O: the round's sold-out
-        lease holds and this (buyer, key) has no stored outcome to replay."""
-        return self._sold_out is not None and self._sold_out.answers(
+    async def answer_sold_out(
+        self, round_id: str, buyer_id: str, idempotency_key: str
+    ) -> bool:
+        """True when this request is answered ``sold_out`` without running the script: the
+        round's sold-out lease holds and this (buyer, key) has no stored outcome to replay
+        (no I/O but, once per half lease, extending the lease)."""
+        return self._sold_out is not None and await self._sold_out.answers(
             round_id, outcome_field(buyer_id, idempotency_key)
         )
 
