@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -73,6 +74,14 @@ def _encoded(req: ReserveRequest) -> bytes | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """A reservation waiting for its batch: the round and its encoded script item."""
+
+    round_id: str
+    item: bytes
+
+
 class Inventory:
     """Round state in Redis: arm, reserve (batched), confirm, release, sweep, stats.
 
@@ -98,9 +107,7 @@ class Inventory:
         self, redis: aioredis.Redis, *, max_batch: int = 256, sold_out_ttl: float = 0.5
     ) -> None:
         self._redis = redis
-        self._batcher: Batcher[ReserveRequest, ReserveResult] = Batcher(
-            self._reserve_batch, max_batch
-        )
+        self._batcher: Batcher[_Queued, ReserveResult] = Batcher(self._queued_batch, max_batch)
         self._sold_out = SoldOutKnowledge(redis, sold_out_ttl) if sold_out_ttl > 0 else None
         self._closed = False
 
@@ -212,11 +219,12 @@ class Inventory:
     async def reserve(self, req: ReserveRequest) -> ReserveResult:
         if self._closed:
             raise InventoryUnavailable("inventory closed")
-        if _invalid(req):
+        item = None if _wrong_types(req) else _encoded(req)
+        if item is None:
             return ReserveResult(ok=False, code="invalid_request")
         if await self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
             return ReserveResult(ok=False, code="sold_out", left=0)
-        result = await self._batcher.submit(req)
+        result = await self._batcher.submit(_Queued(req.round_id, item))
         if result.code == "sold_out" and result.left == 0 and self._sold_out is not None:
             await self._sold_out.saw_sold_out(req.round_id)
         return result
@@ -225,9 +233,7 @@ class Inventory:
         """True while this worker answers the round's new keys sold out itself (no I/O)."""
         return self._sold_out is not None and self._sold_out.knows(round_id)
 
-    async def answer_sold_out(
-        self, round_id: str, buyer_id: str, idempotency_key: str
-    ) -> bool:
+    async def answer_sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
         """True when this request is answered ``sold_out`` without running the script: the
         round's sold-out lease holds and this (buyer, key) has no stored outcome to replay
         (no I/O but, once per half lease, extending the lease)."""
@@ -242,13 +248,26 @@ class Inventory:
     async def _reserve_batch(
         self, round_id: str, reqs: list[ReserveRequest]
     ) -> list[ReserveResult]:
-        items = [None if _wrong_types(r) else _encoded(r) for r in reqs]
+        """One script call for ``reqs``, each validated and encoded here."""
+        return await self._script_batch(
+            round_id, [None if _wrong_types(r) else _encoded(r) for r in reqs]
+        )
+
+    async def _queued_batch(self, round_id: str, queued: list[_Queued]) -> list[ReserveResult]:
+        """The batcher's call: items validated and encoded once, by :meth:`reserve`."""
+        return await self._script_batch(round_id, [q.item for q in queued])
+
+    async def _script_batch(self, round_id: str, items: list[bytes | None]) -> list[ReserveResult]:
         sent = [item for item in items if item is not None]
         rows: list[Any] = []
-        offers: dict[str, bytes] = {}
+        offers: dict[str, dict[str, Any]] = {}
         if sent:
             rows, flat_offers = await self._call("reserve", round_id, reserve_batch(sent))
-            offers = {_s(flat_offers[i]): flat_offers[i + 1] for i in range(0, len(flat_offers), 2)}
+            # each snapshot decoded once per batch; the results of one batch share it
+            offers = {
+                _s(flat_offers[i]): orjson.loads(flat_offers[i + 1])
+                for i in range(0, len(flat_offers), 2)
+            }
         answers = iter(rows)
         results = []
         for item in items:
@@ -261,7 +280,7 @@ class Inventory:
             results.append(ReserveResult(
                 ok=ok, code=None if ok else _s(code), order_id=_s(order_id) or None,
                 pay_before_ms=int(pay_before) or None,
-                offer=orjson.loads(offers[ver]) if ver in offers else None,
+                offer=offers.get(ver),
                 replay=bool(replay), left=int(left),
                 amount=Amount(int(price), int(fee), int(due)) if ok else None,
             ))  # fmt: skip
