@@ -62,10 +62,11 @@ class DecryptError(PiiError):
 class PiiKeys:
     """The derived hash and encryption keys. Never shows them in repr/str."""
 
-    __slots__ = ("_aead", "_hash_key")
+    __slots__ = ("_aead", "_hash_key", "_hash_mac")
 
     def __init__(self, hash_key: bytes, enc_key: bytes) -> None:
         self._hash_key = hash_key
+        self._hash_mac = hmac.new(hash_key, digestmod=hashlib.sha256)  # copied per hash
         self._aead = AESGCM(enc_key)
 
     @classmethod
@@ -95,8 +96,11 @@ def _keys(key: KeyLike) -> PiiKeys:
 
 
 def id_hash(id_number: str, key: KeyLike) -> str:
-    """Keyed HMAC-SHA256 (hex) of a normalised ID number."""
-    return hmac.digest(_keys(key)._hash_key, id_number.encode(), hashlib.sha256).hex()
+    """Keyed HMAC-SHA256 (hex) of a normalised ID number (from a copy of the key's prepared
+    state: ``hmac.digest`` would set the key up again on every call)."""
+    mac = _keys(key)._hash_mac.copy()
+    mac.update(id_number.encode())
+    return mac.hexdigest()
 
 
 def encrypt(id_number: str, key: KeyLike) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import time
@@ -62,8 +63,26 @@ def _key(secret: SecretLike) -> bytes:
     return key_bytes(secret, "token secret")
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """base64url without padding (binascii directly: a third of ``urlsafe_b64encode``'s cost)."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+@functools.lru_cache(maxsize=16)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _sign(secret: SecretLike, data: bytes) -> bytes:
+    """HMAC-SHA256 of ``data``, from a copy of the key's prepared state (a quarter of
+    ``hmac.digest``'s cost, which sets the key up again on every call)."""
+    mac = _keyed(_key(secret)).copy()
+    mac.update(data)
+    return _b64(mac.digest())
 
 
 def issue(
@@ -89,7 +108,7 @@ def issue(
     if round_id:
         claims["rid"] = round_id
     signing_input = _PREFIX + _b64(orjson.dumps(claims))
-    signature = _b64(hmac.digest(_key(secret), signing_input, hashlib.sha256))
+    signature = _sign(secret, signing_input)
     return (signing_input + b"." + signature).decode()
 
 
@@ -110,7 +129,7 @@ def verify(
     signing_input, dot, signature = raw.rpartition(b".")
     if not dot or not signing_input.startswith(_PREFIX):
         raise TokenError("malformed")
-    expected = _b64(hmac.digest(_key(secret), signing_input, hashlib.sha256))
+    expected = _sign(secret, signing_input)
     if not hmac.compare_digest(expected, signature):
         raise TokenError("bad_signature")
     claims = _decode(signing_input[len(_PREFIX) :])
@@ -132,7 +151,8 @@ def verify(
 def _decode(payload: bytes) -> Claims:
     """Parse a payload that passed the signature check (so it is ours, but check shape anyway)."""
     try:
-        data = orjson.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+        raw = payload.translate(_FROM_URLSAFE) + b"=" * (-len(payload) % 4)
+        data = orjson.loads(binascii.a2b_base64(raw))
     except (binascii.Error, ValueError):
         raise TokenError("malformed") from None
     if not isinstance(data, dict):
