@@ -8,11 +8,10 @@ Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, expect
 
@@ -24,11 +23,9 @@ from tests.support.admission import set_policy
 from tests.support.api import arm, body, headers, spec
 from tests.support.offer import snapshot
 from tests.support.storefront import (
-    CHROMIUM,
+    BROWSER_TESTS,
     assert_translated,
-    chromium,
-    close_pages,
-    front,
+    cjk_font,
     login,
     phone_number,
     phone_page,
@@ -36,10 +33,7 @@ from tests.support.storefront import (
     wait_round,
 )
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = BROWSER_TESTS
 
 CARD = snapshot(
     offer_name="沃派 3G 校园卡 20 元",
@@ -47,24 +41,6 @@ CARD = snapshot(
     gifts=[{"kind": "data", "amount": "1 GB"}, {"kind": "credit", "amount": 10}],
     agreement_version="v3",
 )
-
-
-@pytest.fixture(scope="module")
-async def server(env: dict[str, str]) -> AsyncIterator[str]:
-    async with front(env) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture(autouse=True)
-async def _close_pages() -> AsyncIterator[None]:
-    yield
-    await close_pages()
 
 
 def _card(rid: str) -> str:
@@ -81,6 +57,7 @@ async def _fill(page) -> None:  # type: ignore[no-untyped-def]
 async def test_chinese_first_english_switch_sticks_and_every_text_is_translated(
     server: str, browser: Browser, settings: Settings, unique: str
 ) -> None:
+    assert cjk_font(), "no Chinese font: `make debian-test` installs fonts-noto-cjk"
     rid = f"zh{unique}"
     await arm(settings, spec(rid, stock=5, hold_seconds=20, offer=CARD))
     await wait_round(server, rid)
@@ -172,8 +149,8 @@ async def test_queued_before_the_start_admitted_after_the_browser_check_and_buys
     server: str, browser: Browser, settings: Settings, unique: str
 ) -> None:
     rid = f"wq{unique}"
-    starts = datetime.now(UTC) + timedelta(seconds=15)
-    await arm(settings, spec(rid, stock=20, starts_at=starts, offer=CARD))
+    later = spec(rid, stock=20, starts_at=datetime.now(UTC) + timedelta(minutes=5), offer=CARD)
+    await arm(settings, later)
     await set_policy(settings, rid, Policy(room=True, rate=5, pow_bits=12))
     await wait_round(server, rid)
     page = await phone_page(browser)
@@ -191,6 +168,8 @@ async def test_queued_before_the_start_admitted_after_the_browser_check_and_buys
         for i in range(4):
             who = headers(settings, f"early{i}{unique}", "q" * 8)
             assert (await http.post(f"/api/rounds/{rid}/queue", headers=who)).status_code == 200
+    # The marketer brings the start forward (re-arming keeps the stock): the page follows.
+    await arm(settings, replace(later, starts_at=datetime.now(UTC) + timedelta(seconds=2)))
     # At the start the room admits 5 a second: the page goes on to the form by itself, with
     # the browser check done in a Web Worker.
     await expect(page.locator("#buy-form")).to_be_visible(timeout=40_000)
@@ -253,6 +232,7 @@ async def test_a_reload_keeps_the_place_in_the_queue(
     await expect(queue).to_have_attribute("data-state", "queued")
     after = int(await position.get_attribute("data-position") or 0)
     assert 1 <= after <= before  # the same place (or closer): not a new one at the back
+    await set_policy(settings, rid, Policy(room=True, rate=100))  # the room speeds up
     await expect(page.locator("#buy-form")).to_be_visible(timeout=40_000)
     token = await page.evaluate(
         f"localStorage.getItem('fs_adm:' + sessionStorage.getItem('fs_buyer') + ':{rid}')"

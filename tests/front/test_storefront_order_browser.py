@@ -31,21 +31,15 @@ from tests.support.fulfillment import private, workers
 from tests.support.offer import snapshot
 from tests.support.pipeline import eventually
 from tests.support.storefront import (
-    CHROMIUM,
+    BROWSER_TESTS,
     assert_translated,
-    chromium,
-    close_pages,
-    front,
     login,
     phone_page,
     shoot,
     wait_round,
 )
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
-)
+pytestmark = BROWSER_TESTS
 AGREEMENT = (
     "中国联通移动电话入网服务协议\n"
     "第一条 甲方自愿使用乙方提供的移动通信服务，并遵守国家有关法律法规。\n"
@@ -55,24 +49,6 @@ AGREEMENT = (
 PAID = re.compile(r"^(paid|shipped|delivered)$")
 SHIPPED = re.compile(r"^(shipped|delivered)$")
 SHIPPED_WORD = re.compile(r"^(已发货|已签收)$")
-
-
-@pytest.fixture(scope="module")
-async def server(env: dict[str, str]) -> AsyncIterator[str]:
-    async with front(env) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture(autouse=True)
-async def _close_pages() -> AsyncIterator[None]:
-    yield
-    await close_pages()
 
 
 @pytest.fixture

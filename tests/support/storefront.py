@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.support import FLASHSALE, ROOT
@@ -30,6 +31,15 @@ ARGS = [
     "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
 ]  # fmt: skip
 PHONE = {"width": 414, "height": 900}
+#: ``pytestmark`` of a browser test module: skipped without Chromium; each test's shoppers'
+#: contexts closed after it (the ``shoppers`` fixture of tests/front/conftest.py).
+BROWSER_TESTS = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
+    pytest.mark.usefixtures("shoppers"),
+]
 TIMEOUT_MS = 20_000  # a loaded 2-core machine: generous, and only ever an upper bound
 
 # Every visible text node outside [data-raw] (what shoppers or marketers typed: offer names,
@@ -70,6 +80,13 @@ async def close_pages() -> None:
     would go on polling and slow the next test down)."""
     while _OPEN:
         await _OPEN.pop().close()
+
+
+def cjk_font() -> bool:
+    """Whether fontconfig knows a Chinese font (``make debian-test`` installs fonts-noto-cjk):
+    without one, headless Chromium draws Chinese as boxes."""
+    found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    return bool(found.stdout.strip())
 
 
 def phone_number() -> str:
