@@ -194,6 +194,11 @@ class Checkout:
 
     # -- reserve -------------------------------------------------------------------------
 
+    def known_sold_out(self, round_id: str) -> bool:
+        """True while this worker knows the round sold out (a dict look-up: call it before
+        awaiting :meth:`sold_out`, which only then can be true)."""
+        return self.inventory.sold_out_hint(round_id)
+
     async def sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
         """True when "sold out" is the definitive answer (no body to read, no script to run;
         the worker's sold-out knowledge, :mod:`inventory._soldout`)."""

@@ -222,7 +222,9 @@ class Inventory:
         item = None if _wrong_types(req) else _encoded(req)
         if item is None:
             return ReserveResult(ok=False, code="invalid_request")
-        if await self.answer_sold_out(req.round_id, req.buyer_id, req.idempotency_key):
+        if self.sold_out_hint(req.round_id) and await self.answer_sold_out(
+            req.round_id, req.buyer_id, req.idempotency_key
+        ):
             return ReserveResult(ok=False, code="sold_out", left=0)
         result = await self._batcher.submit(_Queued(req.round_id, item))
         if result.code == "sold_out" and result.left == 0 and self._sold_out is not None:

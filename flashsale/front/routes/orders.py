@@ -42,7 +42,7 @@ async def create_order(request: Request) -> Response:
     await admit_buyer(request, buyer, key)  # rate limits; the round's waiting room / PoW
     checkout = app_state(request).checkout
     round_id = request.path_params["round_id"]
-    if await checkout.sold_out(round_id, buyer, key):
+    if checkout.known_sold_out(round_id) and await checkout.sold_out(round_id, buyer, key):
         # Sold out is the definitive answer: no body parsing, no encryption, no script.
         return Response(_SOLD_OUT, status_code=409, media_type="application/json")
     buy = (await body.read(request, BuyRequest)).checked()
