@@ -21,7 +21,9 @@ from flashsale.front import schemas
 from flashsale.front.errors import STATUS
 from flashsale.front.headers import IDEMPOTENCY_KEY
 from flashsale.front.pages import numbers
+from flashsale.front.pages.agreement import Agreement
 from flashsale.front.responses import JSONResponse
+from flashsale.front.routes.account import MyOrders
 from inventory.refusals import ANSWER_CODES
 
 REF = "#/components/schemas/{name}"
@@ -151,6 +153,8 @@ BODIES: tuple[type[msgspec.Struct], ...] = (
     schemas.OtpSent,
     schemas.Token,
     schemas.FreeNumbers,
+    Agreement,
+    MyOrders,
     schemas.Dashboard,
     schemas.QueuePlace,
     schemas.Challenge,
@@ -209,6 +213,24 @@ def document() -> dict[str, Any]:
                     },
                 ],
             }
+        },
+        "/api/rounds/{round_id}/agreement": {
+            "get": _op(
+                "The full text of the agreement the round's buyers accept (null if none)",
+                _json(_ref(Agreement), "the agreement"),
+                "not_found",
+                "unavailable",
+                params=("round_id",),
+            )
+        },
+        "/api/orders": {
+            "get": _op(
+                "The caller's own orders, newest first (My orders)",
+                _json(_ref(MyOrders), "the orders"),
+                "unauthorized",
+                "unavailable",
+                auth=True,
+            )
         },
         "/api/admin/dashboard": {
             "get": {

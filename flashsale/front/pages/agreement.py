@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import asyncpg
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +22,14 @@ from flashsale.front.state import app_state
 CACHE_SECONDS = 60.0
 _TEXT = "SELECT agreement_text FROM offers WHERE id = $1 AND agreement_version = $2"
 _cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+
+
+class Agreement(msgspec.Struct, frozen=True):
+    round_id: str
+    #: The version the round's buyers accept.
+    version: str | None
+    #: Its full text, or null when the catalog has none for that version.
+    text: str | None
 
 
 async def _text(request: Request, offer_id: str, version: str) -> str | None:
@@ -53,4 +62,4 @@ async def agreement(request: Request) -> Response:
     version = str(view.get("agreement_version") or offer.get("agreement_version") or "")
     offer_id = str(view.get("offer_id") or offer.get("offer_id") or "")
     text = await _text(request, offer_id, version) if version else None
-    return JSONResponse({"round_id": round_id, "version": version or None, "text": text})
+    return JSONResponse(Agreement(round_id, version or None, text))

@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -37,21 +38,41 @@ def _unavailable() -> ApiError:
     )
 
 
-def summary(order: dict[str, Any], stored_status: str | None = None) -> dict[str, Any]:
+class OrderSummary(msgspec.Struct, frozen=True):
+    """One of the buyer's orders, as "My orders" lists it."""
+
+    order_id: str
+    status: str
+    round_id: str | None = None
+    quantity: int | None = None
+    number: str | None = None
+    offer_name: str | None = None
+    amount_due: dict[str, int] | None = None
+    reserved_at_ms: int | None = None
+    pay_before_ms: int | None = None
+    #: True when only PostgreSQL's copy could be read (its status may be behind).
+    stale: bool = False
+
+
+class MyOrders(msgspec.Struct, frozen=True):
+    orders: list[OrderSummary]
+
+
+def summary(order: dict[str, Any], stored_status: str | None = None) -> OrderSummary:
     """What the list shows of one order."""
     offer = order.get("offer") or {}
     status = stored_status if stored_status in _LATER else order.get("status")
-    return {
-        "order_id": order.get("order_id"),
-        "round_id": order.get("round_id"),
-        "status": status,
-        "quantity": order.get("quantity"),
-        "number": order.get("number"),
-        "offer_name": offer.get("offer_name"),
-        "amount_due": order.get("amount_due"),
-        "reserved_at_ms": order.get("reserved_at_ms"),
-        "pay_before_ms": order.get("pay_before_ms"),
-    }
+    return OrderSummary(
+        order_id=str(order.get("order_id")),
+        status=str(status),
+        round_id=order.get("round_id"),
+        quantity=order.get("quantity"),
+        number=order.get("number"),
+        offer_name=offer.get("offer_name"),
+        amount_due=order.get("amount_due"),
+        reserved_at_ms=order.get("reserved_at_ms"),
+        pay_before_ms=order.get("pay_before_ms"),
+    )
 
 
 async def my_orders(request: Request) -> Response:
@@ -65,18 +86,18 @@ async def my_orders(request: Request) -> Response:
     except (asyncpg.PostgresError, OSError):
         raise _unavailable() from None
 
-    async def one(row: asyncpg.Record) -> dict[str, Any] | None:
+    async def one(row: asyncpg.Record) -> OrderSummary | None:
         try:
             order = await state.checkout.order(buyer, row["id"], include_archived=True)
         except NoSuchOrder:
             return None  # written for this buyer, but neither in Redis nor archived (purged)
         except (CheckoutError, InventoryError):
-            return {"order_id": row["id"], "status": row["status"], "stale": True}
+            return OrderSummary(row["id"], row["status"], stale=True)
         return summary(order, row["status"])
 
     found = await asyncio.gather(*(one(r) for r in rows))
     return JSONResponse(
-        {"orders": [o for o in found if o is not None]}, headers={"Cache-Control": "no-store"}
+        MyOrders([o for o in found if o is not None]), headers={"Cache-Control": "no-store"}
     )
 
 
