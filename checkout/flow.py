@@ -204,29 +204,36 @@ class Checkout:
         the worker's sold-out knowledge, :mod:`inventory._soldout`)."""
         return await self.inventory.answer_sold_out(round_id, buyer_id, idempotency_key)
 
+    def reserve_request(
+        self, round_id: str, buyer_id: str, idempotency_key: str, buy: BuyRequest
+    ) -> ReserveRequest:
+        """What the inventory is asked for ``buy``: its PII protected (the ID number hashed
+        for the limits, masked and encrypted for the order), never the raw number."""
+        protected = pii.protect(buy.id_number, self._pii_keys)
+        return ReserveRequest(
+            round_id=round_id,
+            buyer_id=buyer_id,
+            id_hash=protected.hash,
+            quantity=buy.quantity,
+            idempotency_key=idempotency_key,
+            channel=buy.channel,
+            agreement_version=buy.agreement_version,
+            number=buy.number,
+            pii={
+                "real_name": buy.real_name,
+                "address": buy.address,
+                "id_masked": protected.masked,
+                "id_encrypted": protected.encrypted,
+            },
+        )
+
     async def reserve(
         self, round_id: str, buyer_id: str, idempotency_key: str, buy: BuyRequest
     ) -> Reserved:
         """Reserve ``buy`` for the buyer (``buy`` as :meth:`BuyRequest.checked` returns it), or
         :class:`ReservationRefused`. The same Idempotency-Key gets the same outcome."""
-        protected = pii.protect(buy.id_number, self._pii_keys)
         result = await self.inventory.reserve(
-            ReserveRequest(
-                round_id=round_id,
-                buyer_id=buyer_id,
-                id_hash=protected.hash,
-                quantity=buy.quantity,
-                idempotency_key=idempotency_key,
-                channel=buy.channel,
-                agreement_version=buy.agreement_version,
-                number=buy.number,
-                pii={
-                    "real_name": buy.real_name,
-                    "address": buy.address,
-                    "id_masked": protected.masked,
-                    "id_encrypted": protected.encrypted,
-                },
-            )
+            self.reserve_request(round_id, buyer_id, idempotency_key, buy)
         )
         if not result.ok:
             raise ReservationRefused(result.code, replay=result.replay)

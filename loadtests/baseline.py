@@ -30,8 +30,8 @@ from flashsale.front.auth import buyer_id
 from flashsale.front.errors import ApiError
 from flashsale.front.headers import idempotency_key
 from flashsale.front.responses import JSONResponse
-from flashsale.front.state import app_state
-from inventory import ReserveRequest, RoundKeys
+from flashsale.front.state import AppState, app_state
+from inventory import RoundKeys
 from inventory.models import reserve_batch
 from inventory.scripts import script
 
@@ -70,11 +70,17 @@ async def _get_pool(settings: Settings) -> asyncpg.Pool:
     return _pool
 
 
-async def naive_order(request: Request) -> Response:
+async def _checked(request: Request) -> tuple[str, str, BuyRequest, AppState]:
+    """What both naive endpoints do first, exactly as the real one: the buyer's token, the
+    Idempotency-Key, the body decoded and checked."""
     buyer = buyer_id(request)
     key = idempotency_key(request.headers)
     buy = (await body.read(request, BuyRequest)).checked()
-    state = app_state(request)
+    return buyer, key, buy, app_state(request)
+
+
+async def naive_order(request: Request) -> Response:
+    buyer, key, buy, state = await _checked(request)
     id_hash = pii.id_hash(buy.id_number, state.pii_keys)
     pool = await _get_pool(state.settings)
     async with pool.acquire() as conn, conn.transaction():
@@ -99,28 +105,9 @@ async def naive_order(request: Request) -> Response:
 
 
 async def naive_redis_order(request: Request) -> Response:
-    buyer = buyer_id(request)
-    key = idempotency_key(request.headers)
-    buy = (await body.read(request, BuyRequest)).checked()
-    state = app_state(request)
-    protected = pii.protect(buy.id_number, state.pii_keys)
+    buyer, key, buy, state = await _checked(request)
     round_id = request.path_params["round_id"]
-    item = ReserveRequest(
-        round_id=round_id,
-        buyer_id=buyer,
-        id_hash=protected.hash,
-        quantity=buy.quantity,
-        idempotency_key=key,
-        channel=buy.channel,
-        agreement_version=buy.agreement_version,
-        number=buy.number,
-        pii={
-            "real_name": buy.real_name,
-            "address": buy.address,
-            "id_masked": protected.masked,
-            "id_encrypted": protected.encrypted,
-        },
-    ).script_item()
+    item = state.checkout.reserve_request(round_id, buyer, key, buy).script_item()
     rows, _ = await script("reserve")(
         state.redis, RoundKeys(round_id).script_keys(), [round_id, reserve_batch([item])]
     )

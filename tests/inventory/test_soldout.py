@@ -38,6 +38,17 @@ async def lease(redis: aioredis.Redis, rid: str, ms: int) -> list[int]:
     return [int(x) for x in found]
 
 
+async def sell_the_unit(seller: Inventory, learner: Inventory, rid: str) -> str:
+    """A round of one unit sold by ``seller``; ``learner`` saw it sold out and knows it."""
+    await seller.arm(make_spec(rid, stock=1))
+    won = await seller.reserve(req(rid, "w"))
+    assert won.ok
+    assert won.order_id
+    assert (await learner.reserve(req(rid, "x"))).code == "sold_out"
+    await until_known(learner, rid)
+    return won.order_id
+
+
 async def test_retries_replay_and_new_keys_cost_no_round_trip_under_load(
     redis: aioredis.Redis, settings: Settings, unique: str
 ) -> None:
@@ -90,13 +101,8 @@ async def test_units_back_are_sold_after_the_lease_and_that_sale_replays_everywh
     rid = f"t{unique}"
     a, b = Inventory(redis, sold_out_ttl=0.3), Inventory(redis, sold_out_ttl=0.3)
     try:
-        await a.arm(make_spec(rid, stock=1))
-        won = await a.reserve(req(rid, "w"))
-        assert won.ok
-        assert won.order_id
-        assert (await a.reserve(req(rid, "x"))).code == "sold_out"
-        await until_known(a, rid)
-        assert await b.release(rid, won.order_id, "cancelled")  # a unit is back
+        won = await sell_the_unit(a, a, rid)
+        assert await b.release(rid, won, "cancelled")  # a unit is back
         assert (await b.reserve(req(rid, "y"))).code == "sold_out"  # the script, leased
         assert (await a.reserve(req(rid, "z"))).code == "sold_out"  # a's knowledge
         await asyncio.sleep(0.35)
@@ -155,13 +161,8 @@ async def test_a_worker_relearns_after_a_lapse(redis: aioredis.Redis, unique: st
     inv = Inventory(redis, sold_out_ttl=0.2)
     other = Inventory(redis, sold_out_ttl=0)
     try:
-        await inv.arm(make_spec(rid, stock=1))
-        won = await other.reserve(req(rid, "w"))
-        assert won.ok
-        assert won.order_id
-        assert (await inv.reserve(req(rid, "x"))).code == "sold_out"
-        await until_known(inv, rid)
-        assert await other.release(rid, won.order_id, "cancelled")
+        won = await sell_the_unit(other, inv, rid)
+        assert await other.release(rid, won, "cancelled")
         await asyncio.sleep(0.25)  # the lease lapses; the unit sells elsewhere
         sale = await other.reserve(req(rid, "late"))
         assert sale.ok

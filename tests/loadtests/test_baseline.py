@@ -3,25 +3,12 @@ one-EVALSHA-per-request endpoint reserves through the same script, checks and re
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
-import httpx
 import redis.asyncio as aioredis
 
 from flashsale.core.settings import Settings
 from inventory import Inventory
 from loadtests.baseline import create_app
-from tests.support.api import arm, body, headers, spec
-
-
-@contextlib.asynccontextmanager
-async def baseline_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as c:
-            yield c
+from tests.support.api import api_client, arm, body, headers, spec
 
 
 async def test_naive_redis_endpoint_reserves_through_the_reserve_script(
@@ -30,7 +17,7 @@ async def test_naive_redis_endpoint_reserves_through_the_reserve_script(
     rid = f"naive{unique}"
     await arm(settings, spec(rid, stock=1))
     url = f"/api/rounds/naive-redis/{rid}/orders"
-    async with baseline_client(settings) as client:
+    async with api_client(settings, create_app) as client:
         first = await client.post(url, json=body(), headers=headers(settings, "n1", "naive-k-1"))
         assert first.status_code == 201, first.text
         order_id = first.json()["order_id"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from checkout import idnumber
 from flashsale.core.settings import Settings
@@ -23,8 +24,10 @@ _rng = random.Random(20261121)
 
 
 @contextlib.asynccontextmanager
-async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+async def api_client(
+    settings: Settings, factory: Callable[[Settings], Starlette] = create_app
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = factory(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://flashsale.test") as c:
