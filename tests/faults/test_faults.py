@@ -24,7 +24,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from flashsale.stack._service import Service
 from tests.faults._sale import RESULTS, Fault, Live, Outcome, Rig, run_sale
+from tests.faults._stack import PrivateStack
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(150)]
 
@@ -80,31 +82,28 @@ async def _kill_front_worker(live: Live) -> float:
     return took
 
 
-async def _kill_kafka(live: Live) -> float:
-    stack = live.rig.stack
-    began = time.monotonic()
-    await stack.kill(stack.kafka)
-    await asyncio.sleep(1.0)
-    await stack.restart(stack.kafka)
-    return time.monotonic() - began
+def _kill_service(
+    which: Callable[[PrivateStack], Service], down: float = 1.0, reconnect: bool = False
+) -> Fault:
+    """SIGKILL one service of the private stack, restart it on its data ``down`` s later;
+    ``reconnect``: the test's own PostgreSQL pool drops its dead connections."""
+
+    async def fault(live: Live) -> float:
+        stack = live.rig.stack
+        began = time.monotonic()
+        await stack.kill(which(stack))
+        await asyncio.sleep(down)
+        await stack.restart(which(stack))
+        if reconnect:
+            await live.pool.expire_connections()
+        return time.monotonic() - began
+
+    return fault
 
 
-async def _kill_redis(live: Live) -> float:
-    stack = live.rig.stack
-    began = time.monotonic()
-    await stack.kill(stack.redis)
-    await stack.restart(stack.redis)
-    return time.monotonic() - began
-
-
-async def _kill_postgres(live: Live) -> float:
-    stack = live.rig.stack
-    began = time.monotonic()
-    await stack.kill(stack.postgres)
-    await asyncio.sleep(1.0)
-    await stack.restart(stack.postgres)
-    await live.pool.expire_connections()
-    return time.monotonic() - began
+_kill_kafka = _kill_service(lambda s: s.kafka)
+_kill_redis = _kill_service(lambda s: s.redis, down=0.0)
+_kill_postgres = _kill_service(lambda s: s.postgres, reconnect=True)
 
 
 async def _script_flush(live: Live) -> float:

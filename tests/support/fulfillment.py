@@ -17,8 +17,7 @@ from checkout.events import OrderEvent
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
 from fulfillment import CarrierConfig, FulfillConfig, Fulfiller, SimulatedCarrier
-
-T0 = 1_790_000_000_000
+from tests.support.pipeline import later, reserved
 
 
 def order(
@@ -31,48 +30,18 @@ def order(
     address: str = "1 Chang'an Ave, Beijing",
     paid: bool = True,
 ) -> list[OrderEvent]:
-    """order.reserved (+ order.paid) of one order."""
-    oid = f"{round_id}-{n}"
-    at = T0 + n
-    events = [
-        OrderEvent(
-            event_id=f"{oid}:1",
-            type="order.reserved",
-            order_id=oid,
-            round_id=round_id,
-            seq=1,
-            status="reserved",
-            at=at,
-            data={
-                "buyer_id": f"buyer-{n}",
-                "id_hash": hashlib.sha256(f"{n}".encode()).hexdigest(),
-                "quantity": quantity,
-                "number": number,
-                "channel": "web",
-                "agreement_version": "2026-01",
-                "offer": offer,
-                "pay_before": at + 900_000,
-                "pii": {
-                    "real_name": "Z*** San",
-                    "address": address,
-                    "national_id_masked": "1101**********1234",
-                },
-            },
-        )
-    ]
+    """order.reserved (+ order.paid) of one order: the pipeline's reserved event with this
+    offer, number and a delivery address."""
+    base = reserved(round_id, n, quantity=quantity)
+    pii = {"real_name": "Z*** San", "address": address, "national_id_masked": "1101**********1234"}
+    data = {**base.data, "id_hash": hashlib.sha256(f"{n}".encode()).hexdigest(),
+            "number": number, "offer": offer, "pii": pii}  # fmt: skip
+    events = [dataclasses.replace(base, data=data)]
     if paid:
         events.append(
-            OrderEvent(
-                event_id=f"{oid}:2",
-                type="order.paid",
-                order_id=oid,
-                round_id=round_id,
-                seq=2,
-                status="paid",
-                at=at + 1000,
-                data={"payment_id": f"pay-{oid}", "amount": offer["price_fen"], "late": False},
-            )
-        )
+            later(events[0], "order.paid", "paid", 2,
+                  payment_id=f"pay-{base.order_id}", amount=offer["price_fen"], late=False)
+        )  # fmt: skip
     return events
 
 
