@@ -38,6 +38,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -48,6 +49,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flashsale.front.state import app_state
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Whether this process's values live in the multiprocess files: prometheus-client decides when
+# it is first imported. `flashsale serve --workers 1` runs uvicorn in the CLI's own process,
+# which imported it before the variable was set: its counters are in memory, not in files.
+IN_FILES = values.ValueClass is not values.MutexValue
 
 REQUESTS = Counter(
     "flashsale_http_requests_total",
@@ -236,7 +241,7 @@ class _Live:
 def exposition(gauges: Gauges) -> bytes:
     """Counters/histograms of every worker plus the scrape-time gauges, in text format."""
     flush()  # this worker's own increments, exactly
-    if os.environ.get(MULTIPROC_ENV):
+    if IN_FILES and os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         counters = generate_latest(registry)
