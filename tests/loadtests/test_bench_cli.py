@@ -55,4 +55,8 @@ async def test_remote_server_is_used_as_it_runs(env: dict[str, str]) -> None:
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -101,7 +101,7 @@ async def test_locust_journey_sells_out_without_errors(
         sold_out = _count(rows, "POST /api/rounds/[id]/orders [sold_out]")
         assert 0 < reserved <= STOCK, rows.keys()
         assert sold_out > 0, rows.keys()
-        assert _count(rows, "GET /api/rounds/[id]") > USERS  # the countdown was polled
+        assert _count(rows, "GET /api/rounds/[id]") >= USERS  # each shopper polled the countdown
         assert _count(rows, "GET /api/rounds") >= USERS  # everyone browsed first
         assert _count(rows, "POST /api/orders/[id]/pay [paid]") > 0
         assert any(k.startswith("GET /api/orders/[id] [") for k in rows)

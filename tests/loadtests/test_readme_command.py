@@ -50,22 +50,26 @@ async def served(env: dict[str, str], tmp_path: Path) -> AsyncIterator[tuple[dic
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "FLASHSALE_DATA_DIR": str(tmp_path / "data"),
         "LOCUST_HOST": f"http://127.0.0.1:{port}",
-        "LOCUST_RUN_TIME": "8s",
+        "LOCUST_RUN_TIME": "15s",
         "LOCUST_CSV": str(tmp_path / "locust"),
     }
     server = subprocess.Popen(
         [str(BIN / "flashsale"), "serve", "--port", str(port)],
         env=shell,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         async with httpx.AsyncClient(base_url=shell["LOCUST_HOST"]) as http:
-            await until_ping(http, 150, server)
+            await until_ping(http, 300, server)
         yield shell, shell["LOCUST_HOST"]
     finally:
         server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=20)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 async def shell_run(command: str, env: dict[str, str], seconds: float) -> tuple[int, str]:
@@ -80,7 +84,7 @@ async def shell_run(command: str, env: dict[str, str], seconds: float) -> tuple[
     return proc.returncode or 0, out.decode(errors="replace")
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 async def test_the_readme_quick_start_runs_as_written(
     settings: Settings, served: tuple[dict[str, str], str], unique: str, tmp_path: Path
 ) -> None:
@@ -88,16 +92,16 @@ async def test_the_readme_quick_start_runs_as_written(
     commands = quick_start()
     assert commands == ["flashsale tokens mint --count 200", "locust -f loadtests/locustfile.py"]
     rid = f"qs{unique}"
-    await arm(settings, spec(rid, stock=30, starts_at=datetime.now(UTC) + timedelta(seconds=3)))
     shell["FLASHSALE_ROUND"] = rid  # other tests' rounds may be listed first
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
         code, out = await shell_run(commands[0], shell, 60)
         assert code == 0, out
         assert (tmp_path / "data" / "buyers.jsonl").is_file()
+        await arm(settings, spec(rid, stock=30, starts_at=datetime.now(UTC) + timedelta(seconds=2)))
         started = time.monotonic()
         code, out = await shell_run(commands[1], shell, 60)
-        assert time.monotonic() - started < 40, out[-3000:]
+        assert time.monotonic() - started < 50, out[-3000:]
         with (tmp_path / "locust_stats.csv").open(newline="") as fh:
             names = {row["Name"]: int(row["Request Count"]) for row in csv.DictReader(fh)}
         assert names.get("/api/rounds/[id]/orders [reserved]", 0) > 0, names
