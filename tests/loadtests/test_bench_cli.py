@@ -3,17 +3,11 @@ takes, what it needs, what each ratio means, and `--host` for a server already r
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import httpx
 from click.testing import CliRunner
 
 from flashsale.cli import main
 from loadtests.bench import Remote
-from tests.support.processes import free_port, until_ping
 
 
 def test_help_states_duration_prerequisites_and_ratios() -> None:
@@ -36,27 +30,10 @@ def test_help_states_duration_prerequisites_and_ratios() -> None:
         assert words in text, words
 
 
-async def test_remote_server_is_used_as_it_runs(env: dict[str, str]) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("flashsale")), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url) as http:
-            await until_ping(http, 150, proc)
-        remote = Remote(url + "/")
-        assert remote.url == url
-        remote.wait_ready(limit=5)
-        remote.stop()  # leaves the server alone
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def test_remote_server_is_used_as_it_runs(served: tuple[dict[str, str], str]) -> None:
+    _env, url = served
+    remote = Remote(url + "/")
+    assert remote.url == url
+    remote.wait_ready(limit=5)
+    remote.stop()  # leaves the server alone
+    assert httpx.get(f"{url}/api/ping", timeout=5).status_code == 200

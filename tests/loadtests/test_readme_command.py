@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -25,7 +21,6 @@ from flashsale.core.settings import Settings
 from inventory.keys import ARMED_ROUNDS
 from tests.support import ROOT
 from tests.support.api import arm, spec
-from tests.support.processes import free_port, until_ping
 
 BIN = Path(sys.executable).parent
 README = ROOT / "loadtests" / "README.md"
@@ -38,38 +33,6 @@ def quick_start() -> list[str]:
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block is not None
     return [line for line in block[1].splitlines() if line.strip()]
-
-
-@pytest.fixture
-async def served(env: dict[str, str], tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], str]]:
-    """A `flashsale serve` on a free port and the environment a person's shell would have:
-    .venv/bin on PATH, Locust pointed at that server (as LOCUST_HOST) for a short run."""
-    port = free_port()
-    shell = {
-        **env,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "FLASHSALE_DATA_DIR": str(tmp_path / "data"),
-        "LOCUST_HOST": f"http://127.0.0.1:{port}",
-        "LOCUST_RUN_TIME": "15s",
-        "LOCUST_CSV": str(tmp_path / "locust"),
-    }
-    server = subprocess.Popen(
-        [str(BIN / "flashsale"), "serve", "--port", str(port)],
-        env=shell,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        async with httpx.AsyncClient(base_url=shell["LOCUST_HOST"]) as http:
-            await until_ping(http, 300, server)
-        yield shell, shell["LOCUST_HOST"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 async def shell_run(command: str, env: dict[str, str], seconds: float) -> tuple[int, str]:
