@@ -100,10 +100,16 @@ async def _drop(base: Settings, s: Settings) -> None:
         await client.delete_topics(Topics(s.topic_prefix).all())
     finally:
         await client.close()
+    db = s.database_url.rsplit("/", 1)[1]
     admin = await asyncpg.connect(base.database_url)
     try:
-        db = s.database_url.rsplit("/", 1)[1]
-        await admin.execute("DROP DATABASE IF EXISTS " + quote_ident(db) + " WITH (FORCE)")
+        for attempt in range(5):  # an autovacuum worker on it cannot be terminated by us
+            try:
+                await admin.execute("DROP DATABASE IF EXISTS " + quote_ident(db) + " WITH (FORCE)")
+                return
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                await asyncio.sleep(1 + attempt)
+        print(f"bench database {db} left behind (in use); drop it by hand")
     finally:
         await admin.close()
 
