@@ -14,8 +14,6 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from catalog.products import OfferTerms, add_offer, add_product
-from flashsale.core.audit import Operator
 from flashsale.core.settings import Settings
 from flashsale.front import otp
 from flashsale.front.errors import STATUS
@@ -25,6 +23,7 @@ from flashsale.front.pages.routes import STATIC
 from inventory.refusals import LANGUAGES, REFUSALS, storefront_table
 from tests.support.api import api_client, arm, body, buyer, headers, spec
 from tests.support.offer import snapshot
+from tests.support.storefront import catalog_offer
 
 TEXT = st.text(st.characters(codec=None, categories=None), max_size=600)
 
@@ -179,23 +178,12 @@ async def test_the_agreement_text_of_the_rounds_version(
     settings: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
     text = "中国联通入网服务协议\n第一条 ……\n第二条 ……"
-    async with pg_pool.acquire() as conn:
-        who = Operator("test-storefront")
-        product = await add_product(conn, who, "sim_card", f"3G 卡 {unique}")
-        offer = await add_offer(
-            conn,
-            who,
-            OfferTerms(
-                product["id"], f"沃派 {unique}", 2000, f"v{unique[:6]}", agreement_text=text
-            ),
-        )
-    rid, other, plain = f"agr{unique}", f"agx{unique}", f"agp{unique}"
     version = f"v{unique[:6]}"
-    shown = snapshot(offer_id=str(offer["id"]), agreement_version=version)
-    await arm(
-        settings, spec(rid, offer_id=str(offer["id"]), agreement_version=version, offer=shown)
-    )
-    await arm(settings, spec(other, offer_id=str(offer["id"]), agreement_version="v-old"))
+    offer_id = await catalog_offer(pg_pool, unique, f"沃派 {unique}", version, text)
+    rid, other, plain = f"agr{unique}", f"agx{unique}", f"agp{unique}"
+    shown = snapshot(offer_id=offer_id, agreement_version=version)
+    await arm(settings, spec(rid, offer_id=offer_id, agreement_version=version, offer=shown))
+    await arm(settings, spec(other, offer_id=offer_id, agreement_version="v-old"))
     await arm(settings, spec(plain))
     async with api_client(settings) as client:
         await client.app.state.fs.rounds.refresh()  # type: ignore[attr-defined]

@@ -18,10 +18,8 @@ import pytest
 import redis.asyncio as aioredis
 from playwright.async_api import Browser, expect
 
-from catalog.products import OfferTerms, add_offer, add_product
 from checkout.pipeline.relay import Relay, RelayConfig
 from checkout.pipeline.writer import Writer, WriterConfig
-from flashsale.core.audit import Operator
 from flashsale.core.settings import Settings
 from fulfillment import seed_stock
 from fulfillment.carrier import CarrierConfig
@@ -33,6 +31,7 @@ from tests.support.pipeline import eventually
 from tests.support.storefront import (
     BROWSER_TESTS,
     assert_translated,
+    catalog_offer,
     login,
     phone_page,
     shoot,
@@ -74,23 +73,6 @@ async def pipeline(
         await redis.aclose()
 
 
-async def _offer(pg_pool: asyncpg.Pool, unique: str) -> tuple[str, str]:
-    """A catalog offer with its agreement's text: (offer id, agreement version)."""
-    version = f"2026-{unique[:4]}"
-    async with pg_pool.acquire() as conn:
-        who = Operator("test-storefront")
-        product = await add_product(conn, who, "sim_card", f"沃派 3G 卡 {unique}")
-        offer = await add_offer(
-            conn,
-            who,
-            OfferTerms(
-                product["id"], "沃派 3G 靓号卡", 2000, version, agreement_text=AGREEMENT,
-                monthly_fee_fen=1900, data_mb=1024, voice_minutes=100,
-            ),
-        )  # fmt: skip
-    return str(offer["id"]), version
-
-
 async def test_lucky_number_confirmed_paid_stored_and_tracked(
     server: str,
     browser: Browser,
@@ -101,7 +83,11 @@ async def test_lucky_number_confirmed_paid_stored_and_tracked(
 ) -> None:
     _, prefix = pipeline
     rid = f"{prefix}{uuid.uuid4().hex[:4]}"
-    offer_id, version = await _offer(pg_pool, unique)
+    version = f"2026-{unique[:4]}"
+    offer_id = await catalog_offer(
+        pg_pool, unique, "沃派 3G 靓号卡", version, AGREEMENT,
+        monthly_fee_fen=1900, data_mb=1024, voice_minutes=100,
+    )  # fmt: skip
     shown = snapshot(
         offer_id=offer_id, offer_name="沃派 3G 靓号卡", monthly_fee_fen=1900,
         agreement_version=version,

@@ -16,10 +16,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from catalog.products import OfferTerms, add_offer, add_product
+from flashsale.core.audit import Operator
 from tests.support import FLASHSALE, ROOT
 from tests.support.processes import free_port, until_ping
 
@@ -199,3 +202,18 @@ async def wait_round(server: str, rid: str) -> None:
                 return
             await asyncio.sleep(0.1)
     raise AssertionError(f"round {rid} never appeared")
+
+
+async def catalog_offer(
+    pool: asyncpg.Pool, unique: str, name: str, version: str, agreement: str, **terms: Any
+) -> str:
+    """A SIM-card offer in the catalog with its agreement's full text; its id."""
+    async with pool.acquire() as conn:
+        who = Operator("test-storefront")
+        product = await add_product(conn, who, "sim_card", f"3G 卡 {unique}")
+        offer = await add_offer(
+            conn,
+            who,
+            OfferTerms(product["id"], name, 2000, version, agreement_text=agreement, **terms),
+        )
+    return str(offer["id"])
