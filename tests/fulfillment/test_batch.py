@@ -25,6 +25,7 @@ from tests.support.fulfillment import (
     dead,
     order,
     private,
+    ready,
     shipment_counts,
     workers,
 )
@@ -169,7 +170,7 @@ async def test_a_batch_ships_what_it_can_and_leaves_the_rest_for_later(
             [w["order_id"] for w in waiting],
         )  # nothing hoarded
         await seed_stock(pg_pool, handsets={sku: 2}, seed=16)
-        await eventually(lambda: _booked_n(pg_pool, r, 9), within=30)
+        await eventually(ready(pg_pool, r, 9), within=30)
         assert f.stats.dead == 1
     [letter] = await dead(pg_pool, r)
     assert letter["order_id"] == f"{r}-6"
@@ -189,10 +190,6 @@ async def test_a_batch_ships_what_it_can_and_leaves_the_rest_for_later(
     assert sorted(e["key"] for e in events_out) == sorted(counts)
 
 
-async def _booked_n(pool: asyncpg.Pool, r: str, n: int) -> bool:
-    return await booked(pool, r) == n
-
-
 async def test_leases_expire_mid_batch_still_one_shipment_each(
     settings: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
@@ -205,7 +202,7 @@ async def test_leases_expire_mid_batch_still_one_shipment_each(
     async with workers(own, pg_pool, ccfg, n=2, batch=30, concurrency=30, lease_seconds=0.1):
         # both workers run before the orders arrive
         await produce(own, [e for n in range(1, 31) for e in order(r, n, sim_offer())], times=2)
-        await eventually(lambda: _booked_n(pg_pool, r, 30), within=40)
+        await eventually(ready(pg_pool, r, 30), within=40)
         await asyncio.sleep(1.0)  # bookings still in flight land
     counts = await shipment_counts(pg_pool, r)
     assert len(counts) == 30
