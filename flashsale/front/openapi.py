@@ -156,6 +156,7 @@ BODIES: tuple[type[msgspec.Struct], ...] = (
     Agreement,
     MyOrders,
     schemas.Dashboard,
+    schemas.RoundControl,
     schemas.QueuePlace,
     schemas.Challenge,
     schemas.Pong,
