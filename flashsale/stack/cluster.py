@@ -137,14 +137,17 @@ class RedisClusterService(Service):
         await wait_until(self.ready, self.start_timeout, "redis cluster", log=self.nodes[0].log)
 
     async def _create(self) -> None:
-        """CLUSTER MEET every node, then ADDSLOTSRANGE one third of the slots to each."""
-        first = self.nodes[0].address
+        """ADDSLOTSRANGE one third of the slots to each node, then CLUSTER MEET every other node
+        from each (a full mesh at once: no waiting for gossip to introduce them)."""
         step = SLOTS // len(self.nodes)
         for index, node in enumerate(self.nodes):
             client = aioredis.Redis(host=node.address.host, port=node.address.port)
             try:
-                if index:
-                    await client.execute_command("CLUSTER", "MEET", first.host, first.port)
+                for other in self.nodes:
+                    if other is not node:
+                        await client.execute_command(
+                            "CLUSTER", "MEET", other.address.host, other.address.port
+                        )
                 low = index * step
                 high = SLOTS - 1 if index == len(self.nodes) - 1 else low + step - 1
                 await client.execute_command("CLUSTER", "ADDSLOTSRANGE", low, high)

@@ -91,9 +91,16 @@ class ClusterRig(Rig):
         return self.redis_cluster.nodes[index]
 
     async def start(self) -> None:
-        for service in self.profile:
+        """The cluster first, then every process at once, HAProxy last."""
+        first, *processes, last = self.profile
+
+        async def up(service: Service) -> None:
             if not await service.ready():
                 await service.start()
+
+        await up(first)
+        await asyncio.gather(*(up(p) for p in processes))
+        await up(last)
 
     def start_all(self) -> None:  # the sync entry point of Rig is not used here
         raise NotImplementedError("use `await ClusterRig.start()`")
