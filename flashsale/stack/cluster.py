@@ -102,15 +102,9 @@ class RedisClusterService(Service):
         super().__init__(self.nodes[0].address, data_dir)
 
     async def _info(self, node: RedisNode) -> dict[str, str] | None:
-        client = aioredis.Redis(host=node.address.host, port=node.address.port,
-                                socket_connect_timeout=1, socket_timeout=2)  # fmt: skip
-        try:
-            raw = await client.execute_command("CLUSTER", "INFO")
-        except (RedisError, OSError):
+        text = await _cluster(node, "INFO")
+        if text is None:
             return None
-        finally:
-            await client.aclose()
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
     async def ready(self) -> bool:
@@ -170,16 +164,10 @@ class RedisClusterService(Service):
         """Each master as CLUSTER NODES reports it: address, slots held, up or not."""
         out: list[dict[str, object]] = []
         for node in self.nodes:
-            client = aioredis.Redis(host=node.address.host, port=node.address.port,
-                                    socket_connect_timeout=1, socket_timeout=2)  # fmt: skip
-            try:
-                raw = await client.execute_command("CLUSTER", "NODES")
-            except (RedisError, OSError):
+            text = await _cluster(node, "NODES")
+            if text is None:
                 out.append({"address": str(node.address), "up": False, "slots": 0})
                 continue
-            finally:
-                await client.aclose()
-            text = raw.decode() if isinstance(raw, bytes) else str(raw)
             for line in text.splitlines():
                 fields = line.split()
                 if "myself" in fields[2] and "master" in fields[2]:
@@ -189,6 +177,19 @@ class RedisClusterService(Service):
                         "slots": _slot_count(fields[8:]),
                     })  # fmt: skip
         return out
+
+
+async def _cluster(node: RedisNode, subcommand: str) -> str | None:
+    """``CLUSTER <subcommand>`` on one node, as text; None when the node does not answer."""
+    client = aioredis.Redis(host=node.address.host, port=node.address.port,
+                            socket_connect_timeout=1, socket_timeout=2)  # fmt: skip
+    try:
+        raw = await client.execute_command("CLUSTER", subcommand)
+    except (RedisError, OSError):
+        return None
+    finally:
+        await client.aclose()
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 def _slot_count(ranges: Sequence[str]) -> int:
