@@ -10,10 +10,17 @@ import click
 
 from checkout.pipeline.archive import ArchiveConfig, Archiver, Outcome
 from flashsale.cli._output import CliError, emit, json_option
-from flashsale.cli.common import execute, operator, opt, settings, token_file_option
+from flashsale.cli.common import (
+    execute,
+    group_option,
+    operator,
+    opt,
+    settings,
+    token_file_option,
+)
 from flashsale.cli.rounds import round_group
 from flashsale.core.db import create_pool
-from flashsale.core.kafka import WRITER_GROUP
+from flashsale.core.kafka import writer_group
 from flashsale.core.redis import redis_client
 from inventory import Inventory
 
@@ -33,11 +40,7 @@ from inventory import Inventory
     default=2.0,
     help="Seconds between leaving the armed set and deleting the keys (a relay pass ends).",
 )
-@opt(
-    "--group",
-    default=WRITER_GROUP,
-    help="Writer consumer group reconcile checks.",
-)
+@group_option("writer", "Writer consumer group reconcile checks.")
 @token_file_option
 @json_option
 def archive(
@@ -45,7 +48,7 @@ def archive(
     all_finished: bool,
     grace: float,
     settle: float,
-    group: str,
+    group: str | None,
     token_file: Path | None,
     as_json: bool,
 ) -> None:
@@ -61,7 +64,8 @@ def archive(
     if (round_id is None) == (not all_finished):
         raise CliError("give a ROUND or --all-finished (not both)")
     op, cfg = operator(token_file), settings()
-    config = ArchiveConfig(grace=grace, settle=settle, writer_group=group)
+    writers = group or writer_group(cfg.topic_prefix)
+    config = ArchiveConfig(grace=grace, settle=settle, writer_group=writers)
 
     async def go() -> list[Outcome]:
         pool = await create_pool(cfg.database_url, max_size=2)

@@ -1,6 +1,6 @@
 """What the commands share: the option helper and the shared options (``--token-file``,
-``--tz``, ``--workers``), the settings, the operator credential, the display zone, and running
-a domain call so that its refusal is a one-line :class:`CliError`.
+``--tz``, ``--workers``, ``--group``), the settings, the operator credential, the display zone,
+and running a domain call so that its refusal is a one-line :class:`CliError`.
 
 Public (the load tools' ``bench`` command builds its options with :func:`opt` too).
 """
@@ -50,6 +50,14 @@ tz_option = click.option(
 def workers_option(default: int, help: str) -> Decorator:
     """``--workers``: front worker processes (serve, demo, bench)."""
     return opt("--workers", "-w", default=default, kind=click.IntRange(1, 64), help=help)
+
+
+def group_option(role: str, help: str) -> Decorator:
+    """``--group``: a Kafka consumer group; unset, the deployment's own ``<topic prefix>-<role>``
+    (:func:`flashsale.core.kafka.writer_group`), so deployments on one broker never share one."""
+    return click.option(
+        "--group", default=None, metavar="GROUP", help=f"{help} [default: <topic prefix>-{role}]"
+    )
 
 
 def settings() -> Settings:

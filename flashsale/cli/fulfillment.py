@@ -17,6 +17,7 @@ from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.clients import pg_pool, run_refusable
 from flashsale.cli.common import (
+    group_option,
     localize,
     operator,
     opt,
@@ -25,6 +26,7 @@ from flashsale.cli.common import (
     tz_option,
     zone,
 )
+from flashsale.core import kafka
 from flashsale.core.audit import audit
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.sink import SinkError
@@ -102,7 +104,7 @@ def _carrier_options(f: Any) -> Any:
 
 
 @click.command()
-@opt("--group", default=ff.FulfillConfig.group, help="Kafka consumer group of the workers.")
+@group_option("fulfillment", "Kafka consumer group of the workers.")
 @click.option("--worker", default=None, help="Worker name in leases (default host-pid).")
 @opt(
     "--batch",
@@ -144,7 +146,7 @@ def _carrier_options(f: Any) -> Any:
 @log_option
 @_carrier_options
 def fulfill(
-    group: str,
+    group: str | None,
     worker: str | None,
     batch: int,
     lanes: int,
@@ -158,6 +160,8 @@ def fulfill(
 ) -> None:
     """Ship paid orders (allocate, check, book, track) until SIGTERM/SIGINT."""
     setup_logging(log_level)
+    cfg = settings()
+    group = group or kafka.fulfillment_group(cfg.topic_prefix)
     config = ff.FulfillConfig(
         group=group,
         batch=batch,
@@ -173,7 +177,6 @@ def fulfill(
     ccfg = ff.CarrierConfig(**{k.removeprefix("carrier_"): v for k, v in carrier.items()})
 
     async def main() -> None:
-        cfg = settings()
         # per lane an allocation, a carrier flush and a record; the claim, intake, publish
         async with pg_pool(cfg, max_size=3 * lanes + 3) as pool:
             f = ff.Fulfiller(cfg, pool, ff.SimulatedCarrier(pool, ccfg), config)

@@ -19,9 +19,9 @@ from checkout.pipeline.writer import Writer, WriterConfig, WriterError
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.clients import pg_pool
-from flashsale.cli.common import opt
+from flashsale.cli.common import group_option, opt
 from flashsale.core.db import create_pool
-from flashsale.core.kafka import MAX_MESSAGE_BYTES
+from flashsale.core.kafka import MAX_MESSAGE_BYTES, writer_group
 from flashsale.core.redis import redis_client
 from flashsale.core.retry import Backoff, pause
 from flashsale.core.settings import Settings
@@ -158,7 +158,7 @@ async def _optional_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool | Non
 
 
 @click.command()
-@opt("--group", default=WriterConfig.group, help="Kafka consumer group of the writers.")
+@group_option("writer", "Kafka consumer group of the writers.")
 @opt(
     "--batch",
     kind=click.IntRange(1, 100_000),
@@ -167,13 +167,14 @@ async def _optional_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool | Non
 )
 @retries_option
 @log_option
-def writer(group: str, batch: int, retries: int, log_level: str) -> None:
+def writer(group: str | None, batch: int, retries: int, log_level: str) -> None:
     """Write order events from Kafka to PostgreSQL until SIGTERM/SIGINT."""
     setup_logging(log_level)
+    settings = Settings.from_env()
+    group = group or writer_group(settings.topic_prefix)
     config = WriterConfig(group=group, max_records=batch, backoff=Backoff(attempts=retries))
 
     async def main() -> None:
-        settings = Settings.from_env()
         async with pg_pool(settings, 4) as pool:
             w = Writer(settings, pool, config)
             on_signals(w.stop)
@@ -206,13 +207,9 @@ def writer(group: str, batch: int, retries: int, log_level: str) -> None:
     default=20.0,
     help="With --repair: seconds to wait for the writers to catch up.",
 )
-@opt(
-    "--group",
-    default=WriterConfig.group,
-    help="Writer consumer group whose lag is reported.",
-)
+@group_option("writer", "Writer consumer group whose lag is reported.")
 @json_option
-def reconcile(round_id: str, repair: bool, wait: float, group: str, as_json: bool) -> None:
+def reconcile(round_id: str, repair: bool, wait: float, group: str | None, as_json: bool) -> None:
     """Compare a round in Redis with PostgreSQL; exit 0 only when they agree.
 
     \b
@@ -221,8 +218,10 @@ def reconcile(round_id: str, repair: bool, wait: float, group: str, as_json: boo
       flashsale reconcile sim20-r1 --json --repair
     """
 
+    settings = Settings.from_env()
+    group = group or writer_group(settings.topic_prefix)
+
     async def main() -> tuple[dict[str, object], bool]:
-        settings = Settings.from_env()
         async with _redis(settings) as client, pg_pool(settings, 4) as pool:
             report = await reconcile_round(settings, client, pool, round_id, group=group)
             data = report.as_dict()

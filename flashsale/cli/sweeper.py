@@ -18,6 +18,7 @@ from flashsale.cli._output import run
 from flashsale.cli._signals import log_option, on_signals, setup_logging
 from flashsale.cli.common import opt
 from flashsale.core.db import create_pool
+from flashsale.core.kafka import writer_group
 from flashsale.core.parked import RoundErrors
 from flashsale.core.redis import redis_client
 from flashsale.core.retry import sleep_unless_stopped
@@ -83,12 +84,17 @@ def sweeper(
       flashsale sweeper --archive-grace 3600 --archive-every 60
     """
     setup_logging(log_level)
+    settings = Settings.from_env()
     archive = (
-        ArchiveConfig(grace=archive_grace, settle=archive_settle, wait_settle=False)
+        ArchiveConfig(
+            grace=archive_grace,
+            settle=archive_settle,
+            wait_settle=False,
+            writer_group=writer_group(settings.topic_prefix),
+        )
         if archive_every > 0
         else None
     )
-    settings = Settings.from_env()
     run(_main(settings, interval, timedelta(seconds=lead), not no_armer, archive, archive_every))
 
 

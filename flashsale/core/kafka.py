@@ -10,8 +10,25 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from flashsale.core.settings import Settings
 
-WRITER_GROUP = "flashsale-writer"
-FULFILLMENT_GROUP = "flashsale-fulfillment"
+
+def writer_group(topic_prefix: str) -> str:
+    """The writers' consumer group of the deployment whose topics start with ``topic_prefix``.
+
+    A group is named after the topic prefix like the topics are, so two deployments (or two
+    test sessions) on one broker never share a group: a shared group rebalances every member
+    whenever any joins or leaves, and its member count spans them all. The default prefix gives
+    the historical names (:data:`WRITER_GROUP`), so its committed offsets stay valid."""
+    return f"{topic_prefix}-writer"
+
+
+def fulfillment_group(topic_prefix: str) -> str:
+    """The fulfillment workers' consumer group of that deployment (see :func:`writer_group`)."""
+    return f"{topic_prefix}-fulfillment"
+
+
+#: The groups of the default deployment (``FLASHSALE_TOPIC_PREFIX`` unset).
+WRITER_GROUP = writer_group(Settings.topic_prefix)
+FULFILLMENT_GROUP = fulfillment_group(Settings.topic_prefix)
 
 # Client ids, one per process that talks to Kafka.
 RELAY = "flashsale-relay"

@@ -31,7 +31,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from flashsale.core.kafka import FULFILLMENT_GROUP, WRITER_GROUP
+from flashsale.core.kafka import fulfillment_group, writer_group
 from flashsale.core.redis import CLUSTER_SCHEME, cluster_seeds, is_cluster_url
 from flashsale.core.settings import Settings
 from flashsale.stack import _packages
@@ -363,10 +363,13 @@ async def topology(services: Sequence[Service], settings: Settings) -> dict[str,
     """The profile as ``stack status --json`` reports it."""
     redis = next(s for s in services if isinstance(s, RedisClusterService))
     balancer = next(s for s in services if isinstance(s, HAProxyService))
+    prefix = settings.topic_prefix  # the deployment's own consumer groups
     return {
         "redis": {"mode": "cluster", "url": redis.url, "masters": await redis.masters()},
         "balancer": {"address": str(balancer.address), "fronts": await balancer.backends()},
-        "groups": await consumer_groups(settings, [WRITER_GROUP, FULFILLMENT_GROUP]),
+        "groups": await consumer_groups(
+            settings, [writer_group(prefix), fulfillment_group(prefix)]
+        ),
     }
 
 

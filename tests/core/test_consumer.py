@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from checkout.pipeline.writer import Writer, WriterConfig
@@ -21,6 +20,7 @@ from flashsale.core.sink import SinkFault, SinkUnavailable
 from flashsale.core.topics import ensure_topics
 from fulfillment.carrier import CarrierConfig, SimulatedCarrier
 from fulfillment.worker import FulfillConfig, Fulfiller
+from tests.support.groups import member_client_ids
 
 log = logging.getLogger("test.consumer")
 FAST = Backoff(attempts=4, first=0.001, cap=0.002)
@@ -112,21 +112,6 @@ async def test_factories_take_the_process_client_id(settings: Settings) -> None:
     assert len(ids) == 5
 
 
-async def _member_client_ids(settings: Settings, group: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        for _ in range(100):
-            [response] = await admin.describe_consumer_groups([group])
-            members = response.to_object()["groups"][0]["members"]
-            if members:
-                return sorted(m["client_id"] for m in members)
-            await asyncio.sleep(0.1)
-        return []
-    finally:
-        await admin.close()
-
-
 async def test_writer_and_fulfiller_name_themselves(
     settings: Settings, pg_pool: Any, unique: str
 ) -> None:
@@ -138,8 +123,8 @@ async def test_writer_and_fulfiller_name_themselves(
     fulfiller = Fulfiller(s, pg_pool, carrier, FulfillConfig(group=f"f-{unique}", batch=0))
     tasks = [asyncio.create_task(writer.run()), asyncio.create_task(fulfiller.run())]
     try:
-        assert await _member_client_ids(s, f"w-{unique}") == [kafka.WRITER]
-        assert await _member_client_ids(s, f"f-{unique}") == [kafka.FULFILLMENT]
+        assert await member_client_ids(s, f"w-{unique}") == [kafka.WRITER]
+        assert await member_client_ids(s, f"f-{unique}") == [kafka.FULFILLMENT]
     finally:
         writer.stop()
         fulfiller.stop()
