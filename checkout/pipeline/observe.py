@@ -36,7 +36,7 @@ from redis.exceptions import ResponseError
 
 from checkout.pipeline import relay
 from checkout.pipeline.ledger import reserved_ids
-from flashsale.core.kafka import OBSERVER, WRITER_GROUP
+from flashsale.core.kafka import OBSERVER, writer_group
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from inventory import Inventory, RoundKeys, RoundNotArmed, RoundStats
@@ -354,10 +354,10 @@ class Lag:
     admin round trip to Kafka): :meth:`read` waits for a fresh figure when the last is stale,
     :meth:`peek` answers at once and refreshes in the background."""
 
-    def __init__(self, settings: Settings, ttl: float, group: str = WRITER_GROUP) -> None:
+    def __init__(self, settings: Settings, ttl: float, group: str | None = None) -> None:
         self._settings = settings
         self._ttl = ttl
-        self._group = group
+        self._group = group or writer_group(settings.topic_prefix)
         self._lag: int | None = None
         self._at = 0.0
         self._task: asyncio.Task[None] | None = None
