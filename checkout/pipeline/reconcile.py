@@ -38,7 +38,7 @@ from checkout.pipeline.observe import (
     redis_orders,
     redis_states,
 )
-from flashsale.core.kafka import RECONCILE, WRITER_GROUP, make_producer
+from flashsale.core.kafka import RECONCILE, make_producer, writer_group
 from flashsale.core.parked import open_count
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
@@ -113,13 +113,14 @@ async def reconcile(
     pool: asyncpg.Pool,
     round_id: str,
     *,
-    group: str = WRITER_GROUP,
+    group: str | None = None,
 ) -> Report:
     inventory = Inventory(redis)
     side = await redis_orders(inventory, redis, round_id)
     pg, complete, partial = await _pg_side(pool, round_id)
     backlog = await outbox_backlog(redis, round_id, relay.GROUP)
-    lag = await kafka_lag(settings, Topics(settings.topic_prefix).orders, group)
+    writers = group or writer_group(settings.topic_prefix)
+    lag = await kafka_lag(settings, Topics(settings.topic_prefix).orders, writers)
     diffs: list[Difference] = []
     redis_info: dict[str, Any] = {"orders": len(side.order_ids)}
     if side.stats is not None:
