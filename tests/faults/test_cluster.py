@@ -23,7 +23,7 @@ import asyncpg
 import pytest
 from redis.crc import key_slot
 
-from flashsale.core.kafka import FULFILLMENT_GROUP, WRITER_GROUP
+from flashsale.core.kafka import fulfillment_group, writer_group
 from flashsale.core.redis import redis_client
 from flashsale.core.topics import ensure_topics
 from flashsale.demo.setup import cli
@@ -115,7 +115,7 @@ async def test_cluster_is_three_masters_behind_one_balancer(cluster: ClusterRig)
     """What ``stack status --json`` reports of the profile, once it has settled."""
     await until(lambda: _both(cluster), 20)  # both fronts pass HAProxy's health check
     await until(lambda: _members(cluster, 2), 60)  # both writers joined the group
-    await until(lambda: _members(cluster, 2, FULFILLMENT_GROUP), 60)
+    await until(lambda: _members(cluster, 2, fulfillment_group(cluster.settings.topic_prefix)), 60)
     seen = await topology(cluster.profile, cluster.settings)
     redis = seen["redis"]
     assert isinstance(redis, dict)
@@ -128,10 +128,11 @@ async def test_cluster_is_three_masters_behind_one_balancer(cluster: ClusterRig)
                                   {"name": "front-2", "status": "UP"}]  # fmt: skip
     groups = seen["groups"]
     assert isinstance(groups, dict)
-    assert groups[WRITER_GROUP]["state"] == "Stable"
+    assert groups[writer_group(cluster.settings.topic_prefix)]["state"] == "Stable"
 
 
-async def _members(cluster: ClusterRig, n: int, group: str = WRITER_GROUP) -> bool:
+async def _members(cluster: ClusterRig, n: int, group: str | None = None) -> bool:
+    group = group or writer_group(cluster.settings.topic_prefix)
     return await cluster.group_members(group) == n
 
 
@@ -185,7 +186,7 @@ async def test_cluster_writer_killed_its_partitions_move(cluster: ClusterRig) ->
     try:
         await _sale(cluster, "cluster: kill a writer", _kill_writer)
         # every acknowledged order reached PostgreSQL with one writer left in the group
-        assert await cluster.group_members(WRITER_GROUP) == 1
+        assert await cluster.group_members(writer_group(cluster.settings.topic_prefix)) == 1
     finally:
         cluster.keep_down.discard("writer-1")
         cluster.revive()
