@@ -1,16 +1,22 @@
-"""The clients a CLI command opens: a PostgreSQL pool whose connect failure is a refusal."""
+"""The clients a CLI command opens: a PostgreSQL pool whose connect failure is a refusal, and
+the Kafka topics a long-running process waits for."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from flashsale.cli._output import CliError, run
 from flashsale.core.db import create_pool
+from flashsale.core.retry import Backoff, pause
 from flashsale.core.settings import Settings
+from flashsale.core.topics import ensure_topics
 
 T = TypeVar("T")
 
@@ -45,3 +51,18 @@ def run_refusable(
                 raise CliError(str(exc)) from None
 
     return run(main())
+
+
+async def topics_ready(
+    settings: Settings, backoff: Backoff, stop: asyncio.Event, log: logging.Logger
+) -> None:
+    """Create the Kafka topics, retrying while Kafka is unreachable (``backoff``'s attempts, then
+    its error), or until ``stop`` is set."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            await ensure_topics(settings)
+            return
+        except (KafkaError, OSError) as exc:
+            attempt += 1
+            await pause(backoff, attempt, stop, log, "kafka topics", exc)

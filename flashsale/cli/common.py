@@ -7,10 +7,11 @@ Public (the load tools' ``bench`` command builds its options with :func:`opt` to
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -23,12 +24,60 @@ from flashsale.core.audit import AdminAuthError, Operator, cli_operator
 from flashsale.core.settings import Settings, SettingsError
 
 T = TypeVar("T")
+C = TypeVar("C")
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def opt(*decls: str, default: Any, kind: Any = None, help: str, **extra: Any) -> Decorator:
     """A click option whose default is shown in ``--help`` (every option with a default is)."""
     return click.option(*decls, default=default, type=kind, show_default=True, help=help, **extra)
+
+
+class Field(NamedTuple):
+    """An option that sets one field of a config dataclass (see :func:`config_options`)."""
+
+    flag: str
+    kind: Any
+    help: str
+    name: str = ""  # the field; by default the flag's words (``--max-attempts``: max_attempts)
+
+
+def config_options(
+    config: type[Any], *rows: Field, prefix: str = "", env: bool = False
+) -> Decorator:
+    """One option a row, each setting a field of the dataclass ``config`` and defaulting to that
+    field's default, so a default is written once, in the config; :func:`from_options` builds the
+    config from them. ``prefix`` starts each parameter's name (two configs in one command);
+    ``env`` reads each option from ``FLASHSALE_<FLAG>`` too."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config)}
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for row in reversed(rows):
+            name = row.name or row.flag.removeprefix("--").replace("-", "_")
+            extra: dict[str, Any] = {}
+            if env:
+                var = "FLASHSALE_" + row.flag.removeprefix("--").upper().replace("-", "_")
+                extra = {"envvar": var, "show_envvar": True}
+            option = opt(
+                row.flag,
+                prefix + name,
+                default=defaults[name],
+                kind=row.kind,
+                help=row.help,
+                **extra,
+            )
+            f = option(f)
+        return f
+
+    return apply
+
+
+def from_options(config: type[C], options: Mapping[str, Any], prefix: str = "", **more: Any) -> C:
+    """``config`` with the fields :func:`config_options` declared options for (found among the
+    command's ``options`` under ``prefix``), and ``more``."""
+    names = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    picked = {k.removeprefix(prefix): v for k, v in options.items() if k.startswith(prefix)}
+    return config(**{k: v for k, v in picked.items() if k in names}, **more)
 
 
 token_file_option = click.option(

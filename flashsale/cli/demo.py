@@ -2,58 +2,37 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from flashsale.cli._output import console
-from flashsale.cli.common import opt, workers_option
+from flashsale.cli.common import Field, config_options, from_options, workers_option
 from flashsale.cli.stack import up
 from flashsale.core.settings import Settings
+from flashsale.demo.run import DemoConfig
 
 
 @click.command()
-@opt(
-    "--cards",
-    default=100_000,
-    kind=click.IntRange(1, 5_000_000),
-    help="Units in the round.",
+@config_options(
+    DemoConfig,
+    Field("--cards", click.IntRange(1, 5_000_000), "Units in the round."),
+    Field("--shoppers", click.IntRange(1), "Simulated shoppers (default: twice the cards)."),
 )
-@click.option(
-    "--shoppers",
-    type=click.IntRange(1),
-    default=None,
-    help="Simulated shoppers (default: twice the cards).",
-)
-@workers_option(2, "Front worker processes.")
-@opt(
-    "--hold-seconds",
-    default=20,
-    kind=click.IntRange(1),
-    help="Payment hold (short, so expiries show up during the demo).",
-)
-@opt(
-    "--opens-in",
-    default=8.0,
-    kind=click.FloatRange(2, 600),
-    help="Seconds from now to the opening second.",
-)
-@opt(
-    "--concurrency",
-    default=512,
-    kind=click.IntRange(1, 10_000),
-    help="Shoppers pressing buy at the same moment.",
+@workers_option(DemoConfig.workers, "Front worker processes.")
+@config_options(
+    DemoConfig,
+    Field(
+        "--hold-seconds",
+        click.IntRange(1),
+        "Payment hold (short, so expiries show up during the demo).",
+    ),
+    Field("--opens-in", click.FloatRange(2, 600), "Seconds from now to the opening second."),
+    Field("--concurrency", click.IntRange(1, 10_000), "Shoppers pressing buy at the same moment."),
 )
 @click.option("--seed", type=int, default=None, help="Repeat a crowd exactly.")
 @click.pass_context
-def demo(
-    ctx: click.Context,
-    cards: int,
-    shoppers: int | None,
-    workers: int,
-    hold_seconds: int,
-    opens_in: float,
-    concurrency: int,
-    seed: int | None,
-) -> None:
+def demo(ctx: click.Context, workers: int, seed: int | None, **options: Any) -> None:
     """Run a whole sale: bring the stack up, create the catalog and a round with the marketer
     CLI, start the front, relay, writer, sweeper and fulfillment, release a crowd at the
     opening second, watch it live and print a closing report. Ctrl-C stops everything.
@@ -63,17 +42,10 @@ def demo(
       flashsale demo                       # 100,000 cards, 200,000 shoppers
       flashsale demo --cards 5000 --opens-in 5
     """
-    from flashsale.demo import DemoConfig, run_demo
+    from flashsale.demo import run_demo
 
     ctx.invoke(up, no_init=False, as_json=False)
-    config = DemoConfig(
-        cards=cards,
-        shoppers=shoppers,
-        workers=workers,
-        hold_seconds=hold_seconds,
-        opens_in=opens_in,
-        concurrency=concurrency,
-    )
+    config = from_options(DemoConfig, options, workers=workers)
     if seed is not None:
         config.seed = seed
     result = run_demo(Settings.from_env(), config, console)

@@ -15,12 +15,14 @@ from aiokafka.errors import KafkaError
 import fulfillment as ff
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
-from flashsale.cli.clients import pg_pool, run_refusable
+from flashsale.cli.clients import pg_pool, run_refusable, topics_ready
 from flashsale.cli.common import (
+    Field,
+    config_options,
+    from_options,
     group_option,
     localize,
     operator,
-    opt,
     settings,
     token_file_option,
     tz_option,
@@ -28,167 +30,99 @@ from flashsale.cli.common import (
 )
 from flashsale.core import kafka
 from flashsale.core.audit import audit
-from flashsale.core.retry import Backoff, pause
+from flashsale.core.retry import Backoff
 from flashsale.core.sink import SinkError
-from flashsale.core.topics import ensure_topics
 
 log = logging.getLogger("flashsale.fulfillment")
 
 
-def _carrier_options(f: Any) -> Any:
-    defaults = ff.CarrierConfig()
-    opts = [
-        (
-            "--carrier-latency-ms",
-            "latency_ms",
-            click.IntRange(0),
-            defaults.latency_ms,
-            "Mean carrier round trip.",
-        ),
-        (
-            "--carrier-timeout-ms",
-            "timeout_ms",
-            click.IntRange(1),
-            defaults.timeout_ms,
-            "Give up waiting for the carrier after this (the booking may still exist).",
-        ),
-        (
-            "--carrier-transient-rate",
-            "transient_rate",
-            click.FloatRange(0, 1),
-            defaults.transient_rate,
-            "Share of carrier requests failing with 503.",
-        ),
-        (
-            "--carrier-permanent-rate",
-            "permanent_rate",
-            click.FloatRange(0, 1),
-            defaults.permanent_rate,
-            "Share of parcels the carrier refuses (422).",
-        ),
-        (
-            "--carrier-lost-rate",
-            "lost_rate",
-            click.FloatRange(0, 1),
-            defaults.lost_rate,
-            "Share of parcels lost in transit.",
-        ),
-        (
-            "--carrier-step-seconds",
-            "step_seconds",
-            click.FloatRange(0.01),
-            defaults.step_seconds,
-            "Time between tracking states (booked → picked up → in transit → delivered).",
-        ),
-        (
-            "--carrier-transit-seconds",
-            "transit_seconds",
-            click.FloatRange(0),
-            defaults.transit_seconds,
-            "Delivery estimate promised at booking.",
-        ),
-    ]
-    for flag, dest, kind, default, help_ in reversed(opts):
-        env = "FLASHSALE_" + flag.removeprefix("--").upper().replace("-", "_")
-        f = click.option(
-            flag,
-            f"carrier_{dest}",
-            type=kind,
-            default=default,
-            envvar=env,
-            show_default=True,
-            show_envvar=True,
-            help=help_,
-        )(f)
-    return f
+_WORKER = (
+    Field("--batch", click.IntRange(1, 10_000), "Orders allocated, checked and recorded together."),
+    Field(
+        "--lanes",
+        click.IntRange(1, 16),
+        "Batches worked at once (each on its own PostgreSQL connection).",
+    ),
+    Field("--concurrency", click.IntRange(1, 10_000), "Carrier requests in flight per batch."),
+    Field(
+        "--lease",
+        click.FloatRange(0.5),
+        "Seconds before a crashed worker's claimed order is taken over.",
+        "lease_seconds",
+    ),
+    Field(
+        "--max-attempts",
+        click.IntRange(1, 100),
+        "Retriable failures (carrier 5xx/timeout, no stock) before the dead letter.",
+    ),
+    Field("--track-every", click.FloatRange(0.1), "Seconds between tracking polls."),
+)
+_CARRIER = (
+    Field("--carrier-latency-ms", click.IntRange(0), "Mean carrier round trip.", "latency_ms"),
+    Field(
+        "--carrier-timeout-ms",
+        click.IntRange(1),
+        "Give up waiting for the carrier after this (the booking may still exist).",
+        "timeout_ms",
+    ),
+    Field(
+        "--carrier-transient-rate",
+        click.FloatRange(0, 1),
+        "Share of carrier requests failing with 503.",
+        "transient_rate",
+    ),
+    Field(
+        "--carrier-permanent-rate",
+        click.FloatRange(0, 1),
+        "Share of parcels the carrier refuses (422).",
+        "permanent_rate",
+    ),
+    Field(
+        "--carrier-lost-rate",
+        click.FloatRange(0, 1),
+        "Share of parcels lost in transit.",
+        "lost_rate",
+    ),
+    Field(
+        "--carrier-step-seconds",
+        click.FloatRange(0.01),
+        "Time between tracking states (booked → picked up → in transit → delivered).",
+        "step_seconds",
+    ),
+    Field(
+        "--carrier-transit-seconds",
+        click.FloatRange(0),
+        "Delivery estimate promised at booking.",
+        "transit_seconds",
+    ),
+)
 
 
 @click.command()
 @group_option("fulfillment", "Kafka consumer group of the workers.")
 @click.option("--worker", default=None, help="Worker name in leases (default host-pid).")
-@opt(
-    "--batch",
-    kind=click.IntRange(1, 10_000),
-    default=ff.FulfillConfig.batch,
-    help="Orders allocated, checked and recorded together.",
-)
-@opt(
-    "--lanes",
-    kind=click.IntRange(1, 16),
-    default=ff.FulfillConfig.lanes,
-    help="Batches worked at once (each on its own PostgreSQL connection).",
-)
-@opt(
-    "--concurrency",
-    kind=click.IntRange(1, 10_000),
-    default=ff.FulfillConfig.concurrency,
-    help="Carrier requests in flight per batch.",
-)
-@opt(
-    "--lease",
-    kind=click.FloatRange(0.5),
-    default=30.0,
-    help="Seconds before a crashed worker's claimed order is taken over.",
-)
-@opt(
-    "--max-attempts",
-    kind=click.IntRange(1, 100),
-    default=8,
-    help="Retriable failures (carrier 5xx/timeout, no stock) before the dead letter.",
-)
-@opt(
-    "--track-every",
-    kind=click.FloatRange(0.1),
-    default=2.0,
-    help="Seconds between tracking polls.",
-)
+@config_options(ff.FulfillConfig, *_WORKER)
 @retries_option
 @log_option
-@_carrier_options
+@config_options(ff.CarrierConfig, *_CARRIER, prefix="carrier_", env=True)
 def fulfill(
-    group: str | None,
-    worker: str | None,
-    batch: int,
-    lanes: int,
-    concurrency: int,
-    lease: float,
-    max_attempts: int,
-    track_every: float,
-    retries: int,
-    log_level: str,
-    **carrier: Any,
+    group: str | None, worker: str | None, retries: int, log_level: str, **options: Any
 ) -> None:
     """Ship paid orders (allocate, check, book, track) until SIGTERM/SIGINT."""
     setup_logging(log_level)
     cfg = settings()
     group = group or kafka.fulfillment_group(cfg.topic_prefix)
-    config = ff.FulfillConfig(
-        group=group,
-        batch=batch,
-        lanes=lanes,
-        concurrency=concurrency,
-        lease_seconds=lease,
-        max_attempts=max_attempts,
-        track_every=track_every,
-        backoff=Backoff(attempts=retries),
-    )
+    config = from_options(ff.FulfillConfig, options, group=group, backoff=Backoff(attempts=retries))
     if worker:
         config.worker = worker
-    ccfg = ff.CarrierConfig(**{k.removeprefix("carrier_"): v for k, v in carrier.items()})
+    ccfg = from_options(ff.CarrierConfig, options, prefix="carrier_")
 
     async def main() -> None:
         # per lane an allocation, a carrier flush and a record; the claim, intake, publish
-        async with pg_pool(cfg, max_size=3 * lanes + 3) as pool:
+        async with pg_pool(cfg, max_size=3 * config.lanes + 3) as pool:
             f = ff.Fulfiller(cfg, pool, ff.SimulatedCarrier(pool, ccfg), config)
             on_signals(f.stop)
-            attempt = 0
-            while not f.stop_event.is_set():
-                try:
-                    await ensure_topics(cfg)
-                    break
-                except (KafkaError, OSError) as exc:
-                    attempt += 1
-                    await pause(config.backoff, attempt, f.stop_event, log, "kafka topics", exc)
+            await topics_ready(cfg, config.backoff, f.stop_event, log)
             log.info("fulfill.start worker=%s group=%s carrier=%s", config.worker, group, ccfg.name)
             s = await f.run()
             log.info(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import click
@@ -18,14 +19,13 @@ from checkout.pipeline.relay import Relay, RelayConfig, default_consumer
 from checkout.pipeline.writer import Writer, WriterConfig, WriterError
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
-from flashsale.cli.clients import pg_pool
-from flashsale.cli.common import group_option, opt
+from flashsale.cli.clients import pg_pool, topics_ready
+from flashsale.cli.common import Field, config_options, from_options, group_option, opt
 from flashsale.core.db import create_pool
-from flashsale.core.kafka import MAX_MESSAGE_BYTES, writer_group
+from flashsale.core.kafka import writer_group
 from flashsale.core.redis import redis_client
-from flashsale.core.retry import Backoff, pause
+from flashsale.core.retry import Backoff
 from flashsale.core.settings import Settings
-from flashsale.core.topics import ensure_topics
 
 log = logging.getLogger("flashsale.pipeline")
 
@@ -37,19 +37,6 @@ async def _redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> None:
-    attempt = 0
-    while True:
-        try:
-            await ensure_topics(settings)
-            return
-        except (KafkaError, OSError) as exc:
-            attempt += 1
-            await pause(backoff, attempt, stop, log, "kafka topics", exc)
-            if stop.is_set():
-                return
 
 
 @click.command()
@@ -65,29 +52,28 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
     default=None,
     help="For several relays on one host: the name becomes relay-<hostname>-<index>.",
 )
-@opt(
-    "--batch",
-    kind=click.IntRange(1, 100_000),
-    default=1000,
-    help="Outbox entries read and published per pass.",
-)
-@opt(
-    "--min-idle-ms",
-    kind=click.IntRange(0),
-    default=30_000,
-    help="Reclaim other consumers' pending entries idle this long (XAUTOCLAIM).",
+@config_options(
+    RelayConfig,
+    Field("--batch", click.IntRange(1, 100_000), "Outbox entries read and published per pass."),
+    Field(
+        "--min-idle-ms",
+        click.IntRange(0),
+        "Reclaim other consumers' pending entries idle this long (XAUTOCLAIM).",
+    ),
 )
 @opt(
     "--stale-consumer-s",
     kind=click.IntRange(1),
-    default=3600,
+    default=RelayConfig.stale_consumer_ms // 1000,
     help="Remove other consumers of the group idle this long with nothing pending.",
 )
-@opt(
-    "--max-message-bytes",
-    kind=click.IntRange(1024, 16 * 1024 * 1024),
-    default=MAX_MESSAGE_BYTES,
-    help="Kafka message size limit; a bigger event is parked (reason oversize).",
+@config_options(
+    RelayConfig,
+    Field(
+        "--max-message-bytes",
+        click.IntRange(1024, 16 * 1024 * 1024),
+        "Kafka message size limit; a bigger event is parked (reason oversize).",
+    ),
 )
 @click.option("--round-prefix", default="", help="Only rounds whose id starts with this.")
 @retries_option
@@ -95,13 +81,11 @@ async def _topics(settings: Settings, backoff: Backoff, stop: asyncio.Event) -> 
 def relay(
     consumer: str | None,
     index: int | None,
-    batch: int,
-    min_idle_ms: int,
     stale_consumer_s: int,
-    max_message_bytes: int,
     round_prefix: str,
     retries: int,
     log_level: str,
+    **options: Any,
 ) -> None:
     """Relay armed rounds' outbox streams to Kafka until SIGTERM/SIGINT.
 
@@ -109,12 +93,11 @@ def relay(
     moved to PostgreSQL's parked events when it is reachable (`flashsale parked list`).
     """
     setup_logging(log_level)
-    config = RelayConfig(
+    config = from_options(
+        RelayConfig,
+        options,
         consumer=consumer or default_consumer(index),
-        batch=batch,
-        min_idle_ms=min_idle_ms,
         stale_consumer_ms=stale_consumer_s * 1000,
-        max_message_bytes=max_message_bytes,
         round_prefix=round_prefix,
         backoff=Backoff(attempts=retries),
     )
@@ -124,7 +107,7 @@ def relay(
         async with _redis(settings) as client, _optional_pool(settings) as pool:
             r = Relay(settings, client, config, pool)
             on_signals(r.stop)
-            await _topics(settings, config.backoff, r.stop_event)
+            await topics_ready(settings, config.backoff, r.stop_event, log)
             log.info("relay.start consumer=%s topic=%s", config.consumer, r.topic)
             stats = await r.run()
             log.info(
@@ -178,7 +161,7 @@ def writer(group: str | None, batch: int, retries: int, log_level: str) -> None:
         async with pg_pool(settings, 4) as pool:
             w = Writer(settings, pool, config)
             on_signals(w.stop)
-            await _topics(settings, config.backoff, w.stop_event)
+            await topics_ready(settings, config.backoff, w.stop_event, log)
             log.info("writer.start group=%s topic=%s", group, w.topic)
             stats = await w.run()
             log.info(
