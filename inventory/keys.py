@@ -1,6 +1,10 @@
 """Redis key names. Every key of one round shares the hash tag ``{r:<round_id>}`` so each Lua
 script touches one Redis Cluster slot; cross-round keys (the armed-rounds set) are never passed
 to a round's scripts.
+
+A round split into B > 1 stock buckets (:mod:`inventory._buckets`) keeps its meta, limits and
+limit tokens under its own tag, and each bucket is a key space of its own, ``RoundKeys(
+bucket_space(round, b))`` → tag ``{r:<round>~<b>}``, listed in :data:`ARMED_BUCKETS`.
 """
 
 from __future__ import annotations
@@ -10,8 +14,25 @@ from dataclasses import dataclass
 
 ARMED_ROUNDS = "fs:armed"  # set of round ids armed into Redis (the relay reads their outboxes)
 ADMISSION_ROUNDS = "fs:admission"  # set of round ids whose admission options were ever set
+ARMED_BUCKETS = "fs:armed-buckets"  # set of bucket key spaces (``<round>~<b>``) of armed rounds
 # A round id: it names the round's hash tag, keys and order ids (``<round>-<n>``).
 ROUND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+BUCKET_SEP = "~"  # never in a round id: ``<round>~<b>`` names bucket b's key space
+MAX_BUCKETS = 64  # a bucketed round's order number is ``n * MAX_BUCKETS + b`` (bucket b's n-th)
+
+
+def bucket_space(round_id: str, bucket: int) -> str:
+    """The key space (``RoundKeys`` id) of bucket ``bucket`` of a bucketed round."""
+    return f"{round_id}{BUCKET_SEP}{bucket}"
+
+
+def split_space(space: str) -> tuple[str, int | None]:
+    """(round id, bucket) of a key space: ``("r1", 3)`` for ``r1~3``, ``("r1", None)`` for
+    ``r1``."""
+    round_id, sep, bucket = space.partition(BUCKET_SEP)
+    if sep and bucket.isascii() and bucket.isdigit():
+        return round_id, int(bucket)
+    return space, None
 
 
 @dataclass(frozen=True)
@@ -102,10 +123,24 @@ class RoundKeys:
         """Hash: the sold-out lease (epoch, until ms; see ``inventory/_soldout.py``)."""
         return self.key("soldout")
 
+    @property
+    def tokens(self) -> str:
+        """Hash. A bucketed round's own tag: limit token id → token (JSON, ``lua/limits.lua``);
+        a bucket: token id → the order id it reserved."""
+        return self.key("tokens")
+
+    @property
+    def tokens_due(self) -> str:
+        """A bucketed round's own tag: sorted set token id → deadline (ms) of tokens not yet
+        bound to an order; a bucket: hash token id → generation of released orders' tokens
+        still to give back to the round."""
+        return self.key("tokdue")
+
     def script_keys(self) -> list[str]:
         """KEYS for every inventory script, in the order ``inventory/lua/_lib.lua`` expects."""
         return [
             self.meta, self.stock, self.counters, self.accounts, self.ids, self.numbers,
             self.number_owner, self.orders, self.holds, self.idempotency, self.outbox,
-            self.offers, self.restocks, self.number_fees, self.sold_out,
+            self.offers, self.restocks, self.number_fees, self.sold_out, self.tokens,
+            self.tokens_due,
         ]  # fmt: skip

@@ -15,6 +15,9 @@ RESERVE_ITEM = (
     "buyer_id", "id_hash", "quantity", "key", "fingerprint", "channel", "agreement_version",
     "number", "pii",
 )  # fmt: skip
+#: What an item for a bucket of a bucketed round adds after RESERVE_ITEM's fields: the round's
+#: limit token and its deadline (ms; the bucket refuses the item once it has passed).
+BUCKET_ITEM = ("token", "token_until")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,12 @@ class ReserveRequest:
             "number": self.number or "", "pii": orjson.dumps(self.pii).decode(),
         }  # fmt: skip
         return orjson.dumps([fields[name] for name in RESERVE_ITEM])
+
+
+def with_token(item: bytes, token: str, until_ms: int) -> bytes:
+    """A reserve item (:meth:`ReserveRequest.script_item`) with its limit token and deadline
+    (:data:`BUCKET_ITEM`)."""
+    return item[:-1] + b"," + orjson.dumps(token) + b"," + str(int(until_ms)).encode() + b"]"
 
 
 def reserve_batch(items: Sequence[bytes]) -> bytes:

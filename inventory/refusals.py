@@ -39,6 +39,7 @@ class RefusalCode(StrEnum):
     NUMBER_TAKEN = "number_taken"
     NUMBER_UNKNOWN = "number_unknown"
     SOLD_OUT = "sold_out"
+    RETRY_LATER = "retry_later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,11 @@ _ROWS = (
     Refusal(_C.SOLD_OUT, 409, retriable=True, stored=False,
             en=Wording("sold out", "Sold out"),
             zh=Wording("已售罄", "已售罄")),
+    # A bucketed round (inventory/_buckets.py): this Idempotency-Key's first attempt is still
+    # being decided, or its limit token ran out before a bucket took it. Never stored.
+    Refusal(_C.RETRY_LATER, 503, retriable=True, stored=False,
+            en=Wording("busy right now: retry in a moment (you will not buy twice)"),
+            zh=Wording("系统繁忙，请稍后重试（不会重复购买）"), answer_as="unavailable"),
 )
 # fmt: on
 

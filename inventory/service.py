@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,17 @@ from redis.exceptions import RedisError, ResponseError
 
 from flashsale.core.redis import REDIS_ERRORS, is_outage
 from inventory._batcher import Batcher, BatchStats
+from inventory._buckets import Buckets, bucket_of, split
 from inventory._soldout import SoldOutKnowledge, outcome_field
 from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
-from inventory.keys import ARMED_ROUNDS, RoundKeys
+from inventory.keys import (
+    ARMED_BUCKETS,
+    ARMED_ROUNDS,
+    MAX_BUCKETS,
+    RoundKeys,
+    bucket_space,
+    split_space,
+)
 from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult, reserve_batch
 from inventory.scripts import script
 from inventory.spec import CHANNELS, ROUND_STATUSES, RoundSpec, RoundStats
@@ -109,6 +118,9 @@ class Inventory:
         self._redis = redis
         self._batcher: Batcher[_Queued, ReserveResult] = Batcher(self._queued_batch, max_batch)
         self._sold_out = SoldOutKnowledge(redis, sold_out_ttl) if sold_out_ttl > 0 else None
+        self._bucketed = Buckets(self, max_batch)
+        self._buckets: dict[str, int] = {}  # round id -> its buckets (fixed at creation)
+        self._looking: dict[str, asyncio.Future[int]] = {}
         self._closed = False
 
     @property
@@ -118,6 +130,7 @@ class Inventory:
     async def aclose(self, drain_seconds: float = 5.0) -> None:
         """Stop taking reservations and let in-flight batches finish (bounded). Idempotent."""
         self._closed = True
+        await self._bucketed.aclose(drain_seconds)
         await self._batcher.aclose(drain_seconds)
         if self._sold_out is not None:
             self._sold_out.clear()
@@ -129,7 +142,8 @@ class Inventory:
         await self.aclose()
 
     async def _call(self, name: str, round_id: str, args: Mapping[str, Any] | bytes) -> Any:
-        """Run script ``name`` with its named arguments (``A`` in Lua): a mapping, or the
+        """Run script ``name`` on key space ``round_id`` (a round, or a bucket's
+        ``<round>~<b>``) with its named arguments (``A`` in Lua): a mapping, or the
         JSON object already encoded. Integers beyond 2**53 are refused (cjson decodes
         numbers as doubles)."""
         if not isinstance(args, bytes):
@@ -137,10 +151,12 @@ class Inventory:
                 args = orjson.dumps(args, option=orjson.OPT_STRICT_INTEGER)
             except orjson.JSONEncodeError as exc:
                 raise InvalidRequest(f"{name}: arguments cannot be encoded: {exc}") from exc
+        real, bucket = split_space(round_id)
+        argv: list[str | bytes] = [round_id, args] if bucket is None else [
+            round_id, args, real, str(bucket)
+        ]  # fmt: skip
         try:
-            return await script(name)(
-                self._redis, RoundKeys(round_id).script_keys(), [round_id, args]
-            )
+            return await script(name)(self._redis, RoundKeys(round_id).script_keys(), argv)
         except ResponseError as exc:
             if is_outage(exc):  # e.g. CLUSTERDOWN while the round's master restarts
                 raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
@@ -150,8 +166,43 @@ class Inventory:
 
     # -- arming (marketers) ------------------------------------------------------------------
 
+    async def buckets(self, round_id: str) -> int:
+        """How many stock buckets the round has (1 = not split; also for an unknown round)."""
+        known = self._buckets.get(round_id)
+        if known is not None:
+            return known
+        # concurrent callers share one look-up (a burst must not open a connection each)
+        pending = self._looking.get(round_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up_buckets(round_id))
+            self._looking[round_id] = pending
+            pending.add_done_callback(lambda _: self._looking.pop(round_id, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up_buckets(self, round_id: str) -> int:
+        try:
+            raw = await self._redis.hmget(RoundKeys(round_id).meta, ["status", "buckets"])  # type: ignore[misc]
+        except RedisError as exc:
+            raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
+        n = int(raw[1] or 1)
+        if raw[0] is not None:  # armed: the count never changes
+            self._buckets[round_id] = n
+        return n
+
+    def _order_space(self, round_id: str, order_id: str, buckets: int) -> str:
+        """The key space holding ``order_id`` of ``round_id``."""
+        bucket = bucket_of(order_id) if buckets > 1 else None
+        return round_id if bucket is None else bucket_space(round_id, bucket)
+
     async def arm(self, spec: RoundSpec) -> bool:
-        """Load the round into Redis; True if newly armed. Re-arming updates meta, never stock."""
+        """Load the round into Redis; True if newly armed. Re-arming updates meta, never stock.
+
+        A round of ``spec.buckets`` > 1 arms each bucket with its share of the stock and no
+        limits of its own, then the round's own tag (meta with ``buckets``, the limits)."""
+        if not 1 <= spec.buckets <= MAX_BUCKETS:
+            raise InvalidRequest(f"buckets must be 1..{MAX_BUCKETS}", buckets=spec.buckets)
+        if spec.buckets > 1 and spec.number_choice:
+            raise InvalidRequest("a round with number choice cannot be split into buckets")
         if spec.status not in ROUND_STATUSES:
             raise InvalidRequest(f"unknown status {spec.status!r}", status=spec.status)
         if not spec.channels or any(ch not in CHANNELS for ch in spec.channels):
@@ -160,48 +211,81 @@ class Inventory:
             raise InvalidRequest("stock and hold_seconds must be >= 0")
         offer = orjson.dumps(spec.offer, option=orjson.OPT_SORT_KEYS)
         version = hashlib.sha1(offer, usedforsecurity=False).hexdigest()[:16]
-        new = await self._call("arm", spec.round_id, {
+        args: dict[str, Any] = {
             "stock": spec.stock, "status": spec.status, "starts_ms": _ms(spec.starts_at),
             "ends_ms": _ms(spec.ends_at), "per_account_limit": spec.per_account_limit,
             "per_id_limit": spec.per_id_limit, "hold_ms": spec.hold_seconds * 1000,
             "number_choice": int(spec.number_choice), "channels": ",".join(spec.channels),
             "agreement_version": spec.agreement_version, "offer_id": spec.offer_id,
             "offer_version": version, "offer": offer.decode(),
-        })  # fmt: skip
+        }  # fmt: skip
+        if spec.buckets > 1:
+            shares = split(spec.stock, spec.buckets)
+            for b, share in enumerate(shares):
+                space = bucket_space(spec.round_id, b)
+                await self._call("arm", space, {
+                    **args, "stock": share, "per_account_limit": 0, "per_id_limit": 0,
+                })  # fmt: skip
+                self._forget_sold_out(space)
+            args = {**args, "stock": 0, "buckets": spec.buckets}
+        new = await self._call("arm", spec.round_id, args)
         try:
+            if spec.buckets > 1:
+                spaces = [bucket_space(spec.round_id, b) for b in range(spec.buckets)]
+                await self._redis.sadd(ARMED_BUCKETS, *spaces)  # type: ignore[misc]
             await self._redis.sadd(ARMED_ROUNDS, spec.round_id)  # type: ignore[misc]
         except RedisError as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}") from exc
         self._forget_sold_out(spec.round_id)
         return bool(new)
 
+    async def _spaces(self, round_id: str) -> list[str]:
+        """The round's bucket key spaces, or ``[round_id]`` for a round without buckets."""
+        n = await self.buckets(round_id)
+        return [round_id] if n == 1 else [bucket_space(round_id, b) for b in range(n)]
+
     async def set_status(self, round_id: str, status: str) -> None:
         if status not in ROUND_STATUSES:
             raise InvalidRequest(f"unknown status {status!r}", status=status)
-        if await self._call("set_status", round_id, {"status": status}) == -1:
-            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
-        self._forget_sold_out(round_id)
+        spaces = await self._spaces(round_id)
+        for space in [*spaces, round_id] if len(spaces) > 1 else spaces:
+            if await self._call("set_status", space, {"status": status}) == -1:
+                raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+            self._forget_sold_out(space)
 
     async def extend(self, round_id: str, ends_at: datetime) -> None:
-        if await self._call("extend", round_id, {"ends_ms": _ms(ends_at)}) == -1:
-            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+        spaces = await self._spaces(round_id)
+        for space in [*spaces, round_id] if len(spaces) > 1 else spaces:
+            if await self._call("extend", space, {"ends_ms": _ms(ends_at)}) == -1:
+                raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
 
     async def restock(self, round_id: str, units: int, restock_id: str) -> int:
-        """Add units once per restock_id; returns units left."""
+        """Add units once per restock_id; returns units left. A bucketed round's units are
+        spread evenly over its buckets, the remainder to the lowest (each bucket once)."""
         if units < 1 or not restock_id:
             raise InvalidRequest("restock needs units >= 1 and a restock_id", units=units)
-        applied, left = await self._call(
-            "restock", round_id, {"units": units, "restock_id": restock_id}
-        )
-        if applied == -1:
-            raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
-        self._forget_sold_out(round_id)
-        return int(left)
+        spaces = await self._spaces(round_id)
+        total = 0
+        for space, share in zip(spaces, split(units, len(spaces)), strict=True):
+            if share == 0:  # fewer units than buckets: nothing for this one
+                share_left = await self._call("stats", space, {})
+                total += int(share_left[2])
+                continue
+            applied, left = await self._call(
+                "restock", space, {"units": share, "restock_id": restock_id}
+            )
+            if applied == -1:
+                raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
+            self._forget_sold_out(space)
+            total += int(left)
+        return total
 
     async def load_numbers(
         self, round_id: str, numbers: Sequence[str], surcharges: Mapping[str, int] | None = None
     ) -> int:
         """Add phone numbers to the round's choice pool; returns how many were new."""
+        if await self.buckets(round_id) > 1:
+            raise InvalidRequest("a bucketed round has no number choice", round_id=round_id)
         fees = surcharges or {}
         added = 0
         for start in range(0, len(numbers), _NUMBERS_PER_CALL):
@@ -222,6 +306,9 @@ class Inventory:
         item = None if _wrong_types(req) else _encoded(req)
         if item is None:
             return ReserveResult(ok=False, code="invalid_request")
+        buckets = await self.buckets(req.round_id)
+        if buckets > 1:
+            return await self._bucketed.reserve(req, item, buckets)
         if self.sold_out_hint(req.round_id) and await self.answer_sold_out(
             req.round_id, req.buyer_id, req.idempotency_key
         ):
@@ -232,16 +319,38 @@ class Inventory:
         return result
 
     def sold_out_hint(self, round_id: str) -> bool:
-        """True while this worker answers the round's new keys sold out itself (no I/O)."""
-        return self._sold_out is not None and self._sold_out.knows(round_id)
+        """True while this worker answers the round's new keys sold out itself (no I/O); for a
+        bucketed round, only while it knows every bucket sold out."""
+        if self._sold_out is None:
+            return False
+        n = self._buckets.get(round_id, 1)
+        if n > 1:
+            return all(self._sold_out.knows(bucket_space(round_id, b)) for b in range(n))
+        return self._sold_out.knows(round_id)
 
     async def answer_sold_out(self, round_id: str, buyer_id: str, idempotency_key: str) -> bool:
         """True when this request is answered ``sold_out`` without running the script: the
         round's sold-out lease holds and this (buyer, key) has no stored outcome to replay
-        (no I/O but, once per half lease, extending the lease)."""
-        return self._sold_out is not None and await self._sold_out.answers(
-            round_id, outcome_field(buyer_id, idempotency_key)
-        )
+        (no I/O but, once per half lease, extending the lease); for a bucketed round, so in
+        every bucket."""
+        if self._sold_out is None:
+            return False
+        field_ = outcome_field(buyer_id, idempotency_key)
+        n = self._buckets.get(round_id, 1)
+        if n > 1:
+            for b in range(n):
+                if not await self._sold_out.answers(bucket_space(round_id, b), field_):
+                    return False
+            return True
+        return await self._sold_out.answers(round_id, field_)
+
+    async def _bucket_reserve(self, round_id: str, bucket: int, item: bytes) -> ReserveResult:
+        """One reservation item (with its limit token) in bucket ``bucket``, batched."""
+        return await self._batcher.submit(_Queued(bucket_space(round_id, bucket), item))
+
+    async def _saw_sold_out(self, space: str) -> None:
+        if self._sold_out is not None:
+            await self._sold_out.saw_sold_out(space)
 
     def _forget_sold_out(self, round_id: str) -> None:
         if self._sold_out is not None:
@@ -305,9 +414,14 @@ class Inventory:
             or amount < 0
         ):
             raise InvalidRequest("confirm needs a payment_id and an integer amount >= 0")
-        code, status, late, replay, refund = await self._call(
-            "confirm", round_id, {"order_id": order_id, "payment_id": payment_id, "amount": amount}
-        )
+        bucket = bucket_of(order_id) if await self.buckets(round_id) > 1 else None
+        if bucket is not None:
+            answer = await self._bucketed.confirm(round_id, order_id, payment_id, amount, bucket)
+        else:
+            answer = await self._call("confirm", round_id, {
+                "order_id": order_id, "payment_id": payment_id, "amount": amount,
+            })  # fmt: skip
+        code, status, late, replay, refund = answer
         code_s = _s(code)
         return ConfirmResult(
             ok=code_s == "" or code_s == "already_paid", code=code_s or None, order_id=order_id,
@@ -321,28 +435,68 @@ class Inventory:
         """Return a reserved order's units; False if it was not reserved (or is unknown)."""
         if reason not in ("expired", "cancelled"):
             raise InvalidRequest(f"unknown release reason {reason!r}")
-        return await self._call("release", round_id, {"order_id": order_id, "reason": reason}) == 1
+        bucket = bucket_of(order_id) if await self.buckets(round_id) > 1 else None
+        space = round_id if bucket is None else bucket_space(round_id, bucket)
+        released = await self._call("release", space, {"order_id": order_id, "reason": reason})
+        if bucket is not None:
+            await self._bucketed.give_back(round_id, bucket)
+        return bool(released == 1)
 
     async def sweep(self, round_id: str, limit: int = 500) -> int:
-        """Release up to ``limit`` holds whose deadline has passed; returns how many."""
+        """Release up to ``limit`` holds whose deadline has passed; returns how many.
+
+        ``round_id`` may be a bucket's key space (``ARMED_BUCKETS``): its tokens of released
+        orders then go back to the round; for a bucketed round's own tag, its limit tokens
+        left pending past their deadline are resolved (bound or returned)."""
+        real, bucket = split_space(round_id)
+        if bucket is not None:
+            n = int(await self._call("sweep", round_id, {"limit": max(1, limit)}))
+            await self._bucketed.give_back(real, bucket, max(1, limit))
+            return n
+        buckets = await self.buckets(round_id)
+        if buckets > 1:
+            await self._bucketed.resolve_expired(round_id, buckets, max(1, limit))
+            return 0
         return int(await self._call("sweep", round_id, {"limit": max(1, limit)}))
 
     # -- reading (operators, order pages, reconciliation) ------------------------------------
 
     async def stats(self, round_id: str) -> RoundStats:
-        row = await self._call("stats", round_id, {})
+        """The round's counters; a bucketed round's summed over its buckets (sold out at the
+        last bucket's sell-out, once every bucket sold out), its status from its own tag."""
+        parts = await self.bucket_stats(round_id)
+        if len(parts) == 1:
+            return parts[0]
+        outs = [p.sold_out_at_ms for p in parts]
+        status = _s((await self._call("stats", round_id, {}))[9])
+        return RoundStats(
+            round_id=round_id, stocked=sum(p.stocked for p in parts),
+            left=sum(p.left for p in parts), held=sum(p.held for p in parts),
+            paid=sum(p.paid for p in parts), released=sum(p.released for p in parts),
+            refund_required=sum(p.refund_required for p in parts),
+            orders=sum(p.orders for p in parts),
+            sold_out_at_ms=None if None in outs else max(o or 0 for o in outs), status=status,
+        )  # fmt: skip
+
+    async def bucket_stats(self, round_id: str) -> list[RoundStats]:
+        """The counters of each of the round's buckets (one item for a round without)."""
+        return [await self._space_stats(round_id, s) for s in await self._spaces(round_id)]
+
+    async def _space_stats(self, round_id: str, space: str) -> RoundStats:
+        row = await self._call("stats", space, {})
         if not row[0]:
             raise RoundNotArmed(f"round {round_id} is not armed", round_id=round_id)
         _, stocked, left, held, paid, released, refunds, orders, sold_out_at, status = row
         return RoundStats(
-            round_id=round_id, stocked=int(stocked), left=int(left), held=int(held),
+            round_id=space, stocked=int(stocked), left=int(left), held=int(held),
             paid=int(paid), released=int(released), refund_required=int(refunds),
             orders=int(orders), sold_out_at_ms=None if int(sold_out_at) < 0 else int(sold_out_at),
             status=_s(status),
         )  # fmt: skip
 
     async def order(self, round_id: str, order_id: str) -> dict[str, Any] | None:
-        row = await self._call("order", round_id, {"order_id": order_id})
+        space = self._order_space(round_id, order_id, await self.buckets(round_id))
+        row = await self._call("order", space, {"order_id": order_id})
         if not row:
             return None
         o = orjson.loads(row[0])  # the order record: its fields are described in lua/_lib.lua
@@ -378,6 +532,15 @@ class Inventory:
                     return None
                 meta = {_s(k): _s(v) for k, v in meta_raw.items()}
                 offer = await self._redis.hget(keys.offers, meta.get("offer_version", ""))  # type: ignore[misc]
+            if int(meta.get("buckets", "1")) > 1:  # the stock is in the buckets
+                left, stocked = 0, 0
+                for b in range(int(meta["buckets"])):
+                    bk = RoundKeys(bucket_space(round_id, b))
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        pipe.get(bk.stock)
+                        pipe.hget(bk.counters, "stocked")
+                        b_left, b_stocked = await pipe.execute()
+                    left, stocked = left + int(b_left or 0), stocked + int(b_stocked or 0)
         except RedisError as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
         return {
@@ -398,17 +561,21 @@ class Inventory:
     ) -> dict[str, tuple[str, int]]:
         """(status, seq) of many orders, read in chunks of HMGET (reconciliation of a whole
         round: one round trip per ``chunk`` orders instead of one per order)."""
-        key = RoundKeys(round_id).orders
+        n = await self.buckets(round_id)
+        by_space: dict[str, list[str]] = {}
+        for oid in order_ids:
+            by_space.setdefault(self._order_space(round_id, oid, n), []).append(oid)
         states: dict[str, tuple[str, int]] = {}
-        ids = list(order_ids)
         try:
-            for i in range(0, len(ids), chunk):
-                part = ids[i : i + chunk]
-                rows = await self._redis.hmget(key, part)  # type: ignore[misc]
-                for oid, raw in zip(part, rows, strict=True):
-                    if raw is not None:
-                        o = orjson.loads(raw)
-                        states[oid] = (o["status"], int(o["seq"]))
+            for space, ids in by_space.items():
+                key = RoundKeys(space).orders
+                for i in range(0, len(ids), chunk):
+                    part = ids[i : i + chunk]
+                    rows = await self._redis.hmget(key, part)  # type: ignore[misc]
+                    for oid, raw in zip(part, rows, strict=True):
+                        if raw is not None:
+                            o = orjson.loads(raw)
+                            states[oid] = (o["status"], int(o["seq"]))
         except RedisError as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
         return states
@@ -418,15 +585,20 @@ class Inventory:
         archive, which stores each order's snapshot once per version)."""
         versions: dict[str, str] = {}
         try:
-            async for oid, raw in self._redis.hscan_iter(RoundKeys(round_id).orders, count=chunk):
-                versions[_s(oid)] = str(orjson.loads(raw).get("offer_version", ""))
+            for space in await self._spaces(round_id):
+                orders = RoundKeys(space).orders
+                async for oid, raw in self._redis.hscan_iter(orders, count=chunk):
+                    versions[_s(oid)] = str(orjson.loads(raw).get("offer_version", ""))
         except RedisError as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc
         return versions
 
     async def order_ids(self, round_id: str) -> set[str]:
+        found: set[str] = set()
         try:
-            keys = await self._redis.hkeys(RoundKeys(round_id).orders)  # type: ignore[misc]
+            for space in await self._spaces(round_id):
+                keys = await self._redis.hkeys(RoundKeys(space).orders)  # type: ignore[misc]
+                found.update(_s(k) for k in keys)
         except RedisError as exc:
             raise InventoryUnavailable(f"redis unavailable: {exc}") from exc
-        return {_s(k) for k in keys}
+        return found

@@ -27,6 +27,7 @@ class RoundSpec:
     status: str  # one of ROUND_STATUSES ("scheduled" and "live" both sell inside the window)
     agreement_version: str
     offer: dict[str, Any] = field(default_factory=dict)  # the snapshot kept with each order
+    buckets: int = 1  # stock buckets (inventory/_buckets.py); 1 = one key space, no tokens
 
 
 @dataclass(frozen=True)

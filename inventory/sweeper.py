@@ -20,7 +20,7 @@ from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from flashsale.core.redis import is_outage
 from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from inventory.errors import InventoryUnavailable, ScriptFailed
-from inventory.keys import ARMED_ROUNDS
+from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS
 from inventory.service import Inventory
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,13 @@ async def sweep_all(
     max_passes: int = 20,
     on_round_error: RoundFailed | None = None,
 ) -> int:
-    """One pass over ARMED_ROUNDS; per round at most ``max_passes`` script calls of ``limit``.
-    A round whose script fails goes to ``on_round_error`` and the pass goes on."""
+    """One pass over ARMED_ROUNDS and ARMED_BUCKETS (a bucketed round's buckets hold its
+    holds; its own tag its limit tokens); per key space at most ``max_passes`` script calls of
+    ``limit``. A round whose script fails goes to ``on_round_error`` and the pass goes on."""
     released = 0
-    for raw in sorted(await redis.smembers(ARMED_ROUNDS)):  # type: ignore[misc]
+    rounds = await redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
+    buckets = await redis.smembers(ARMED_BUCKETS)  # type: ignore[misc]
+    for raw in sorted(set(rounds) | set(buckets)):
         round_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         try:
             for _ in range(max_passes):

@@ -2,14 +2,19 @@
 -- generated tables R (refusal codes, inventory/refusals.py) and ITEM (the fields of a reserve
 -- item, inventory/models.py RESERVE_ITEM)).
 -- KEYS are RoundKeys.script_keys(), in this order; all carry the round's hash tag.
--- ARGV[1] is always the round id; ARGV[2] one JSON object of named arguments (A).
+-- ARGV[1] is always the key space's id (the round id, or a bucket's ``<round>~<b>``); ARGV[2]
+-- one JSON object of named arguments (A); for a bucket of a bucketed round ARGV[3] is the round
+-- id and ARGV[4] the bucket's number (inventory/_buckets.py).
 local K = {
   meta = KEYS[1], stock = KEYS[2], counters = KEYS[3], acct = KEYS[4], idn = KEYS[5],
   numbers = KEYS[6], numowner = KEYS[7], orders = KEYS[8], holds = KEYS[9], idem = KEYS[10],
   outbox = KEYS[11], offers = KEYS[12], restocks = KEYS[13], numfee = KEYS[14],
-  soldout = KEYS[15],
+  soldout = KEYS[15], tokens = KEYS[16], tokdue = KEYS[17],
 }
-local ROUND = ARGV[1]
+-- The round id that order ids and events carry.
+local ROUND = ARGV[3] or ARGV[1]
+-- This bucket's number, or -1 for a round that is not split into buckets.
+local BUCKET = tonumber(ARGV[4] or '-1')
 local A = cjson.decode(ARGV[2] or '{}')
 if type(A) ~= 'table' then return redis.error_reply('the arguments are not a JSON object') end
 
@@ -52,6 +57,14 @@ local function count(field, n)
   return redis.call('HINCRBY', K.counters, field, n)
 end
 
+-- The number of a new order (its id is ROUND .. '-' .. number): 1, 2, 3... in a round without
+-- buckets; n * 64 + bucket (keys.MAX_BUCKETS) in bucket `bucket`, so the id names its bucket.
+local function next_order_number()
+  local n = count('orders', 1)
+  if BUCKET < 0 then return n end
+  return n * 64 + BUCKET
+end
+
 -- Append one order event to the round's outbox (fields of checkout/events.py).
 local function emit(oid, o, etype, at, data_json)
   redis.call('XADD', K.outbox, '*',
@@ -69,6 +82,26 @@ end
 
 local function sub_units(key, who, q)
   if redis.call('HINCRBY', key, who, -q) <= 0 then redis.call('HDEL', key, who) end
+end
+
+-- The round's channels as a set (meta.channels is comma separated).
+local function channels_of(meta)
+  local channels = {}
+  for ch in string.gmatch(meta.channels, '[^,]+') do channels[ch] = true end
+  return channels
+end
+
+-- Checks that do not depend on this buyer's history (reserve.lua, and a bucketed round's limit
+-- token in limits.lua); their refusals are not stored.
+local function gate(meta, channels, now, q, ch, av, num)
+  if meta.status == 'paused' then return R.paused end
+  if meta.status == 'closed' then return R.ended end
+  if now < tonumber(meta.starts_ms) then return R.not_started end
+  if now >= tonumber(meta.ends_ms) then return R.ended end
+  if not channels[ch] then return R.channel_not_allowed end
+  if av ~= meta.agreement_version then return R.agreement_outdated end
+  if q < 1 or q ~= math.floor(q) or (num ~= '' and q ~= 1) then return R.invalid_request end
+  return nil
 end
 
 -- THE check of a reservation, shared by reserve.lua and a late payment (confirm.lua): why
@@ -116,6 +149,9 @@ local function release_order(oid, o, status, now)
   redis.call('ZREM', K.holds, oid)
   count('held', -o.quantity)
   count('released', o.quantity)
+  -- a bucket's order holds a limit token of its round: journal it for return (exactly once,
+  -- by generation: inventory/_buckets.py gives it back to the round's tag)
+  if o.token then redis.call('HSET', K.tokdue, o.token, o.tg) end
   o.status = status
   o.seq = o.seq + 1
   put_order(oid, o)

@@ -1,6 +1,6 @@
 -- A: {stock, status, starts_ms, ends_ms, per_account_limit, per_id_limit, hold_ms,
 --     number_choice (0/1), channels (comma separated), agreement_version, offer_id,
---     offer_version, offer (the snapshot, as JSON text)}.
+--     offer_version, offer (the snapshot, as JSON text), buckets (a bucketed round's own tag)}.
 -- The meta hash keeps these names (every field but stock and offer), read by reserve.lua and
 -- Inventory.describe. Returns 1 when the round was newly armed (stock set), 0 when re-armed
 -- (stock untouched).
@@ -19,5 +19,7 @@ for _, name in ipairs(META) do
   fields[#fields + 1] = A[name]
 end
 redis.call('HSET', K.meta, unpack(fields))
+-- a bucketed round's own tag (inventory/_buckets.py): how many buckets hold its stock
+if A.buckets then redis.call('HSET', K.meta, 'buckets', A.buckets) end
 redis.call('HSET', K.offers, A.offer_version, A.offer)
 return new

@@ -1,4 +1,4 @@
--- A: {order_id, payment_id, amount (integer, fen)}.
+-- A: {order_id, payment_id, amount (integer, fen), tg (a bucket's order paid late: see below)}.
 -- Returns {code ('' = paid), status, late (0/1), replay (0/1), refund ('' or its reason)}.
 --
 -- Exactly one payment is applied to an order, and only for the amount due that reserve.lua
@@ -66,9 +66,17 @@ if o.status == 'reserved' then
   return {'', 'paid', 0, 0, ''}
 end
 -- expired or cancelled: a late payment. Re-reserve if the units can still be taken, else refund.
-local reason = take_refusal(hgetall(K.meta), tonumber(redis.call('GET', K.stock) or '0'),
+-- A bucket's order: its round's limits were checked by re-taking the order's limit token first
+-- (A.tg = the token's new generation, or -1 when the limits refused; inventory/_buckets.py).
+local reason = nil
+if o.token and (type(A.tg) ~= 'number' or A.tg < 0) then reason = R.limit_reached end
+reason = reason or take_refusal(hgetall(K.meta), tonumber(redis.call('GET', K.stock) or '0'),
   o.buyer_id, o.id_hash, o.quantity, o.number)
 if not reason then
+  if o.token then
+    o.tg = A.tg
+    redis.call('HDEL', K.tokdue, o.token)
+  end
   take_units(oid, o, now)
   pay(true)
   return {'', 'paid', 1, 0, ''}

@@ -36,6 +36,10 @@ local left = tonumber(redis.call('GET', K.stock) or '0')
 local I_BUYER, I_IDH, I_Q, I_KEY, I_FP = ITEM.buyer_id, ITEM.id_hash, ITEM.quantity, ITEM.key,
   ITEM.fingerprint
 local I_CH, I_AV, I_NUM, I_PII = ITEM.channel, ITEM.agreement_version, ITEM.number, ITEM.pii
+-- In a bucket of a bucketed round every item also carries its round's limit token and the
+-- token's deadline: past it the bucket refuses (retry_later), so a late reservation and the
+-- token's return after its deadline (inventory/_buckets.py) cannot both happen.
+local I_TOK, I_TUNTIL = ITEM.token, ITEM.token_until
 
 local function malformed(r)
   if type(r) ~= 'table' then return true end
@@ -44,7 +48,8 @@ local function malformed(r)
   return type(buyer) ~= 'string' or buyer == '' or type(idh) ~= 'string' or
     type(q) ~= 'number' or type(key) ~= 'string' or key == '' or type(fp) ~= 'string' or
     type(ch) ~= 'string' or type(av) ~= 'string' or type(num) ~= 'string' or
-    type(pii) ~= 'string' or string.sub(pii, 1, 1) ~= '{' or string.sub(pii, -1) ~= '}'
+    type(pii) ~= 'string' or string.sub(pii, 1, 1) ~= '{' or string.sub(pii, -1) ~= '}' or
+    (r[I_TOK] ~= nil and (type(r[I_TOK]) ~= 'string' or type(r[I_TUNTIL]) ~= 'number'))
 end
 local bad = {}
 for i = 1, n do bad[i] = malformed(reqs[i]) end
@@ -57,10 +62,8 @@ end
 local now = now_ms()
 -- While the sold-out lease holds (sold_out.lua), nothing is sold and nothing new is stored.
 local leased = tonumber(redis.call('HGET', K.soldout, 'until') or '0') > now
-local starts, ends = tonumber(meta.starts_ms), tonumber(meta.ends_ms)
 local hold_ms = tonumber(meta.hold_ms)
-local channels = {}
-for ch in string.gmatch(meta.channels, '[^,]+') do channels[ch] = true end
+local channels = channels_of(meta)
 local versions = {}
 local offer_json, offer_price = {}, {}
 local function offer_of(ver)
@@ -83,18 +86,6 @@ local function price_of(ver)
   return p
 end
 
--- Checks that do not depend on this buyer's history; their refusals are not stored.
-local function gate(q, ch, av, num)
-  if meta.status == 'paused' then return R.paused end
-  if meta.status == 'closed' then return R.ended end
-  if now < starts then return R.not_started end
-  if now >= ends then return R.ended end
-  if not channels[ch] then return R.channel_not_allowed end
-  if av ~= meta.agreement_version then return R.agreement_outdated end
-  if q < 1 or q ~= math.floor(q) or (num ~= '' and q ~= 1) then return R.invalid_request end
-  return nil
-end
-
 for i = 1, n do
   local r = reqs[i]
   if bad[i] then
@@ -115,8 +106,10 @@ for i = 1, n do
       end
     elseif leased then
       results[i] = {R.sold_out, '', 0, left, 0, '', 0, 0, 0}
+    elseif r[I_TOK] and now > r[I_TUNTIL] then
+      results[i] = {R.retry_later, '', 0, left, 0, '', 0, 0, 0}
     else
-      local code = gate(q, ch, av, num)
+      local code = gate(meta, channels, now, q, ch, av, num)
       if code then
         results[i] = {code, '', 0, left, 0, '', 0, 0, 0}
       else
@@ -128,7 +121,7 @@ for i = 1, n do
           end
           results[i] = {code, '', 0, left, 0, '', 0, 0, 0}
         else
-          local oid = ROUND .. '-' .. count('orders', 1)
+          local oid = ROUND .. '-' .. next_order_number()
           local deadline = now + hold_ms
           local ver = meta.offer_version
           local price = price_of(ver)
@@ -146,6 +139,10 @@ for i = 1, n do
             number = num, channel = ch, agreement_version = av, pay_before_ms = deadline,
             reserved_at_ms = now, offer_version = ver, payment_id = '', amount_paid = 0,
             late = false, price_fen = price, surcharge_fen = fee, total_fen = due}
+          if r[I_TOK] then
+            o.token, o.tg = r[I_TOK], 1
+            redis.call('HSET', K.tokens, o.token, oid)
+          end
           left = take_units(oid, o, now)
           put_order(oid, o)
           redis.call('ZADD', K.holds, deadline, oid)
