@@ -6,6 +6,18 @@ producer (acks=all) and, only once Kafka acknowledged every message of the batch
 XACKs and XDELs the entries and records reservations in the relay ledger
 (:mod:`checkout.pipeline.ledger`).
 
+Pipelined: while a batch's messages are in flight to Kafka, the next batch of the round is
+read, decoded and sent (up to ``pipeline`` batches per round and pass); then the first batch's
+acknowledgements are awaited and only that batch is acked in Redis, and so on. The sends go
+out in stream order on one producer, which keeps each partition's messages in send order, so
+a key's events reach Kafka in stream order. The relay computes each key's partition itself,
+exactly as Kafka's default partitioner does (:mod:`checkout.pipeline._partition`, faster).
+When a batch fails, it and the batches behind it are sent again in stream order with a fresh
+producer (a later event of a key may then already be in Kafka before the retried earlier one:
+every sink orders by ``seq``, not by arrival).
+Pending entries of a previous life and claimed ones are read only with nothing in flight, and
+such a batch is not pipelined, so they go out before anything newer.
+
 Crash safety: entries read but not acknowledged stay in the group's pending list. Consumer names
 are stable across restarts (default ``relay-<hostname>``, ``--index N`` for several relays on one
 host), so a restarted relay first re-reads its own pending entries at once; every
@@ -51,6 +63,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from checkout.events import EventFormatError, OrderEvent
+from checkout.pipeline._partition import partition
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
 from flashsale.core.kafka import MAX_MESSAGE_BYTES, RELAY, started_producer
 from flashsale.core.parked import ParkedEvent, RoundErrors, park
@@ -81,6 +94,21 @@ class Stopped(Exception):
 
 
 @dataclass
+class _Flight:
+    """A batch sent to Kafka whose acknowledgements are not awaited yet."""
+
+    entries: Sequence[Entry]
+    events: list[OrderEvent]
+    payloads: list[bytes]  # each event's Kafka message value
+    entry_ids: list[bytes]  # of each event
+    parked: list[tuple[bytes, dict[bytes, bytes], str]]
+    gone: list[bytes]  # pending ids whose entry was already deleted
+    sent: list[tuple[int, Any]]  # (event index, delivery future)
+    rejected: list[Rejected]
+    error: BaseException | None = None  # handing it to the producer failed: send it again
+
+
+@dataclass
 class RelayStats:
     published: int = 0
     parked: int = 0
@@ -95,6 +123,8 @@ class RelayStats:
 class RelayConfig:
     consumer: str = field(default_factory=default_consumer)
     batch: int = 1000
+    pipeline: int = 16  # batches of one round read and sent per pass, the next while the
+    # previous one's acknowledgements are awaited
     idle_sleep: float = 0.05
     min_idle_ms: int = 30_000
     claim_every: float = 5.0
@@ -234,11 +264,35 @@ class Relay:
             if entries:
                 self.stats.claimed += len(entries)
                 log.info("relay.claimed round=%s entries=%d", round_id, len(entries))
-        if not entries:
-            entries = await self._read(key, ">")
-        if entries:
-            await self._handle(round_id, entries)
-        return len(entries)
+        if entries:  # older than anything new: alone, before the next read
+            await self._settle(round_id, await self._send(entries))
+            return len(entries)
+        return await self._stream(round_id, key)
+
+    async def _stream(self, round_id: str, key: str) -> int:
+        """New entries, pipelined: the next batch is read and sent while the previous one's
+        acknowledgements are awaited; each batch is acked in Redis once Kafka has all of it."""
+        moved = 0
+        flight: _Flight | None = None
+        try:
+            for _ in range(max(1, self.config.pipeline)):
+                entries = await self._read(key, ">")
+                if not entries:
+                    break
+                moved += len(entries)
+                ahead = await self._send(entries)
+                if flight is not None:
+                    await self._settle(round_id, flight)
+                flight = ahead
+                if len(entries) < self.config.batch or self.stop_event.is_set():
+                    break
+            if flight is not None:
+                await self._settle(round_id, flight)
+                flight = None
+        finally:
+            if flight is not None:  # abandoned (an outage): its entries stay pending
+                _forget(flight)
+        return moved
 
     async def _read(self, key: str, start: str) -> list[Entry]:
         resp: Any = await self.redis.xreadgroup(
@@ -246,34 +300,42 @@ class Relay:
         )
         return [(eid, fields) for _stream, items in resp or [] for eid, fields in items]
 
-    async def _handle(self, round_id: str, entries: Sequence[Entry]) -> None:
-        events: list[OrderEvent] = []
-        entry_ids: list[bytes] = []  # of each event
-        parked: list[tuple[bytes, dict[bytes, bytes], str]] = []
-        gone: list[bytes] = []  # pending ids whose entry was already deleted
-        by_id = dict(entries)
+    async def _send(self, entries: Sequence[Entry]) -> _Flight:
+        """Decode the batch and hand its events to the producer (not awaited)."""
+        flight = _Flight(entries, [], [], [], [], [], [], [])
         for entry_id, fields in entries:
             if not fields:
-                gone.append(entry_id)
+                flight.gone.append(entry_id)
                 continue
             try:
-                events.append(OrderEvent.from_fields(fields))
+                event = OrderEvent.from_fields(fields)
             except EventFormatError:
-                parked.append((entry_id, fields, "malformed"))
+                flight.parked.append((entry_id, fields, "malformed"))
                 continue
-            entry_ids.append(entry_id)
+            flight.events.append(event)
+            flight.payloads.append(event.to_json())
+            flight.entry_ids.append(entry_id)
+        if flight.events:
+            await self._produce(flight)
+        return flight
+
+    async def _settle(self, round_id: str, flight: _Flight) -> None:
+        """Await the batch's acknowledgements (retrying it if need be), then in one MULTI
+        park what Kafka refused and XACK + XDEL the batch."""
+        parked = flight.parked
         refused: set[int] = set()
-        if events:
-            for index, reason in await self._publish(events):
+        if flight.events:
+            for index, reason in await self._acked(flight):
                 refused.add(index)
-                parked.append((entry_ids[index], by_id[entry_ids[index]] or {}, reason))
-        published = [e for i, e in enumerate(events) if i not in refused]
+                entry_id = flight.entry_ids[index]
+                parked.append((entry_id, dict(flight.entries).get(entry_id) or {}, reason))
         for entry_id, _fields, reason in parked:
             log.error(
                 "relay.parked round=%s entry=%s reason=%s", round_id, entry_id.decode(), reason
             )
-        ids = [eid for eid, fields in entries if fields] + gone
+        ids = [eid for eid, fields in flight.entries if fields] + flight.gone
         key = RoundKeys(round_id).outbox
+        published = 0
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id, fields, reason in parked:
                 parked_fields: dict[Any, Any] = {
@@ -282,18 +344,21 @@ class Relay:
                     b"_reason": reason.encode(),
                 }
                 pipe.xadd(dead_letter_key(round_id), parked_fields)
-            reserved = {e.order_id: e.to_json() for e in published if e.type == "order.reserved"}
+            reserved: dict[str, bytes] = {}
+            for i, e in enumerate(flight.events):
+                if i not in refused:
+                    published += 1
+                    if e.type == "order.reserved":
+                        reserved[e.order_id] = flight.payloads[i]
             if reserved:
                 pipe.hset(ledger_key(round_id), mapping=reserved)  # type: ignore[arg-type]
             pipe.xack(key, GROUP, *ids)
             pipe.xdel(key, *ids)
             await pipe.execute()
-        self.stats.published += len(published)
+        self.stats.published += published
         self.stats.parked += len(parked)
         self.stats.batches += 1
-        log.debug(
-            "relay.batch round=%s published=%d parked=%d", round_id, len(published), len(parked)
-        )
+        log.debug("relay.batch round=%s published=%d parked=%d", round_id, published, len(parked))
 
     # -- parked entries and stale consumers (every claim pass) ---------------------------------
     async def _tidy(self, round_id: str) -> None:
@@ -337,25 +402,44 @@ class Relay:
         self.stats.moved += len(found)
 
     # -- Kafka -------------------------------------------------------------------------------
-    async def _publish(self, events: list[OrderEvent]) -> list[Rejected]:
-        """Send the batch and wait until Kafka acknowledged every message (bounded retries);
-        returns the events Kafka will never take (over the size limit, or a non-retriable error
-        for that message), which the caller parks."""
+    async def _produce(self, flight: _Flight) -> None:
+        """Hand every event of the batch to the producer (the delivery futures, and the events
+        over the size limit, go in the flight); an outage is kept for :meth:`_acked`."""
+        flight.sent, flight.rejected, flight.error = [], [], None
+        try:
+            producer = await self._producer_ready()
+            partitions = sorted(await producer.partitions_for(self.topic))
+            for i, (e, value) in enumerate(zip(flight.events, flight.payloads, strict=True)):
+                key = e.order_id.encode()
+                try:
+                    future = await producer.send(
+                        self.topic, value, key=key, partition=partition(key, partitions)
+                    )
+                except MessageSizeTooLargeError:
+                    flight.rejected.append((i, "oversize"))
+                    continue
+                flight.sent.append((i, future))
+        except (KafkaError, OSError) as exc:
+            flight.error = exc
+
+    async def _acked(self, flight: _Flight) -> list[Rejected]:
+        """Wait until Kafka acknowledged every message of the batch, sending it again (with a
+        fresh producer, bounded retries) after a retriable failure; returns the events Kafka
+        will never take (over the size limit, or a non-retriable error for that message),
+        which the caller parks."""
         attempt = 0
         while True:
             try:
-                producer = await self._producer_ready()
-                rejected: list[Rejected] = []
-                sent: list[tuple[int, Any]] = []
-                for i, e in enumerate(events):
-                    value, key = e.to_json(), e.order_id.encode()
-                    try:
-                        sent.append((i, await producer.send(self.topic, value, key=key)))
-                    except MessageSizeTooLargeError:
-                        rejected.append((i, "oversize"))
-                results = await asyncio.gather(*(f for _i, f in sent), return_exceptions=True)
+                if attempt:
+                    await self._produce(flight)
+                if flight.error is not None:
+                    raise flight.error
+                rejected = list(flight.rejected)
+                results = await asyncio.gather(
+                    *(f for _i, f in flight.sent), return_exceptions=True
+                )
                 retry: BaseException | None = None
-                for (i, _f), result in zip(sent, results, strict=True):
+                for (i, _f), result in zip(flight.sent, results, strict=True):
                     if isinstance(result, KafkaError) and not result.retriable:
                         rejected.append((i, f"kafka_rejected:{type(result).__name__}"))
                     elif isinstance(result, BaseException):
@@ -378,6 +462,12 @@ class Relay:
                 self.settings, client_id=RELAY, max_message_bytes=self.config.max_message_bytes
             )
         return self._producer
+
+
+def _forget(flight: _Flight) -> None:
+    """An abandoned batch's deliveries may still fail: retrieve their outcome when it comes."""
+    for _i, future in flight.sent:
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 def _parked_entry(round_id: str, fields: dict[bytes, bytes]) -> ParkedEvent:
