@@ -364,3 +364,27 @@ async def test_a_token_whose_bind_was_lost_is_bound_by_the_sweeper(
     await expire_all(redis, rid)
     await sweep_all(inv, redis)
     assert await used(redis, rid, "b1") == 0  # and the order's expiry gives it back once
+
+
+async def test_sold_out_knowledge_is_per_bucket(redis: aioredis.Redis, unique: str) -> None:
+    rid = f"t{unique}"
+    inv = Inventory(redis, sold_out_ttl=0.3)
+    await inv.arm(make_spec(rid, buckets=2, stock=2))
+    try:
+        a, b, c = buyers_of(0, 2, 3)
+        first = await inv.reserve(req(rid, a))
+        assert bucket_of(first.order_id or "") == 0
+        second = await inv.reserve(req(rid, b))  # bucket 0 is known drained: on to bucket 1
+        assert bucket_of(second.order_id or "") == 1
+        assert not inv.sold_out_hint(rid)  # bucket 1 not known sold out yet
+        assert (await inv.reserve(req(rid, c))).code == "sold_out"
+        assert inv.sold_out_hint(rid)  # every bucket known sold out: answered with no I/O
+        assert await inv.answer_sold_out(rid, c, f"k-{c}")
+        assert not await inv.answer_sold_out(rid, b, f"k-{b}")  # a stored success...
+        replay = await inv.reserve(req(rid, b))  # ...still replays from its bucket
+        assert (replay.ok, replay.replay, replay.order_id) == (True, True, second.order_id)
+        await inv.release(rid, first.order_id or "", "cancelled")
+        await asyncio.sleep(0.35)  # the leases lapse: the unit back in bucket 0 sells
+        assert (await inv.reserve(req(rid, c))).ok
+    finally:
+        await inv.aclose()
