@@ -15,12 +15,12 @@ Exceptions::
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from flashsale.core.audit import Operator, audit
+from flashsale.core.db import record_dict
 
 STATES = ("required", "refunded")
 _COLUMNS = (
@@ -43,14 +43,6 @@ class RefundNotFound(LookupError):
     code = "refund.not_found"
 
 
-def _row(r: asyncpg.Record) -> dict[str, Any]:
-    out = dict(r.items())
-    for k, v in out.items():
-        if isinstance(v, datetime):
-            out[k] = v.isoformat()
-    return out
-
-
 async def list_refunds(
     pool: asyncpg.Pool,
     *,
@@ -61,7 +53,7 @@ async def list_refunds(
     """Refund rows, oldest first; ``state`` one of :data:`STATES` (None: all)."""
     if state is not None and state not in STATES:
         raise ValueError(f"unknown refund state {state!r}")
-    return [_row(r) for r in await pool.fetch(_LIST, state, round_id, limit)]
+    return [record_dict(r) for r in await pool.fetch(_LIST, state, round_id, limit)]
 
 
 async def settle(pool: asyncpg.Pool, payment_id: str, operator: Operator) -> dict[str, Any]:
@@ -73,7 +65,7 @@ async def settle(pool: asyncpg.Pool, payment_id: str, operator: Operator) -> dic
             current = await conn.fetchrow(_ONE, payment_id)
             if current is None:
                 raise RefundNotFound(f"no refund for payment {payment_id}")
-            return {**_row(current), "changed": False}
+            return {**record_dict(current), "changed": False}
         await audit(
             conn,
             operator,
@@ -81,4 +73,4 @@ async def settle(pool: asyncpg.Pool, payment_id: str, operator: Operator) -> dic
             row["order_id"],
             {"payment_id": payment_id, "amount_fen": row["amount_fen"], "reason": row["reason"]},
         )
-    return {**_row(row), "changed": True}
+    return {**record_dict(row), "changed": True}

@@ -31,7 +31,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -39,6 +38,7 @@ import orjson
 from prometheus_client import Counter
 
 from flashsale.core.audit import Operator, audit
+from flashsale.core.db import record_dict as as_dict  # a parked row as JSON (also parking's)
 from flashsale.core.sink import SINK_ERRORS
 
 log = logging.getLogger("flashsale.parking")
@@ -232,14 +232,6 @@ async def _insert(conn: asyncpg.Connection, items: Sequence[ParkedEvent]) -> lis
             if await conn.fetchval(_INSERT, *item.row()) is not None:
                 new.append(item)
     return new
-
-
-def as_dict(r: asyncpg.Record) -> dict[str, Any]:
-    out = dict(r)
-    for k, v in out.items():
-        if isinstance(v, datetime):
-            out[k] = v.isoformat()
-    return out
 
 
 async def list_parked(

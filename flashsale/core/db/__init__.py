@@ -11,7 +11,9 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import asyncpg
 
@@ -21,6 +23,11 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_ID = 0x666C617368  # "flash"
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 log = logging.getLogger(__name__)
+
+
+def record_dict(record: asyncpg.Record) -> dict[str, Any]:
+    """A row as a JSON-ready dict: its timestamps as ISO 8601 strings."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
 
 
 def quote_ident(name: str) -> str:
