@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from flashsale.core.redis import is_cluster_url
 from flashsale.core.settings import Settings
 from flashsale.stack import cluster as _cluster
-from flashsale.stack._process import StackError, wait_until
+from flashsale.stack._process import StackError
 from flashsale.stack._service import Address, Service, Status
 from flashsale.stack.kafka import KafkaService
 from flashsale.stack.postgres import PostgresService
@@ -77,13 +77,7 @@ class Stack:
             return
         if service.owned_pid() is not None:
             report(f"{service.name}: waiting for the process we started")
-            await wait_until(
-                service.ready,
-                service.start_timeout,
-                service.name,
-                alive=lambda s=service: s.owned_pid() is not None,  # type: ignore[misc]
-                log=service.log,
-            )
+            await service.wait_started()
             return
         if not service.address.local:
             raise StackError(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flashsale.stack._process import PidFile, terminate
+from flashsale.stack._process import PidFile, terminate, wait_until
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -40,14 +41,7 @@ class Status:
     detail: str = ""
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "address": self.address,
-            "state": self.state,
-            "managed": self.managed,
-            "pid": self.pid,
-            "detail": self.detail,
-        }
+        return dataclasses.asdict(self)
 
 
 class Service(abc.ABC):
@@ -76,6 +70,17 @@ class Service(abc.ABC):
 
     def owned_pid(self) -> int | None:
         return self.pidfile.alive_pid()
+
+    async def wait_started(self) -> None:
+        """Wait until :meth:`ready` (at most :attr:`start_timeout`), failing at once if the
+        process we started exits (its log's tail in the error)."""
+        await wait_until(
+            self.ready,
+            self.start_timeout,
+            self.name,
+            alive=lambda: self.owned_pid() is not None,
+            log=self.log,
+        )
 
     def stop(self) -> bool:
         """Stop the process we started; False if there was none."""

@@ -234,8 +234,7 @@ class ProcessService(Service):
         self.launch()
         if self.port is None:  # a worker: it must survive its start-up (settings, connections)
             await asyncio.sleep(WORKER_SETTLE)
-        await wait_until(self.ready, self.start_timeout, self.name,
-                         alive=lambda: self.owned_pid() is not None, log=self.log)  # fmt: skip
+        await self.wait_started()
 
 
 class HAProxyService(Service):
@@ -298,8 +297,7 @@ frontend stats
         conf = self.dir / "haproxy.cfg"
         conf.write_text(self.config())
         spawn([binary, "-db", "-f", str(conf)], self.log, self.pidfile)
-        await wait_until(self.ready, self.start_timeout, "haproxy",
-                         alive=lambda: self.owned_pid() is not None, log=self.log)  # fmt: skip
+        await self.wait_started()
 
     async def backends(self) -> list[dict[str, str]]:
         """The fronts as HAProxy sees them: name and health (UP/DOWN/...)."""

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from flashsale.stack import _packages
-from flashsale.stack._process import StackError, port_open, spawn, wait_until
+from flashsale.stack._process import StackError, port_open, spawn
 from flashsale.stack._service import Address, Service
 
 JAVA_SEARCH = ("/usr/lib/jvm/java-17-openjdk-amd64/bin",)
@@ -131,13 +131,7 @@ class KafkaService(Service):
             self.pidfile,
             env={**os.environ, "KAFKA_HEAP_OPTS": ""},
         )
-        await wait_until(
-            self.ready,
-            self.start_timeout,
-            "kafka",
-            alive=lambda: self.owned_pid() is not None,
-            log=self.log,
-        )
+        await self.wait_started()
 
     def _prepare(self) -> None:
         """Fetch the jars, write the configuration, format the storage once."""

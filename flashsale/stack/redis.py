@@ -7,7 +7,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from flashsale.stack import _packages
-from flashsale.stack._process import spawn, wait_until
+from flashsale.stack._process import spawn
 from flashsale.stack._service import Service
 
 
@@ -57,10 +57,4 @@ class RedisService(Service):
         conf = self.dir / "redis.conf"
         conf.write_text(self.config())
         spawn([binary, str(conf)], self.log, self.pidfile)
-        await wait_until(
-            self.ready,
-            self.start_timeout,
-            "redis",
-            alive=lambda: self.owned_pid() is not None,
-            log=self.log,
-        )
+        await self.wait_started()
