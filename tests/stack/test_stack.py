@@ -12,24 +12,16 @@ import pytest
 import redis
 
 from tests.support import FLASHSALE
+from tests.support.stack import processes
 
 
 def _our_processes(data_dir: Path) -> list[str]:
     """Command lines of live processes that mention our private data dir (or its ports)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            status = (proc / "status").read_text()
-        except OSError:
-            continue
-        if "State:\tZ" in status:
-            continue
-        if str(data_dir) in cmd or "127.0.0.1:16399" in cmd:
-            found.append(f"{proc.name}: {cmd}")
-    return found
+    return [
+        f"{p.pid}: {p.cmdline}"
+        for p in processes()
+        if str(data_dir) in p.cmdline or "127.0.0.1:16399" in p.cmdline
+    ]
 
 
 @pytest.fixture(scope="module")
