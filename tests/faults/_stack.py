@@ -22,6 +22,7 @@ from flashsale.stack.kafka import KafkaService
 from flashsale.stack.postgres import PostgresService
 from flashsale.stack.redis import RedisService
 from tests.support.processes import bindable
+from tests.support.stack import processes
 
 
 def free_port(pair: bool = False, avoid: frozenset[int] = frozenset()) -> int:
@@ -41,18 +42,7 @@ def free_port(pair: bool = False, avoid: frozenset[int] = frozenset()) -> int:
 
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (from /proc)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[1]) == pid:
-            found.append(int(proc.name))
-    return found
+    return [p.pid for p in processes() if p.ppid == pid]
 
 
 def cmdline(pid: int) -> str:
