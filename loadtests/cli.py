@@ -7,33 +7,42 @@ group (so the server's own packages never import ``loadtests``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 from rich.console import Console
 
-from flashsale.cli.common import opt, workers_option
+from flashsale.cli.common import Decorator, opt, workers_option
 from flashsale.core.settings import Settings
 
 console = Console()
 
 
+def _instead(flag: str, dest: str, least: int, metavar: str, help: str) -> Decorator:
+    """A size that runs another benchmark instead of the reserve one (unset: not that one)."""
+    kind = click.IntRange(least)
+    return click.option(
+        flag, dest, type=kind, default=None, metavar=metavar, help=f"Instead: {help}"
+    )
+
+
+def _write(results: Path, name: str, summary: dict[str, Any], hide: str = "runs") -> Path:
+    """Write ``summary`` as ``results/name`` and print it (without its ``hide`` part)."""
+    out = results / name
+    out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    console.print_json(data={k: v for k, v in summary.items() if k != hide})
+    return out
+
+
 @click.command()
-@click.option(
-    "--writer",
-    "writer_orders",
-    type=click.IntRange(1000),
-    default=None,
-    metavar="ORDERS",
-    help="Instead: the Kafka→PostgreSQL writer benchmark.",
-)
-@click.option(
+@_instead("--writer", "writer_orders", 1000, "ORDERS", "the Kafka→PostgreSQL writer benchmark.")
+@_instead(
     "--fulfillment",
     "fulfillment_orders",
-    type=click.IntRange(1000),
-    default=None,
-    metavar="ORDERS",
-    help="Instead: fulfillment orders/s vs the writer's on the same backlog of ORDERS paid orders.",
+    1000,
+    "ORDERS",
+    "fulfillment orders/s vs the writer's on the same backlog of ORDERS paid orders.",
 )
 @opt(
     "--carrier-latency-ms",
@@ -43,13 +52,12 @@ console = Console()
     default=(0, 150),
     help="With --fulfillment: the carrier simulation's latencies to run (repeatable).",
 )
-@click.option(
+@_instead(
     "--e2e",
     "e2e_cards",
-    type=click.IntRange(100),
-    default=None,
-    metavar="CARDS",
-    help="Instead: a whole sale of CARDS cards (the demo's), timed sold → persisted → shipped.",
+    100,
+    "CARDS",
+    "a whole sale of CARDS cards (the demo's), timed sold → persisted → shipped.",
 )
 @click.option(
     "--fsync",
@@ -155,19 +163,13 @@ def bench(
             latencies=carrier_latencies,
             say=console.print,
         )
-        out = results / "bench_fulfillment.json"
-        out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
-        console.print(f"written: {out}")
+        console.print(f"written: {_write(results, 'bench_fulfillment.json', summary)}")
         return
     if writer_orders is not None:
         from loadtests.bench_writer import run as run_writer
 
         summary = run_writer(Settings.from_env(), writer_orders, repetitions, say=console.print)
-        out = results / "bench_writer.json"
-        out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
-        console.print(f"written: {out}")
+        console.print(f"written: {_write(results, 'bench_writer.json', summary)}")
         return
     from loadtests.bench import BenchConfig, run
 
@@ -191,20 +193,14 @@ def bench(
         from loadtests.bench_fsync import run as run_fsync
 
         summary = run_fsync(Settings.from_env(), config, say=console.print)
-        out = results / "bench_fsync.json"
-        out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-        console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
-        console.print(f"written: {out}")
+        console.print(f"written: {_write(results, 'bench_fsync.json', summary)}")
         return
     summary = run(Settings.from_env(), config, say=console.print)
-    out = results / "bench.json"
-    out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     from loadtests.plots import plot_all
 
     for png in plot_all(summary, results):
         console.print(f"plot: {png}")
-    console.print_json(data={k: v for k, v in summary.items() if k != "runs"})
-    console.print(f"written: {out}")
+    console.print(f"written: {_write(results, 'bench.json', summary)}")
 
 
 def _end_to_end(cards: int, results: Path) -> None:
@@ -231,9 +227,7 @@ def _end_to_end(cards: int, results: Path) -> None:
     )
     summary = {k: report[k] for k in keys} | {"reconcile_ok": report["reconcile"]["ok"]}
     summary |= {k: report[k] for k in ("cpu_seconds", "cpu_ms_per_order", "curve")}
-    out = results / "bench_e2e.json"
-    out.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    console.print_json(data={k: v for k, v in summary.items() if k != "curve"})
+    out = _write(results, "bench_e2e.json", summary, hide="curve")
     from loadtests.plots import e2e_curves
 
     console.print(f"plot: {e2e_curves(summary, results)}")
