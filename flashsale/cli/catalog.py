@@ -16,7 +16,9 @@ from catalog.numbers import list_pools, show_pool
 from catalog.retire import KINDS, retire
 from flashsale.cli._output import CliError, emit, emit_fields, json_option
 from flashsale.cli.common import (
+    INPUT_FILE,
     execute,
+    input_file_option,
     localize,
     operator,
     read_text,
@@ -100,12 +102,7 @@ def add_product(
 @click.option("--gifts-json", default=None, help='Gifts as JSON: [{"kind":"data","amount":"1 GB"}]')
 @click.option("--agreement-version", required=True, help="Version of the service agreement.")
 @click.option("--agreement", "agreement_text", default="", help="Agreement text.")
-@click.option(
-    "--agreement-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Read the agreement text from a file.",
-)
+@input_file_option("--agreement-file", "Read the agreement text from a file.")
 @token_file_option
 @tz_option
 @json_option
@@ -329,9 +326,7 @@ def numbers_group() -> None:
 
 @numbers_group.command("load")
 @click.argument("pool")
-@click.argument(
-    "path", type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=False)
-)
+@click.argument("path", type=INPUT_FILE)
 @token_file_option
 @json_option
 def numbers_load(pool: str, path: Path, token_file: Path | None, as_json: bool) -> None:

@@ -80,6 +80,15 @@ def from_options(config: type[C], options: Mapping[str, Any], prefix: str = "", 
     return config(**{k: v for k, v in picked.items() if k in names}, **more)
 
 
+#: A file the command reads: it must exist and not be a folder.
+INPUT_FILE = click.Path(path_type=Path, dir_okay=False, exists=True)
+
+
+def input_file_option(flag: str, help: str) -> Decorator:
+    """An optional :data:`INPUT_FILE` (``None`` when not given)."""
+    return click.option(flag, type=INPUT_FILE, default=None, help=help)
+
+
 token_file_option = click.option(
     "--token-file",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -18,7 +18,7 @@ import click
 from checkout.pipeline import parking
 from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
 from flashsale.cli.clients import pg_pool, run_refusable
-from flashsale.cli.common import operator, settings, token_file_option
+from flashsale.cli.common import input_file_option, operator, settings, token_file_option
 from flashsale.core import parked
 from flashsale.core.redis import redis_client
 
@@ -93,12 +93,7 @@ def _show(out: dict[str, Any], as_json: bool, done: str) -> None:
 
 @parked_group.command("retry")
 @click.argument("parked_id", type=click.IntRange(1))
-@click.option(
-    "--payload-file",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    default=None,
-    help="Re-publish this corrected payload instead of the parked one.",
-)
+@input_file_option("--payload-file", "Re-publish this corrected payload instead of the parked one.")
 @token_file_option
 @json_option
 def retry_cmd(
