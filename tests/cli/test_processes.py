@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 
-import httpx
 import redis.asyncio as aioredis
 
 from flashsale.core.settings import Settings
@@ -15,7 +14,7 @@ from inventory import Inventory
 from tests.support import FLASHSALE
 from tests.support.api import arm, body, headers, spec
 from tests.support.inventory import req
-from tests.support.processes import free_port, until_ping
+from tests.support.served import served
 
 
 async def test_sweeper_process_releases_expired_holds_then_stops(
@@ -59,31 +58,16 @@ async def test_served_by_uvicorn_workers(
 ) -> None:
     rid = f"srv{unique}"
     await arm(settings, spec(rid, stock=10))
-    port = free_port()
-    proc = subprocess.Popen(
-        [FLASHSALE, "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            await until_ping(http)
-            results = await asyncio.gather(
-                *(
-                    http.post(
-                        f"/api/rounds/{rid}/orders",
-                        json=body(),
-                        headers=headers(settings, f"w{i}", f"srv-key-{i:04d}"),
-                    )
-                    for i in range(40)
+    async with served(env) as server:  # two workers
+        results = await asyncio.gather(
+            *(
+                server.http.post(
+                    f"/api/rounds/{rid}/orders",
+                    json=body(),
+                    headers=headers(settings, f"w{i}", f"srv-key-{i:04d}"),
                 )
+                for i in range(40)
             )
-            assert sorted(r.status_code for r in results).count(201) == 10
-            assert {r.json()["error"]["code"] for r in results if r.status_code != 201} == {
-                "sold_out"
-            }
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=20)
-    assert proc.returncode == 0, out.decode()[-2000:]
+        )
+    assert sorted(r.status_code for r in results).count(201) == 10
+    assert {r.json()["error"]["code"] for r in results if r.status_code != 201} == {"sold_out"}

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import io
 import logging
-import signal
-import subprocess
 
-import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from flashsale.core.logs import JsonFormatter, RedactFilter, redact, request_id
 from flashsale.core.settings import Settings
-from tests.support import FLASHSALE
 from tests.support.api import arm, body, buyer, headers, new_id, spec
-from tests.support.processes import free_port, until_ping
+from tests.support.served import served
 
 
 def test_redact_masks_ids_tokens_and_secrets() -> None:
@@ -67,63 +63,52 @@ async def test_served_logs_have_request_ids_and_no_secrets_and_metrics_span_work
 ) -> None:
     rid = f"logs{unique}"
     await arm(settings, spec(rid, stock=5))
-    port = free_port()
-    proc = subprocess.Popen(
-        [FLASHSALE, "serve", "--port", str(port), "--workers", "2", "--access-log"],
-        env={k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     ids = [new_id() for _ in range(5)]
     tokens: list[str] = []
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            await until_ping(http)
-            for i, idn in enumerate(ids):
-                h = headers(settings, f"lg{i}-{unique}", f"log-key-{i}-{unique}")
-                tokens.append(h["Authorization"].split()[1])
-                if i == 0:
-                    h["X-Request-ID"] = f"client-{unique}"
-                r = await http.post(f"/api/rounds/{rid}/orders", json=body(idn), headers=h)
-                assert r.status_code == 201, r.text
-                assert r.headers["x-request-id"] == (
-                    f"client-{unique}" if i == 0 else r.headers["x-request-id"]
-                )
-                order = r.json()["order_id"]
-                paid = await http.post(
-                    f"/api/orders/{order}/pay",
-                    json={"instant": True},
-                    headers=buyer(settings, f"lg{i}-{unique}"),
-                )
-                assert paid.status_code == 200
-            # A malformed ID and a bad admin token are refused and must not be logged either.
-            await http.post(f"/api/rounds/{rid}/orders", json=body("11010519491231002Y"),
-                            headers=headers(settings, "x", f"bad-{unique}"))  # fmt: skip
-            await http.get(
-                "/api/admin/dashboard", headers={"Authorization": "Bearer not-the-token"}
+    own_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    async with served(own_env, "--access-log") as server:  # two workers
+        for i, idn in enumerate(ids):
+            h = headers(settings, f"lg{i}-{unique}", f"log-key-{i}-{unique}")
+            tokens.append(h["Authorization"].split()[1])
+            if i == 0:
+                h["X-Request-ID"] = f"client-{unique}"
+            r = await server.http.post(f"/api/rounds/{rid}/orders", json=body(idn), headers=h)
+            assert r.status_code == 201, r.text
+            assert r.headers["x-request-id"] == (
+                f"client-{unique}" if i == 0 else r.headers["x-request-id"]
             )
-            ok = await http.get(
-                "/api/admin/dashboard",
-                headers={"Authorization": f"Bearer {settings.admin_token.reveal()}"},
+            order = r.json()["order_id"]
+            paid = await server.http.post(
+                f"/api/orders/{order}/pay",
+                json={"instant": True},
+                headers=buyer(settings, f"lg{i}-{unique}"),
             )
-            assert ok.status_code == 200
-            # Two workers: scrape a few times; every answer sums both workers' counters.
-            totals = []
-            for _ in range(4):
-                text = (await http.get("/metrics")).text
-                families = {f.name: f for f in text_string_to_metric_families(text)}
-                reserved = sum(
-                    s.value
-                    for s in families["flashsale_reservations"].samples
-                    if s.name == "flashsale_reservations_total" and s.labels["result"] == "reserved"
-                )
-                totals.append(reserved)
-            assert totals == [5, 5, 5, 5]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    logs = err.decode()
+            assert paid.status_code == 200
+        # A malformed ID and a bad admin token are refused and must not be logged either.
+        bad_id = body("11010519491231002Y")
+        bad = headers(settings, "x", f"bad-{unique}")
+        await server.http.post(f"/api/rounds/{rid}/orders", json=bad_id, headers=bad)
+        await server.http.get(
+            "/api/admin/dashboard", headers={"Authorization": "Bearer not-the-token"}
+        )
+        ok = await server.http.get(
+            "/api/admin/dashboard",
+            headers={"Authorization": f"Bearer {settings.admin_token.reveal()}"},
+        )
+        assert ok.status_code == 200
+        # Two workers: scrape a few times; every answer sums both workers' counters.
+        totals = []
+        for _ in range(4):
+            text = (await server.http.get("/metrics")).text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            reserved = sum(
+                s.value
+                for s in families["flashsale_reservations"].samples
+                if s.name == "flashsale_reservations_total" and s.labels["result"] == "reserved"
+            )
+            totals.append(reserved)
+        assert totals == [5, 5, 5, 5]
+    logs = server.stderr
     lines = [orjson.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert lines, logs[-2000:]
     access = [x for x in lines if x["logger"] == "flashsale.access"]
