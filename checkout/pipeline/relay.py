@@ -72,7 +72,7 @@ from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from flashsale.core.settings import Settings
 from flashsale.core.sink import SINK_ERRORS
 from flashsale.core.topics import Topics
-from inventory.keys import ARMED_ROUNDS, RoundKeys
+from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS, RoundKeys
 
 log = logging.getLogger("flashsale.relay")
 GROUP = "relay"
@@ -201,8 +201,10 @@ class Relay:
 
     # -- one pass ----------------------------------------------------------------------------
     async def step(self) -> int:
-        """One pass over every armed round; returns the number of entries moved."""
+        """One pass over every armed round (and bucket of a bucketed round: each has its own
+        outbox); returns the number of entries moved."""
         members: set[Any] = await self.redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
+        members |= await self.redis.smembers(ARMED_BUCKETS)  # type: ignore[misc]
         rounds = sorted(
             r for r in (m.decode() for m in members) if r.startswith(self.config.round_prefix)
         )
