@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from checkout import payments
 from flashsale.core.redis import redis_client
-from flashsale.core.settings import Settings
+from flashsale.core.settings import Secret, Settings
 from flashsale.front import otp
 
 
@@ -126,6 +126,13 @@ def _phone(unique: str, prefix: str) -> str:
     return f"{prefix}{int(unique[:8], 16) % 10**8:08d}"
 
 
+async def _code(client: aioredis.Redis, phone: str, key: Secret) -> str:
+    """A fresh code for ``phone`` (dev mode hands it back)."""
+    sent = await otp.request_code(client, phone, key=key, dev=True)
+    assert sent.code is not None
+    return sent.code
+
+
 async def test_code_request_whose_reply_was_lost_is_not_a_cooldown(
     settings: Settings, unique: str
 ) -> None:
@@ -143,30 +150,28 @@ async def test_code_whose_reply_was_lost_still_logs_in(settings: Settings, uniqu
     phone = _phone(unique, "138")
     key = settings.pii_key
     async with flaky_redis(settings) as (client, proxy):
-        sent = await otp.request_code(client, phone, key=key, dev=True)
-        assert sent.code is not None
+        code = await _code(client, phone, key)
         proxy.armed = True
-        buyer = await otp.verify_code(client, phone, sent.code, key=key)
+        buyer = await otp.verify_code(client, phone, code, key=key)
         assert proxy.dropped == 1
         assert buyer == otp.buyer_id_for(phone, key)
         # consumed: the same code in a new attempt is refused
         with pytest.raises(otp.NoActiveCode):
-            await otp.verify_code(client, phone, sent.code, key=key)
+            await otp.verify_code(client, phone, code, key=key)
 
 
 async def test_wrong_code_whose_reply_was_lost_counts_once(settings: Settings, unique: str) -> None:
     phone = _phone(unique, "136")
     key = settings.pii_key
     async with flaky_redis(settings) as (client, proxy):
-        sent = await otp.request_code(client, phone, key=key, dev=True)
-        assert sent.code is not None
-        wrong = f"{(int(sent.code) + 1) % 10**6:06d}"
+        code = await _code(client, phone, key)
+        wrong = f"{(int(code) + 1) % 10**6:06d}"
         proxy.armed = True
         with pytest.raises(otp.WrongCode) as info:
             await otp.verify_code(client, phone, wrong, key=key)
         assert proxy.dropped == 1
         assert info.value.attempts_left == otp.DEFAULT_POLICY.max_attempts - 1
-        assert await otp.verify_code(client, phone, sent.code, key=key)
+        assert await otp.verify_code(client, phone, code, key=key)
 
 
 async def test_same_attempt_token_gets_the_same_answer(settings: Settings, unique: str) -> None:
@@ -175,13 +180,12 @@ async def test_same_attempt_token_gets_the_same_answer(settings: Settings, uniqu
     key = settings.pii_key
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        sent = await otp.request_code(client, phone, key=key, dev=True)
-        assert sent.code is not None
+        code = await _code(client, phone, key)
         token = f"attempt-{unique}-{time.time_ns()}"
-        first = await otp.verify_code(client, phone, sent.code, key=key, attempt=token)
-        second = await otp.verify_code(client, phone, sent.code, key=key, attempt=token)
+        first = await otp.verify_code(client, phone, code, key=key, attempt=token)
+        second = await otp.verify_code(client, phone, code, key=key, attempt=token)
         assert first == second
         with pytest.raises(otp.NoActiveCode):
-            await otp.verify_code(client, phone, sent.code, key=key, attempt=token + "-other")
+            await otp.verify_code(client, phone, code, key=key, attempt=token + "-other")
     finally:
         await client.aclose()
