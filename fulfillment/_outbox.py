@@ -1,6 +1,6 @@
 """The PostgreSQL outbox towards Kafka: rows are written in the transaction that makes a change
 and published afterwards, so no event is lost between a commit and a crash (at least once;
-consumers dedupe on ``event_id``)."""
+consumers dedupe on ``event_id``). A row is deleted in the transaction that published it."""
 
 from __future__ import annotations
 
@@ -36,17 +36,24 @@ async def enqueue_many(
     )
 
 
+# Taken and deleted in one statement, in the transaction that waits for Kafka: a failed send
+# rolls the deletion back, so the rows stay for the next pass (a published row is never
+# written again: no second row version, no index entries for it).
+_TAKE = """
+DELETE FROM fulfillment_outbox WHERE id IN (
+    SELECT id FROM fulfillment_outbox WHERE published_at IS NULL
+    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING id, topic, key, value"""
+
+
 async def publish(
     pool: asyncpg.Pool, producer: AIOKafkaProducer, topics: Topics, limit: int = 500
 ) -> int:
-    """Publish unpublished rows (locked, so two workers do not both send them); returns count."""
+    """Publish unpublished rows, oldest first, and delete them once Kafka acknowledged all of
+    them (locked meanwhile, so two workers do not both send them); returns the count."""
     names = {"shipments": topics.shipments, "dead_letter": topics.dead_letter}
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT id, topic, key, value FROM fulfillment_outbox WHERE published_at IS NULL "
-            "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            limit,
-        )
+        rows = sorted(await conn.fetch(_TAKE, limit), key=lambda r: r["id"])
         if not rows:
             return 0
         futures = [
@@ -54,10 +61,6 @@ async def publish(
             for r in rows
         ]
         await asyncio.gather(*futures)
-        await conn.execute(
-            "UPDATE fulfillment_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-            [r["id"] for r in rows],
-        )
     return len(rows)
 
 

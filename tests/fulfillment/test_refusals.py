@@ -8,7 +8,6 @@ import asyncio
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
@@ -16,7 +15,7 @@ from fulfillment import CarrierConfig, seed_stock, tracking
 from fulfillment.identifiers import imei_valid, make_imei
 from fulfillment.stock import register_model
 from tests.support import FLASHSALE
-from tests.support.fulfillment import booked, dead, order, private, workers
+from tests.support.fulfillment import booked, dead, order, private, topic_messages, workers
 from tests.support.offer import handset_offer, sim_offer
 from tests.support.pipeline import eventually, produce
 
@@ -27,26 +26,6 @@ async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     return proc.returncode or 0, out.decode(errors="replace")
-
-
-async def _topic_messages(settings: Settings, topic: str, n: int) -> list[dict[str, object]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    got: list[dict[str, object]] = []
-    try:
-        for _ in range(50):
-            batch = await consumer.getmany(timeout_ms=200)
-            got += [orjson.loads(m.value) for ms in batch.values() for m in ms]
-            if len(got) >= n:
-                break
-    finally:
-        await consumer.stop()
-    return got
 
 
 async def test_permanent_failure_dead_letter_and_retry(
@@ -75,7 +54,7 @@ async def test_permanent_failure_dead_letter_and_retry(
     assert t is not None
     assert t["state"] == "on_hold"
     # published: the dead-letter topic and a shipment.failed event, with the reason
-    dlq = await _topic_messages(own, Topics(own.topic_prefix).dead_letter, 2)
+    dlq = await topic_messages(own, Topics(own.topic_prefix).dead_letter, 2)
     assert {m["order_id"] for m in dlq} == {f"{r}-2", f"{r}-5"}
     assert {m["code"] for m in dlq} == {"carrier.bad_address"}
 

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer
 
 from checkout.events import OrderEvent
 from flashsale.core.settings import Settings
@@ -118,3 +120,29 @@ def ready(pool: asyncpg.Pool, round_id: str, n: int) -> Callable[[], object]:
         return await booked(pool, round_id) >= n
 
     return check
+
+
+async def topic_messages(
+    settings: Settings,
+    topic: str,
+    n: int,
+    match: Callable[[dict[str, Any]], bool] = lambda m: True,
+) -> list[dict[str, Any]]:
+    """The messages of ``topic`` that ``match``, decoded, once ``n`` are in (10 s at most)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    got: list[dict[str, Any]] = []
+    try:
+        for _ in range(50):
+            batch = await consumer.getmany(timeout_ms=200)
+            got += [v for ms in batch.values() for m in ms if match(v := orjson.loads(m.value))]
+            if len(got) >= n:
+                break
+    finally:
+        await consumer.stop()
+    return got
