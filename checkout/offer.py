@@ -30,6 +30,7 @@ the reserve script, so an order's event stays small whatever the pool size).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -119,22 +120,12 @@ class OfferSnapshot:
         return None if self.variant is None else self.variant.sku
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object every order keeps (key order as documented above)."""
-        return {
-            "offer_id": self.offer_id,
-            "offer_name": self.offer_name,
-            "product_id": self.product_id,
-            "product_name": self.product_name,
-            "product_kind": self.product_kind,
-            "price_fen": self.price_fen,
-            "currency": self.currency,
-            "monthly_fee_fen": self.monthly_fee_fen,
-            "data_mb": self.data_mb,
-            "voice_minutes": self.voice_minutes,
-            "gifts": [g.to_dict() for g in self.gifts],
-            "agreement_version": self.agreement_version,
-            "variant": None if self.variant is None else self.variant.to_dict(),
-        }
+        """The JSON object every order keeps: the fields above, in their order (the gifts and
+        the variant as objects)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["gifts"] = [g.to_dict() for g in self.gifts]
+        out["variant"] = None if self.variant is None else self.variant.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: object) -> OfferSnapshot:
