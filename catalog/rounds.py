@@ -20,7 +20,7 @@ from catalog.errors import (
 from catalog.products import get_offer
 from checkout.offer import Gift, OfferSnapshot, Variant
 from flashsale.core.audit import Operator, audit
-from inventory.keys import ROUND_ID
+from inventory.keys import MAX_BUCKETS, ROUND_ID
 from inventory.spec import CHANNELS, RoundSpec
 
 OPEN_STATUSES = ("scheduled", "live", "paused")
@@ -55,6 +55,7 @@ class RoundInput:
     channels: tuple[str, ...] = CHANNELS
     variant_sku: str | None = None
     round_id: str | None = None
+    buckets: int = 1  # stock buckets over the Redis Cluster (inventory/_buckets.py)
 
 
 def new_round_id() -> str:
@@ -85,6 +86,22 @@ def validate(inp: RoundInput, now: datetime) -> None:
         )
     if inp.number_choice and not inp.number_pool:
         raise InvalidInput("number choice needs a number pool (--number-pool)")
+    if not 1 <= inp.buckets <= MAX_BUCKETS:
+        raise InvalidInput(
+            f"buckets must be between 1 and {MAX_BUCKETS}, got {inp.buckets}", field="buckets"
+        )
+    if inp.buckets > 1 and (inp.number_choice or inp.number_pool):
+        raise InvalidInput(
+            "a round with a number pool cannot be split into buckets (each number is one "
+            "unit of one pool): use --buckets 1",
+            field="buckets",
+        )
+    if inp.buckets > inp.stock:
+        raise InvalidInput(
+            f"{inp.buckets} buckets need at least {inp.buckets} units of stock, got "
+            f"{inp.stock} units",
+            field="buckets",
+        )
     if inp.round_id is not None and not ROUND_ID.match(inp.round_id):
         raise InvalidInput(f"bad round id {inp.round_id!r} (a-z, 0-9, '-', up to 32)")
 
@@ -105,9 +122,9 @@ async def create_round(
                 await conn.execute(
                     """INSERT INTO rounds (id, offer_id, variant_id, stock, starts_at, ends_at,
                            per_account_limit, per_id_limit, hold_seconds, number_choice,
-                           number_pool_id, channels, status)
+                           number_pool_id, channels, status, buckets)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                               CASE WHEN $5 <= now() THEN 'live' ELSE 'scheduled' END)""",
+                               CASE WHEN $5 <= now() THEN 'live' ELSE 'scheduled' END, $13)""",
                     round_id,
                     inp.offer_id,
                     variant_id,
@@ -120,6 +137,7 @@ async def create_round(
                     inp.number_choice,
                     pool_id,
                     list(dict.fromkeys(inp.channels)),
+                    inp.buckets,
                 )
         except asyncpg.ExclusionViolationError:
             other = await overlapping(conn, inp.offer_id, inp.starts_at, inp.ends_at)
@@ -146,6 +164,7 @@ async def create_round(
                 "starts_at": inp.starts_at,
                 "ends_at": inp.ends_at,
                 "channels": list(inp.channels),
+                "buckets": inp.buckets,
             },
         )
         return await get_round(conn, round_id)
@@ -236,7 +255,7 @@ def _round_dict(row: asyncpg.Record) -> dict[str, Any]:
 _OFFER_TERMS = ("product_name", "product_kind", "price_fen", "currency", "monthly_fee_fen",
                 "data_mb", "voice_minutes", "agreement_version")  # fmt: skip
 _SPEC_FIELDS = ("stock", "starts_at", "ends_at", "per_account_limit", "per_id_limit",
-                "hold_seconds", "number_choice", "status")  # fmt: skip
+                "hold_seconds", "number_choice", "status", "buckets")  # fmt: skip
 
 
 async def offer_snapshot(

@@ -28,6 +28,8 @@ from flashsale.cli.common import (
 )
 from flashsale.cli.common import zone as get_zone
 from flashsale.core.audit import Operator
+from flashsale.core.redis import redis_client
+from inventory import Inventory, InventoryError
 from inventory.spec import CHANNELS, ROUND_STATUSES
 
 LEAD_ENV = "FLASHSALE_ARM_LEAD_MINUTES"
@@ -77,16 +79,22 @@ def _show(
     fields = [
         *COLUMNS,
         "restocked",
+        "buckets",
         "variant_sku",
         "product_name",
         "sold_out_at",
         "armed_at",
         "created_at",
     ]
+    per_bucket = [
+        {"field": f"bucket {b['bucket']}", "value": f"{b['left']} left of {b['stocked']} "
+         f"({b['held']} held, {b['paid']} paid)"}
+        for b in (extra or {}).get("bucket_stock", [])
+    ]  # fmt: skip
     emit(
         row,
         False,
-        rows=[{"field": f, "value": row.get(f)} for f in fields],
+        rows=[{"field": f, "value": row.get(f)} for f in fields] + per_bucket,
         columns=["field", "value"],
         title=title or f"round {data['id']} ({tz.key})",
     )
@@ -184,6 +192,13 @@ def round_group() -> None:
 )
 @click.option("--variant", "variant_sku", default=None, help="Handset variant SKU.")
 @click.option("--id", "round_id", default=None, help="Round id (default: generated, short).")
+@opt(
+    "--buckets",
+    kind=int,
+    default=1,
+    help="Split the stock over this many Redis Cluster hash tags (1-64; a hot round's "
+    "reservations then spread over the masters; not with --number-choice).",
+)
 @click.option(
     "--arm-lead",
     type=float,
@@ -209,6 +224,7 @@ def create(
     channels: str,
     variant_sku: str | None,
     round_id: str | None,
+    buckets: int,
     arm_lead: float | None,
     no_arm: bool,
     yes: bool,
@@ -228,6 +244,7 @@ def create(
           --tz Europe/Berlin --ends "2026-05-17 22:00" --per-id 1 --hold-seconds 600 --json
       flashsale round create --offer 3 --stock 50 --starts +5m --duration 1h \\
           --number-choice --number-pool lucky
+      flashsale round create --offer 1 --stock 100000 --starts +1m --duration 1h --buckets 8
     """
     op, tz = operator(token_file), get_zone(tz_name)
     lead = _lead(arm_lead)
@@ -258,6 +275,7 @@ def create(
         channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
         variant_sku=variant_sku,
         round_id=round_id,
+        buckets=buckets,
     )
 
     async def go(conn: Any, inv: LazyInventory) -> tuple[dict[str, Any], str | None]:
@@ -384,10 +402,33 @@ def show(round_id: str, tz_name: str | None, as_json: bool) -> None:
     """
     tz = get_zone(tz_name)
 
-    async def go(conn: Any, _inv: LazyInventory) -> dict[str, Any]:
-        return await catalog.get_round(conn, round_id)
+    async def go(conn: Any, _inv: LazyInventory) -> tuple[dict[str, Any], dict[str, Any]]:
+        rnd = await catalog.get_round(conn, round_id)
+        return rnd, await _bucket_stock(rnd)
 
-    _show(execute(_with(go)), tz, as_json)
+    rnd, extra = execute(_with(go))
+    _show(rnd, tz, as_json, extra)
+
+
+async def _bucket_stock(rnd: dict[str, Any]) -> dict[str, Any]:
+    """``{"bucket_stock": [...]}``: each bucket's stock of an armed round of several buckets
+    (from Redis), else nothing."""
+    if rnd.get("buckets", 1) <= 1 or not rnd["armed"]:
+        return {}
+    client = redis_client(settings().redis_url)
+    inv = Inventory(client)
+    try:
+        parts = await inv.bucket_stats(rnd["id"])
+    except InventoryError as exc:
+        click.echo(f"warning: bucket stock not read from Redis ({exc.message})", err=True)
+        return {}
+    finally:
+        await inv.aclose()
+        await client.aclose()
+    return {"bucket_stock": [
+        {"bucket": b, "stocked": p.stocked, "left": p.left, "held": p.held, "paid": p.paid}
+        for b, p in enumerate(parts)
+    ]}  # fmt: skip
 
 
 def _control(
