@@ -41,8 +41,7 @@ async def enqueue_many(
 # written again: no second row version, no index entries for it).
 _TAKE = """
 DELETE FROM fulfillment_outbox WHERE id IN (
-    SELECT id FROM fulfillment_outbox WHERE published_at IS NULL
-    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    SELECT id FROM fulfillment_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING id, topic, key, value"""
 
 
