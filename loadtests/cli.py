@@ -59,6 +59,14 @@ def _write(results: Path, name: str, summary: dict[str, Any], hide: str = "runs"
     "CARDS",
     "a whole sale of CARDS cards (the demo's), timed sold → persisted → shipped.",
 )
+@_instead(
+    "--scaling",
+    "scaling_buckets",
+    1,
+    "BUCKETS",
+    "reserve/s of 1, 2, 4… (up to --workers) front processes x 1, 2, 4… BUCKETS stock buckets "
+    "on a Redis Cluster, as ratios to 1 x 1 (loadtests/bench_scaling.py).",
+)
 @click.option(
     "--fsync",
     "fsync",
@@ -110,6 +118,7 @@ def bench(
     fulfillment_orders: int | None,
     carrier_latencies: tuple[int, ...],
     e2e_cards: int | None,
+    scaling_buckets: int | None,
     fsync: bool,
     seconds: float,
     repetitions: int,
@@ -148,8 +157,18 @@ def bench(
       flashsale bench --fulfillment 25000 -n 3 # shipped orders/s vs the writer's, same backlog
       flashsale bench --e2e 100000             # sold, persisted and shipped wall times
       flashsale bench --fsync                  # P1 with appendfsync everysec vs always
+      flashsale bench --scaling 8 --workers 4  # reserve/s: 1-4 fronts x 1-8 stock buckets
     """
     results.mkdir(parents=True, exist_ok=True)
+    if scaling_buckets is not None:
+        from loadtests.bench_scaling import ScalingConfig, doubling
+        from loadtests.bench_scaling import run as run_scaling
+
+        fronts, buckets = doubling(max(2, workers)), doubling(scaling_buckets)
+        cfg = ScalingConfig(fronts, buckets, seconds, repetitions)
+        summary = run_scaling(Settings.from_env(), cfg, say=console.print)
+        console.print(f"written: {_write(results, 'bench_scaling.json', summary)}")
+        return
     if e2e_cards is not None:
         _end_to_end(e2e_cards, results)
         return
