@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
@@ -20,30 +20,18 @@ from checkout.pipeline.reconcile import reconcile
 from checkout.pipeline.relay import GROUP, Relay, RelayConfig, default_consumer
 from flashsale.core.audit import Operator
 from flashsale.core.settings import Settings
-from flashsale.core.topics import Topics
 from inventory.keys import ARMED_ROUNDS, RoundKeys
 from tests.support.fulfillment import private
 from tests.support.parking import parked_rows
 from tests.support.pipeline import disarm, eventually, reserved, xadd
+from tests.support.relay import orders_records
 
 
-async def _consume_ids(settings: Settings, want: set[str], within: float = 30) -> set[str]:
-    consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix).orders,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    got: set[str] = set()
-    try:
-        async with asyncio.timeout(within):
-            while not want <= got:
-                for records in (await consumer.getmany(timeout_ms=300)).values():
-                    got.update(orjson.loads(r.value)["event_id"] for r in records)
-    finally:
-        await consumer.stop()
-    return got
+async def _consume_ids(settings: Settings, want: set[str]) -> set[str]:
+    def ids(records: list[Any]) -> set[str]:
+        return {orjson.loads(r.value)["event_id"] for r in records}
+
+    return ids(await orders_records(settings, lambda got: want <= ids(got)))
 
 
 def _huge(event: OrderEvent, size: int) -> OrderEvent:

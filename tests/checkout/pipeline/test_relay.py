@@ -7,39 +7,26 @@ import contextlib
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
 from checkout.pipeline.relay import GROUP, Relay, RelayConfig
 from flashsale.core.settings import Settings
-from flashsale.core.topics import Topics, ensure_topics
+from flashsale.core.topics import ensure_topics
 from inventory.keys import RoundKeys
 from tests.support.pipeline import disarm, reserved, xadd
+from tests.support.relay import orders_records
 
 
-async def _consume(settings: Settings, round_id: str, want: int, within: float = 30) -> list[dict]:
-    """``want`` messages of ``round_id`` (the session's topic also holds other tests' events)."""
-    consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix).orders,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+async def _consume(settings: Settings, round_id: str, want: int) -> list[dict]:
+    """``want`` messages of ``round_id``, decoded, with their key."""
+    records = await orders_records(
+        settings,
+        lambda got: len(got) >= want,
+        lambda r: orjson.loads(r.value)["round_id"] == round_id,
     )
-    await consumer.start()
-    got: list[dict] = []
-    try:
-        async with asyncio.timeout(within):
-            while len(got) < want:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for r in records:
-                        message = orjson.loads(r.value) | {"_key": r.key.decode()}
-                        if message["round_id"] == round_id:
-                            got.append(message)
-    finally:
-        await consumer.stop()
-    return got
+    return [orjson.loads(r.value) | {"_key": r.key.decode()} for r in records]
 
 
 async def test_relay_publishes_acks_trims_and_parks(

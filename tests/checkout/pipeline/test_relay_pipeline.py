@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as kafka_murmur2
 from hypothesis import given
@@ -22,6 +22,7 @@ from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics, ensure_topics
 from inventory.keys import RoundKeys
 from tests.support.pipeline import disarm, eventually, later, reserved, xadd
+from tests.support.relay import orders_records
 
 
 class _Held:
@@ -63,30 +64,11 @@ class _HeldRelay(Relay):
         await super().aclose()
 
 
-async def _messages(settings: Settings, round_id: str, want: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix).orders,
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    got: list[Any] = []
-    try:
-        async with asyncio.timeout(30):
-            while len(got) < want:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    got += [r for r in records if orjson.loads(r.value)["round_id"] == round_id]
-        partitions = sorted(consumer.partitions_for_topic(Topics(settings.topic_prefix).orders))
-    finally:
-        await consumer.stop()
-    return [(r, partitions) for r in got]
-
-
 async def test_next_batch_is_sent_while_the_first_waits_for_kafka(
     settings: Settings, redis: Redis, unique: str
 ) -> None:
-    await ensure_topics(settings)
+    counts = await ensure_topics(settings)
+    partitions = list(range(counts[Topics(settings.topic_prefix).orders]))
     round_id = f"pipe-{unique}"
     first = [reserved(round_id, n) for n in range(1, 121)]
     events = first + [later(e, "order.paid", "paid", 2) for e in first[:30]]
@@ -120,12 +102,16 @@ async def test_next_batch_is_sent_while_the_first_waits_for_kafka(
         await disarm(redis, round_id)
     assert relay.stats.published == len(events)
     assert (await redis.xpending(outbox, GROUP))["pending"] == 0
-    got = await _messages(settings, round_id, len(events))
-    assert sorted(orjson.loads(r.value)["event_id"] for r, _ in got) == sorted(
+    got = await orders_records(
+        settings,
+        lambda got: len(got) >= len(events),
+        lambda r: orjson.loads(r.value)["round_id"] == round_id,
+    )
+    assert sorted(orjson.loads(r.value)["event_id"] for r in got) == sorted(
         e.event_id for e in events
     )
     by_key: dict[bytes, list[int]] = {}
-    for r, partitions in got:
+    for r in got:
         assert r.partition == DefaultPartitioner()(r.key, partitions, partitions)
         by_key.setdefault(r.key, []).append(orjson.loads(r.value)["seq"])
     assert all(seqs == sorted(seqs) for seqs in by_key.values())  # stream order per key
