@@ -59,25 +59,21 @@ INSERT INTO parked_events (process, dedupe_key, topic, kafka_partition, kafka_of
                            entry_id, event_id, order_id, reason, message, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"""
-_LIST = """
-SELECT id, process, reason, message, topic, kafka_partition, kafka_offset, round_id, entry_id,
-       event_id, order_id, state, created_at, retried_at, retried_by, resolved_at, resolved_by,
-       octet_length(payload) AS payload_bytes
-FROM parked_events
-WHERE ($1 OR state = 'parked') AND ($2::text IS NULL OR process = $2)
-  AND ($3::text IS NULL OR round_id = $3)
-ORDER BY id LIMIT $4"""
+# What a listing or a closing answers: every column but the payload, and the payload's size.
+_COLUMNS = """
+id, process, reason, message, topic, kafka_partition, kafka_offset, round_id, entry_id, event_id,
+order_id, state, created_at, retried_at, retried_by, resolved_at, resolved_by,
+octet_length(payload) AS payload_bytes"""
+_LIST = (
+    "SELECT" + _COLUMNS + " FROM parked_events"
+    " WHERE ($1 OR state = 'parked') AND ($2::text IS NULL OR process = $2)"
+    " AND ($3::text IS NULL OR round_id = $3) ORDER BY id LIMIT $4"
+)
 _CLOSE = {
-    "retried": """
-UPDATE parked_events SET state = $2, retried_at = now(), retried_by = $3 WHERE id = $1
-RETURNING id, process, reason, message, topic, kafka_partition, kafka_offset, round_id,
-          entry_id, event_id, order_id, state, created_at, retried_at, retried_by, resolved_at,
-          resolved_by, octet_length(payload) AS payload_bytes""",
-    "resolved": """
-UPDATE parked_events SET state = $2, resolved_at = now(), resolved_by = $3 WHERE id = $1
-RETURNING id, process, reason, message, topic, kafka_partition, kafka_offset, round_id,
-          entry_id, event_id, order_id, state, created_at, retried_at, retried_by, resolved_at,
-          resolved_by, octet_length(payload) AS payload_bytes""",
+    "retried": "UPDATE parked_events SET state = $2, retried_at = now(), retried_by = $3"  # noqa: S608
+    " WHERE id = $1 RETURNING" + _COLUMNS,
+    "resolved": "UPDATE parked_events SET state = $2, resolved_at = now(), resolved_by = $3"  # noqa: S608
+    " WHERE id = $1 RETURNING" + _COLUMNS,
 }
 
 
