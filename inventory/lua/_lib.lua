@@ -43,15 +43,18 @@ end
 --   price_fen (unit price), surcharge_fen (the number's), total_fen (the amount due)
 --   payment_id ('' = unpaid), amount_paid, late (paid after its hold expired)
 --   refunds           {payment_id: reason} of payments not applied (absent = none)
-local function get_order(oid)
-  local raw = redis.call('HGET', K.orders, oid)
+local function hget_json(key, field)
+  local raw = redis.call('HGET', key, field)
   if not raw then return nil end
   return cjson.decode(raw)
 end
 
-local function put_order(oid, o)
-  redis.call('HSET', K.orders, oid, cjson.encode(o))
+local function hset_json(key, field, value)
+  redis.call('HSET', key, field, cjson.encode(value))
 end
+
+local function get_order(oid) return hget_json(K.orders, oid) end
+local function put_order(oid, o) hset_json(K.orders, oid, o) end
 
 local function count(field, n)
   return redis.call('HINCRBY', K.counters, field, n)

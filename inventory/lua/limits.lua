@@ -25,15 +25,8 @@
 local op = A.op
 local now = now_ms()
 
-local function get_token(t)
-  local raw = redis.call('HGET', K.tokens, t)
-  if not raw then return nil end
-  return cjson.decode(raw)
-end
-
-local function put_token(t, tok)
-  redis.call('HSET', K.tokens, t, cjson.encode(tok))
-end
+local function get_token(t) return hget_json(K.tokens, t) end
+local function put_token(t, tok) hset_json(K.tokens, t, tok) end
 
 local function add_units(tok, q)
   redis.call('HINCRBY', K.acct, tok.buyer_id, q)

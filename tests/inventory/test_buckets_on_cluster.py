@@ -4,35 +4,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from flashsale.core.redis import redis_client
-from flashsale.stack.cluster import RedisClusterService
 from inventory import RoundKeys
 from inventory.keys import bucket_space
+from tests.inventory import on_cluster
 from tests.inventory.test_buckets import *  # noqa: F403 - the same tests, on the cluster
 from tests.inventory.test_buckets import B, armed, used
-from tests.support.cluster import private_cluster
 from tests.support.inventory import req
 
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture(scope="module")
-async def cluster() -> AsyncIterator[RedisClusterService]:
-    async with private_cluster() as running:
-        yield running
-
-
-@pytest.fixture
-async def redis(cluster: RedisClusterService) -> AsyncIterator[aioredis.Redis]:
-    client = redis_client(cluster.url)
-    yield client
-    await client.aclose()
+cluster = on_cluster.cluster
+redis = on_cluster.redis
 
 
 async def test_buckets_spread_over_the_masters_and_hold_the_invariants(

@@ -11,14 +11,11 @@ import pytest
 from redis.asyncio import Redis
 
 from checkout.pipeline.reconcile import reconcile
-from checkout.pipeline.relay import Relay, RelayConfig
-from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core.settings import Settings
-from flashsale.core.topics import ensure_topics
 from inventory import Inventory
-from inventory.keys import ARMED_BUCKETS, bucket_space
+from tests.support.buckets import relay_and_writer
 from tests.support.inventory import make_spec, req
-from tests.support.pipeline import disarm, eventually, statuses
+from tests.support.pipeline import eventually, statuses
 
 B = 8
 STOCK = 60
@@ -29,41 +26,38 @@ PRICE = 2000
 async def test_bucketed_orders_reach_postgres_exactly_once(
     settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    await ensure_topics(settings)
     r = f"bk-{unique}"
-    group = f"w-{unique}"
     inv = Inventory(redis)
-    relay = Relay(settings, redis, RelayConfig(consumer=f"r-{unique}", round_prefix=r))
-    writer = Writer(settings, pg_pool, WriterConfig(group=group))
-    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(writer.run())]
     try:
-        await inv.arm(make_spec(r, stock=STOCK, buckets=B, per_account_limit=1))
-        results = await asyncio.gather(*(inv.reserve(req(r, f"b{n}")) for n in range(150)))
-        ok = [x.order_id or "" for x in results if x.ok]
-        assert len(ok) == STOCK
-        again = await asyncio.gather(*(inv.reserve(req(r, f"b{n}")) for n in range(150)))
-        assert sorted(x.order_id or "" for x in again if x.ok) == sorted(ok)  # replays only
-        for oid in ok[:20]:
-            assert (await inv.confirm(r, oid, f"pay-{oid}", PRICE)).ok
-        for oid in ok[20:30]:
-            assert await inv.release(r, oid, "cancelled")
+        async with relay_and_writer(settings, redis, pg_pool, r, unique) as group:
+            await inv.arm(make_spec(r, stock=STOCK, buckets=B, per_account_limit=1))
+            ok = await sell(inv, r)
+            for oid in ok[:20]:
+                assert (await inv.confirm(r, oid, f"pay-{oid}", PRICE)).ok
+            for oid in ok[20:30]:
+                assert await inv.release(r, oid, "cancelled")
 
-        async def written() -> bool:
+            async def written() -> bool:
+                got = await statuses(pg_pool, r)
+                return len(got) == STOCK and sum(s != "reserved" for s in got.values()) == 30
+
+            await eventually(written, within=40, every=0.3)
             got = await statuses(pg_pool, r)
-            return len(got) == STOCK and sum(s != "reserved" for s in got.values()) == 30
-
-        await eventually(written, within=40, every=0.3)
-        got = await statuses(pg_pool, r)
-        assert sorted(got) == sorted(ok)  # every order once, under the round's id
-        assert sum(s == "paid" for s in got.values()) == 20
-        assert sum(s == "cancelled" for s in got.values()) == 10
-        report = await reconcile(settings, redis, pg_pool, r, group=group)
-        assert report.ok, report.as_dict()
-        assert report.redis["stocked"] == STOCK
+            assert sorted(got) == sorted(ok)  # every order once, under the round's id
+            assert sum(s == "paid" for s in got.values()) == 20
+            assert sum(s == "cancelled" for s in got.values()) == 10
+            report = await reconcile(settings, redis, pg_pool, r, group=group)
+            assert report.ok, report.as_dict()
+            assert report.redis["stocked"] == STOCK
     finally:
-        relay.stop()
-        writer.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        await disarm(redis, r)
-        await redis.srem(ARMED_BUCKETS, *(bucket_space(r, b) for b in range(B)))  # type: ignore[misc]
         await inv.aclose()
+
+
+async def sell(inv: Inventory, r: str) -> list[str]:
+    """150 buyers at once for the round's STOCK units, then all of them again (replays only)."""
+    results = await asyncio.gather(*(inv.reserve(req(r, f"b{n}")) for n in range(150)))
+    ok = [x.order_id or "" for x in results if x.ok]
+    assert len(ok) == STOCK
+    again = await asyncio.gather(*(inv.reserve(req(r, f"b{n}")) for n in range(150)))
+    assert sorted(x.order_id or "" for x in again if x.ok) == sorted(ok)
+    return ok

@@ -9,36 +9,23 @@ checks that they spread across the masters."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from flashsale.core.redis import redis_client
-from flashsale.stack.cluster import RedisClusterService
 from inventory import Inventory, RoundKeys
+from tests.inventory import on_cluster
 from tests.inventory.test_lifecycle import *  # noqa: F403 - the same tests, on the cluster
 from tests.inventory.test_reserve import *  # noqa: F403
 from tests.inventory.test_reserve import test_redis_failure_fails_only_that_batch
-from tests.support.cluster import private_cluster
 from tests.support.inventory import make_spec, req
 
 # A client on a closed port proves nothing about the cluster.
 del test_redis_failure_fails_only_that_batch
 
 
-@pytest.fixture(scope="module")
-async def cluster() -> AsyncIterator[RedisClusterService]:
-    async with private_cluster() as running:
-        yield running
-
-
-@pytest.fixture
-async def redis(cluster: RedisClusterService) -> AsyncIterator[aioredis.Redis]:
-    client = redis_client(cluster.url)
-    yield client
-    await client.aclose()
+cluster = on_cluster.cluster
+redis = on_cluster.redis
 
 
 async def test_many_buyers_many_rounds_spread_over_the_masters(
