@@ -27,6 +27,16 @@ async def expire(redis: aioredis.Redis, rid: str, order_id: str) -> None:
     assert await redis.zadd(RoundKeys(rid).holds, {order_id: 0}, xx=True, ch=True) == 1
 
 
+async def expired_order(redis: aioredis.Redis, rid: str, stock: int) -> tuple[Inventory, str]:
+    """Round ``rid`` of ``stock`` units where buyer b1's order (its id returned) expired."""
+    inv = await armed(redis, rid, stock=stock)
+    oid = (await inv.reserve(req(rid, "b1"))).order_id
+    assert oid is not None
+    await expire(redis, rid, oid)
+    assert await inv.sweep(rid) == 1
+    return inv, oid
+
+
 async def test_confirm_is_idempotent(redis: aioredis.Redis, unique: str) -> None:
     rid = f"t{unique}"
     inv = await armed(redis, rid)
@@ -75,11 +85,7 @@ async def test_late_payment_re_reserves_when_stock_remains(
     redis: aioredis.Redis, unique: str
 ) -> None:
     rid = f"t{unique}"
-    inv = await armed(redis, rid, stock=2)
-    oid = (await inv.reserve(req(rid, "b1"))).order_id
-    assert oid is not None
-    await expire(redis, rid, oid)
-    assert await inv.sweep(rid) == 1
+    inv, oid = await expired_order(redis, rid, stock=2)
     assert (await inv.stats(rid)).left == 2
     late = await inv.confirm(rid, oid, "pay-1", 2000)
     assert (late.ok, late.status, late.late) == (True, "paid", True)
@@ -99,11 +105,7 @@ async def test_late_payment_requires_refund_when_sold_out(
     redis: aioredis.Redis, unique: str
 ) -> None:
     rid = f"t{unique}"
-    inv = await armed(redis, rid, stock=1)
-    oid = (await inv.reserve(req(rid, "b1"))).order_id
-    assert oid is not None
-    await expire(redis, rid, oid)
-    assert await inv.sweep(rid) == 1
+    inv, oid = await expired_order(redis, rid, stock=1)
     assert (await inv.reserve(req(rid, "b2"))).ok  # someone else takes the unit
     late = await inv.confirm(rid, oid, "pay-1", 2000)
     assert (late.ok, late.code, late.status) == (False, "refund_required", "refund_required")

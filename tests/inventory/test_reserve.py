@@ -163,12 +163,18 @@ async def test_batching_coalesces_and_answers_each(redis: aioredis.Redis, unique
         assert r.code == ("limit_reached" if results[i].ok else "sold_out"), (i, r)
 
 
+async def one_unit(redis: aioredis.Redis, rid: str, sold_out_ttl: float) -> Inventory:
+    """A worker with that sold-out lease, and round ``rid`` armed with a single unit."""
+    inv = Inventory(redis, sold_out_ttl=sold_out_ttl)
+    await inv.arm(make_spec(rid, stock=1))
+    return inv
+
+
 async def test_sold_out_flag_answers_locally_then_rechecks(
     redis: aioredis.Redis, unique: str
 ) -> None:
     rid = f"t{unique}"
-    inv = Inventory(redis, sold_out_ttl=0.3)
-    await inv.arm(make_spec(rid, stock=1))
+    inv = await one_unit(redis, rid, 0.3)
     assert (await inv.reserve(req(rid, "b1"))).ok
     assert (await inv.reserve(req(rid, "b2"))).code == "sold_out"
     await until_known(inv, rid)

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from flashsale.core.settings import Settings
 from inventory import Inventory, RoundKeys
 from inventory.scripts import script
+from tests.inventory.test_reserve import one_unit
 from tests.support.inventory import make_spec, req
 from tests.support.soldout import until_known
 
@@ -141,8 +142,7 @@ async def test_no_lease_while_units_are_left_and_a_lapsed_one_is_a_new_epoch(
     redis: aioredis.Redis, unique: str
 ) -> None:
     rid = f"t{unique}"
-    inv = Inventory(redis, sold_out_ttl=0)
-    await inv.arm(make_spec(rid, stock=1))
+    inv = await one_unit(redis, rid, 0)
     assert (await lease(redis, rid, 1000))[2] == 0  # a unit left: no lease
     assert (await inv.reserve(req(rid, "w"))).ok
     epoch, held_ms, taken = await lease(redis, rid, 100)
