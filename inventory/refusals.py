@@ -77,6 +77,12 @@ class Refusal:
 
 
 _C = RefusalCode
+#: The ``unavailable`` answer's wording (a bucketed round's retry_later answers it too).
+_BUSY: Mapping[str, Wording] = {
+    "en": Wording("busy right now: retry in a moment (you will not buy twice)",
+                  "Busy, please retry"),
+    "zh-CN": Wording("系统繁忙，请稍后重试（不会重复购买）", "系统繁忙"),
+}  # fmt: skip
 
 # fmt: off
 _ROWS = (
@@ -129,8 +135,7 @@ _ROWS = (
     # A bucketed round (inventory/_buckets.py): this Idempotency-Key's first attempt is still
     # being decided, or its limit token ran out before a bucket took it. Never stored.
     Refusal(_C.RETRY_LATER, 503, retriable=True, stored=False,
-            en=Wording("busy right now: retry in a moment (you will not buy twice)"),
-            zh=Wording("系统繁忙，请稍后重试（不会重复购买）"), answer_as="unavailable"),
+            en=_BUSY["en"], zh=_BUSY["zh-CN"], answer_as="unavailable"),
 )
 # fmt: on
 
@@ -189,9 +194,7 @@ OTHER_ANSWERS: Mapping[str, Mapping[str, Wording]] = {
                            "zh-CN": _W("请先排队，轮到您后再下单", "请先排队")},
     "challenge_failed": {"en": _W("browser check failed: please retry", "Check failed"),
                          "zh-CN": _W("浏览器验证未通过，请重试", "验证未通过")},
-    "unavailable": {"en": _W("busy right now: retry in a moment (you will not buy twice)",
-                             "Busy, please retry"),
-                    "zh-CN": _W("系统繁忙，请稍后重试（不会重复购买）", "系统繁忙")},
+    "unavailable": _BUSY,
     "internal": {"en": _W("something went wrong on our side: please retry", "Something went wrong"),
                  "zh-CN": _W("系统出了点问题，请重试", "出错了")},
     "network": {"en": _W("network error: check your connection and retry", "Connection problem"),
