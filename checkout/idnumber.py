@@ -15,6 +15,7 @@ random birth date and a random serial, so they are valid but belong to nobody on
 
 from __future__ import annotations
 
+import operator
 import random
 from datetime import date
 from typing import NamedTuple
@@ -61,6 +62,7 @@ PROVINCES = frozenset(
         91,
     )
 )
+_ZEROS = ord("0") * sum(WEIGHTS)
 MIN_BIRTH_YEAR = 1900
 _DIGITS = frozenset("0123456789")
 
@@ -124,8 +126,12 @@ class IdNumberError(ValueError):
 
 
 def check_char(first17: str) -> str:
-    """The ISO 7064 MOD 11-2 check character for 17 digits."""
-    total = sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True))
+    """The ISO 7064 MOD 11-2 check character for 17 ASCII digits (ValueError otherwise)."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise ValueError("the check character is computed over 17 ASCII digits")
+    # Each digit's byte value is 48 + the digit: the weighted byte values (summed by map in C,
+    # a fifth of a Python loop over int(c) * w; this runs on every buy) less 48 x the weights.
+    total = sum(map(operator.mul, first17.encode("ascii"), WEIGHTS)) - _ZEROS
     return CHECK_CHARS[total % 11]
 
 

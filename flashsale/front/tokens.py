@@ -24,9 +24,9 @@ import functools
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
 from typing import Literal
 
+import msgspec
 import orjson
 
 from flashsale.core.settings import SecretLike, key_bytes
@@ -50,8 +50,10 @@ class TokenError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Claims:
+class Claims(msgspec.Struct, frozen=True):
+    """A verified token's claims (a frozen Struct: built on every request, a tenth of a
+    frozen dataclass's cost)."""
+
     sub: str
     iat: int
     exp: int
