@@ -11,7 +11,7 @@ read, decoded and sent (up to ``pipeline`` batches per round and pass); then the
 acknowledgements are awaited and only that batch is acked in Redis, and so on. The sends go
 out in stream order on one producer, which keeps each partition's messages in send order, so
 a key's events reach Kafka in stream order. The relay computes each key's partition itself,
-exactly as Kafka's default partitioner does (:mod:`checkout.pipeline._partition`, faster).
+exactly as Kafka's default partitioner does (:mod:`checkout.pipeline.partition`, faster).
 When a batch fails, it and the batches behind it are sent again in stream order with a fresh
 producer (a later event of a key may then already be in Kafka before the retried earlier one:
 every sink orders by ``seq``, not by arrival).
@@ -63,8 +63,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from checkout.events import EventFormatError, OrderEvent
-from checkout.pipeline._partition import partition
 from checkout.pipeline.ledger import dead_letter_key, ledger_key
+from checkout.pipeline.partition import partition
 from flashsale.core.kafka import MAX_MESSAGE_BYTES, RELAY, started_producer
 from flashsale.core.parked import ParkedEvent, RoundErrors, park
 from flashsale.core.redis import OUTAGES, is_outage

@@ -16,7 +16,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from checkout.pipeline._partition import murmur2, partition
+from checkout.pipeline.partition import murmur2, partition
 from checkout.pipeline.relay import GROUP, Relay, RelayConfig
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics, ensure_topics
