@@ -204,6 +204,8 @@ class Archiver:
             return Outcome(round_id, "failed", [why])
 
     async def _archive(self, round_id: str) -> Outcome:
+        if await self.inventory.buckets(round_id) > 1:  # its state is spread over its buckets
+            return Outcome(round_id, "skipped", ["a round of stock buckets is not archived yet"])
         row = await self._state(round_id)
         orders = 0
         if row is None or row["unlisted_at"] is None:
