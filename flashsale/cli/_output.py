@@ -173,3 +173,12 @@ def emit_fields(
         columns=["field", "value"],
         title=title,
     )
+
+
+def emit_change(
+    data: Mapping[str, object], as_json: bool, subject: str, done: str, unchanged: str
+) -> None:
+    """The answer of an operator's idempotent change to one record: ``subject: done``, or
+    ``subject: unchanged`` when ``data["changed"]`` says a first call had made it, then the
+    record (:func:`emit_fields`)."""
+    emit_fields(data, as_json, f"{subject}: {done if data['changed'] else unchanged}")

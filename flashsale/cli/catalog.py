@@ -14,7 +14,7 @@ from catalog.connections import LazyInventory, pg
 from catalog.control import push_numbers
 from catalog.numbers import list_pools, show_pool
 from catalog.retire import KINDS, retire
-from flashsale.cli._output import CliError, emit, emit_fields, json_option
+from flashsale.cli._output import CliError, emit, emit_change, emit_fields, json_option
 from flashsale.cli.common import (
     INPUT_FILE,
     execute,
@@ -312,11 +312,7 @@ def retire_cmd(
             return await retire(conn, op, what, ident)
 
     out = localize(execute(go()), tz)
-    emit_fields(
-        out,
-        as_json,
-        f"{what} {ident}: " + ("retired" if out["changed"] else "already retired"),
-    )
+    emit_change(out, as_json, f"{what} {ident}", "retired", "already retired")
 
 
 @click.group("numbers")

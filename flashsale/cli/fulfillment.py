@@ -13,7 +13,7 @@ import click
 from aiokafka.errors import KafkaError
 
 import fulfillment as ff
-from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
+from flashsale.cli._output import CliError, emit, emit_change, emit_fields, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.clients import pg_pool, run_refusable, topics_ready
 from flashsale.cli.common import (
@@ -193,12 +193,8 @@ def retry(dead_letter_id: int, token_file: Path | None, as_json: bool) -> None:
     out = run_refusable(
         settings(), lambda pool: ff.requeue(pool, dead_letter_id, op), ff.DeadLetterNotFound
     )
-    emit_fields(
-        out,
-        as_json,
-        f"dead letter {dead_letter_id}: "
-        + (f"order {out['order_id']} re-queued" if out["changed"] else "already re-queued"),
-    )
+    requeued = f"order {out['order_id']} re-queued"
+    emit_change(out, as_json, f"dead letter {dead_letter_id}", requeued, "already re-queued")
 
 
 @fulfillment_group.command("overdue")

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from checkout.pipeline import parking
-from flashsale.cli._output import CliError, emit, emit_fields, json_option, run
+from flashsale.cli._output import CliError, emit, emit_change, json_option, run
 from flashsale.cli.clients import pg_pool, run_refusable
 from flashsale.cli.common import input_file_option, operator, settings, token_file_option
 from flashsale.core import parked
@@ -86,9 +86,7 @@ def payload_cmd(parked_id: int) -> None:
 
 def _show(out: dict[str, Any], as_json: bool, done: str) -> None:
     out.pop("payload", None)
-    emit_fields(
-        out, as_json, f"parked event {out['id']}: " + (done if out["changed"] else "already closed")
-    )
+    emit_change(out, as_json, f"parked event {out['id']}", done, "already closed")
 
 
 @parked_group.command("retry")

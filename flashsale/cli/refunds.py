@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from checkout import refunds
-from flashsale.cli._output import emit, emit_fields, json_option, run
+from flashsale.cli._output import emit, emit_change, json_option, run
 from flashsale.cli.clients import pg_pool, run_refusable
 from flashsale.cli.common import operator, settings, token_file_option
 
@@ -63,8 +63,4 @@ def settle(payment_id: str, token_file: Path | None, as_json: bool) -> None:
     out = run_refusable(
         settings(), lambda pool: refunds.settle(pool, payment_id, op), refunds.RefundNotFound
     )
-    emit_fields(
-        out,
-        as_json,
-        f"payment {payment_id}: " + ("marked refunded" if out["changed"] else "already refunded"),
-    )
+    emit_change(out, as_json, f"payment {payment_id}", "marked refunded", "already refunded")

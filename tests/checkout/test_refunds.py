@@ -111,6 +111,8 @@ async def test_second_payment_is_recorded_for_refund_and_settled(
     assert (audit["actor"], audit["pid"]) == ("ops-1", dup_pid)
     twice = (await flashsale(env, "refunds", "settle", dup_pid, "--json")).json()
     assert twice["changed"] is False  # type: ignore[index]
+    said = await flashsale(env, "refunds", "settle", dup_pid)  # the operator's one-line answer
+    assert f"payment {dup_pid}: already refunded" in " ".join(said.out.split()), said.out
     refunded = (await flashsale(env, "refunds", "list", "--state", "refunded", "--json")).json()
     assert dup_pid in {r["payment_id"] for r in refunded}  # type: ignore[union-attr]
     refused(await flashsale(env, "refunds", "settle", f"pay_none_{unique}"), "no refund")
