@@ -151,12 +151,12 @@ class Buckets:
         ]
         if not open_:
             return ReserveResult(ok=False, code="sold_out", left=0)
-        code, token, bucket, until, state = await self._takes.submit(_Op(req.round_id, [
-            req.buyer_id, req.id_hash, req.quantity,
-            outcome_field(req.buyer_id, req.idempotency_key), req.fingerprint(), req.channel,
+        token = outcome_field(req.buyer_id, req.idempotency_key)  # the key's field: its token
+        code, bucket, until, state = await self._takes.submit(_Op(req.round_id, [
+            req.buyer_id, req.id_hash, req.quantity, token, req.fingerprint(), req.channel,
             req.agreement_version, req.number or "",
         ]))  # fmt: skip
-        code, token, state = _s(code), _s(token), _s(state)
+        code, state = _s(code), _s(state)
         if code:
             return ReserveResult(ok=False, code=code, replay=state == "replay")
         if state == "bound":  # the key's first attempt reserved there: its stored outcome
@@ -166,7 +166,7 @@ class Buckets:
             result = await inv._bucket_reserve(req.round_id, b, with_token(item, token, int(until)))
             if result.ok:
                 try:
-                    await self._binds.submit(_Op(req.round_id, [token, b, result.order_id]))
+                    await self._binds.submit(_Op(req.round_id, [token, b]))
                 except InventoryError as exc:  # the sweeper binds it after the deadline
                     log.warning("limit token of round %s not bound now: %s", req.round_id, exc)
                 return result
@@ -214,7 +214,7 @@ class Buckets:
                 for t, oid in zip(tokens, oids, strict=True):
                     if _s(oid):
                         found.setdefault(t, (b, _s(oid)))
-            binds = [[t, b, oid] for t, (b, oid) in found.items()]
+            binds = [[t, b] for t, (b, _) in found.items()]
             if binds:
                 await self._limits(round_id, {"op": "bind", "items": binds})
             await self._give(round_id, [[t, 1, 1] for t in tokens if t not in found])

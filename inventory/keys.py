@@ -124,16 +124,10 @@ class RoundKeys:
         return self.key("soldout")
 
     @property
-    def tokens(self) -> str:
-        """Hash. A bucketed round's own tag: limit token id → token (JSON, ``lua/limits.lua``);
-        a bucket: token id → the order id it reserved."""
-        return self.key("tokens")
-
-    @property
     def tokens_due(self) -> str:
-        """A bucketed round's own tag: sorted set token id → deadline (ms) of tokens not yet
-        bound to an order; a bucket: hash token id → generation of released orders' tokens
-        still to give back to the round."""
+        """A bucketed round's own tag: sorted set token → deadline (ms) of limit tokens not yet
+        bound to an order; a bucket: hash token → generation of released orders' tokens still
+        to give back to the round. A token is its key's field in ``idempotency``."""
         return self.key("tokdue")
 
     def script_keys(self) -> list[str]:
@@ -141,6 +135,5 @@ class RoundKeys:
         return [
             self.meta, self.stock, self.counters, self.accounts, self.ids, self.numbers,
             self.number_owner, self.orders, self.holds, self.idempotency, self.outbox,
-            self.offers, self.restocks, self.number_fees, self.sold_out, self.tokens,
-            self.tokens_due,
+            self.offers, self.restocks, self.number_fees, self.sold_out, self.tokens_due,
         ]  # fmt: skip

@@ -9,7 +9,7 @@ local K = {
   meta = KEYS[1], stock = KEYS[2], counters = KEYS[3], acct = KEYS[4], idn = KEYS[5],
   numbers = KEYS[6], numowner = KEYS[7], orders = KEYS[8], holds = KEYS[9], idem = KEYS[10],
   outbox = KEYS[11], offers = KEYS[12], restocks = KEYS[13], numfee = KEYS[14],
-  soldout = KEYS[15], tokens = KEYS[16], tokdue = KEYS[17],
+  soldout = KEYS[15], tokdue = KEYS[16],
 }
 -- The round id that order ids and events carry.
 local ROUND = ARGV[3] or ARGV[1]

@@ -2,7 +2,8 @@
 --   due    A.count: one HSCAN step of the tokens of released orders still to give back to the
 --          round: {field, generation, ...} (flat).
 --   done   A.items = [[token, gen], ...]: those were given back (dropped if still that gen).
---   has    A.tokens = [token, ...]: the order id each reserved here ('' = none).
+--   has    A.tokens = [token, ...]: the order id each reserved here ('' = none): a token is
+--          its key's field, so the key's stored outcome here says.
 local op = A.op
 if op == 'due' then
   return redis.call('HSCAN', K.tokdue, '0', 'COUNT', A.count)[2]
@@ -15,7 +16,10 @@ elseif op == 'done' then
   return 1
 elseif op == 'has' then
   local out = {}
-  for i, t in ipairs(A.tokens) do out[i] = redis.call('HGET', K.tokens, t) or '' end
+  for i, t in ipairs(A.tokens) do
+    local o = hget_json(K.idem, t)
+    out[i] = (o and o.code == '' and o.order_id) or ''
+  end
   return out
 end
 return redis.error_reply('bucket_tokens: unknown op')

@@ -139,10 +139,7 @@ for i = 1, n do
             number = num, channel = ch, agreement_version = av, pay_before_ms = deadline,
             reserved_at_ms = now, offer_version = ver, payment_id = '', amount_paid = 0,
             late = false, price_fen = price, surcharge_fen = fee, total_fen = due}
-          if r[I_TOK] then
-            o.token, o.tg = r[I_TOK], 1
-            redis.call('HSET', K.tokens, o.token, oid)
-          end
+          if r[I_TOK] then o.token, o.tg = r[I_TOK], 1 end
           left = take_units(oid, o, now)
           put_order(oid, o)
           redis.call('ZADD', K.holds, deadline, oid)

@@ -108,7 +108,7 @@ async def test_one_bucket_keeps_the_plain_layout(redis: aioredis.Redis, unique: 
     r = await inv.reserve(req(rid, "b1"))
     assert r.order_id == f"{rid}-1"
     assert await redis.hget(RoundKeys(rid).meta, "buckets") is None  # type: ignore[misc]
-    assert not await redis.exists(RoundKeys(rid).tokens, RoundKeys(rid).tokens_due)
+    assert not await redis.exists(RoundKeys(rid).tokens_due)
     assert not await redis.sismember(ARMED_BUCKETS, bucket_space(rid, 0))  # type: ignore[misc]
     assert (await inv.stats(rid)).left == 2
 
@@ -324,14 +324,15 @@ def short_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
 async def take_token(inv: Inventory, rid: str, buyer: str) -> tuple[str, int]:
     """The first script of a reservation alone (its process 'dies' before the bucket's)."""
     r = req(rid, buyer)
+    token = f"{len(buyer)}:{buyer}:{r.idempotency_key}"
     item = [
-        r.buyer_id, r.id_hash, r.quantity, f"{len(buyer)}:{buyer}:{r.idempotency_key}",
-        r.fingerprint(), r.channel, r.agreement_version, "",
+        r.buyer_id, r.id_hash, r.quantity, token, r.fingerprint(), r.channel,
+        r.agreement_version, "",
     ]  # fmt: skip
     rows = await inv._bucketed._take_batch(rid, [buckets_mod._Op(rid, item)])
-    code, token, _, until, state = rows[0]
+    code, _, until, state = rows[0]
     assert (code, state) == (b"", b"new")
-    return token.decode(), int(until)
+    return token, int(until)
 
 
 async def dead_token(

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from checkout.pipeline.archive import ArchiveConfig, Archiver
 from checkout.pipeline.reconcile import reconcile
 from flashsale.core.settings import Settings
 from inventory import Inventory
@@ -49,6 +50,11 @@ async def test_bucketed_orders_reach_postgres_exactly_once(
             report = await reconcile(settings, redis, pg_pool, r, group=group)
             assert report.ok, report.as_dict()
             assert report.redis["stocked"] == STOCK
+            archiver = Archiver(settings, redis, pg_pool, inv, ArchiveConfig(round_prefix=r))
+            skipped = await archiver.archive(r)  # its state is in its buckets: left in Redis
+            assert (skipped.state, skipped.deleted_keys) == ("skipped", 0)
+            assert skipped.reasons == ["a round of stock buckets is not archived yet"]
+            assert (await inv.stats(r)).orders == STOCK
     finally:
         await inv.aclose()
 
