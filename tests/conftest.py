@@ -10,15 +10,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
 from flashsale.core.settings import Settings
+from tests.support import faults_table
 from tests.support.services import private_services, service_env
 
 SESSION = uuid.uuid4().hex[:8]
+FAULT_OUTCOMES: list[dict[str, Any]] = []  # from every worker's reports (tests/faults)
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +71,12 @@ def kafka_libs(base_settings: Settings) -> Path:
 def unique() -> str:
     """A short unique suffix for ids, topic names and keys."""
     return uuid.uuid4().hex[:10]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    FAULT_OUTCOMES.extend(faults_table.collected(report))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FAULT_OUTCOMES:
+        faults_table.write(terminalreporter, FAULT_OUTCOMES)

@@ -1,7 +1,7 @@
 """Fixtures of the fault-injection suite: one private stack (Redis, PostgreSQL, Kafka on free
 loopback ports under a tmp dir) and one set of `flashsale` processes for the whole suite; the
 scenarios take turns breaking it. The shared stack is never touched. At the end of the session
-a table of scenario → result is printed (whatever ``-s`` says)."""
+a table of scenario → result is printed (whatever ``-s`` says; tests/support/faults_table.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +22,7 @@ from flashsale.core.settings import Settings
 from flashsale.demo.setup import cli
 from tests.faults._sale import RESULTS, Rig, settings_for
 from tests.faults._stack import PrivateStack
+from tests.support.faults_table import KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = 12  # upper bound of sales in the suite (fulfillment stock is seeded for them)
@@ -86,26 +88,11 @@ async def fault_pg(rig: Rig) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not RESULTS:
-        return
-    tr = terminalreporter
-    tr.write_sep("=", "fault injection: scenario → result")
-    head = (
-        f"{'scenario':<26} {'result':<6} {'left@fault':>10} {'recover s':>9} {'settle s':>8} "
-        f"{'total s':>7}  invariants"
-    )
-    tr.write_line(head)
-    for o in RESULTS:
-        rec = f"{o.recovered_s:.1f}" if o.recovered_s is not None else "-"
-        settle = f"{o.settled_s:.1f}" if o.settled_s is not None else "-"
-        left = "-" if o.left_at_fault is None else str(o.left_at_fault)
-        tr.write_line(
-            f"{o.scenario:<26} {'PASS' if o.passed else 'FAIL':<6} {left:>10} {rec:>9} "
-            f"{settle:>8} {o.total_s:>7.1f}  {o.summary()}"
-            + ("" if o.reconcile_ok else ", reconcile FAILED")
-        )
-        for problem in o.problems:
-            tr.write_line(f"{'':<26} ↳ FAILED: {problem}")
-        for finding in o.findings:
-            tr.write_line(f"{'':<26} ↳ note: {finding}")
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Each outcome a scenario recorded rides in its report (see tests/support/faults_table.py)."""
+    made = yield
+    report = made.get_result()  # type: ignore[attr-defined]
+    while RESULTS:
+        outcome = RESULTS.pop(0)
+        report.user_properties.append((KEY, {**asdict(outcome), "summary": outcome.summary()}))
