@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -78,6 +79,7 @@ class WriterStats:
     new_events: int = 0
     skipped: int = 0  # undecodable messages (parked as malformed)
     parked: int = 0  # every message parked (malformed or rejected by PostgreSQL)
+    first_batch_at: float = 0.0  # time.perf_counter() when the first messages were fetched
 
 
 class Writer:
@@ -124,6 +126,8 @@ class Writer:
             timeout_ms=self.config.poll_ms, max_records=self.config.max_records
         )
         if batch:
+            if not self.stats.first_batch_at:
+                self.stats.first_batch_at = time.perf_counter()
             await self._write(consumer, batch)
 
     def _parse(self, topic: str, raw: bytes | None) -> OrderEvent:

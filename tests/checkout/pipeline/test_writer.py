@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import asyncpg
 
@@ -90,6 +91,7 @@ async def test_duplicated_and_shuffled_deliveries(
         Writer(settings, pg_pool, WriterConfig(group=f"w-{unique}", max_records=700))
         for _ in range(2)
     ]
+    started = time.perf_counter()
     tasks = [asyncio.create_task(w.run()) for w in writers]
     try:
 
@@ -109,6 +111,10 @@ async def test_duplicated_and_shuffled_deliveries(
     assert sum(s == "paid" for s in got.values()) == 1000
     assert sum(s == "expired" for s in got.values()) == 1000
     assert await pg_pool.fetchval("SELECT count(*) FROM order_events WHERE round_id=$1", r) == 4000
+    # each writer that took a batch knows when it first did (the writer bench times from it)
+    fetched = [w.stats.first_batch_at for w in writers if w.stats.messages]
+    assert fetched
+    assert all(started < at < time.perf_counter() for at in fetched)
 
 
 async def test_refund_required_after_late_payment(pg_pool: asyncpg.Pool, unique: str) -> None:
