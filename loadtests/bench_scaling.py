@@ -31,11 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flashsale.core.redis import CLUSTER_SCHEME, is_cluster_url, redis_client
+import redis.asyncio as aioredis
+
+from flashsale.core.redis import CLUSTER_SCHEME, cluster_seeds, is_cluster_url, redis_client
 from flashsale.core.settings import Settings
 from flashsale.stack.cluster import RedisClusterService
 from inventory import Inventory, ReserveRequest, RoundKeys, RoundSpec
+from inventory._soldout import outcome_field
 from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS, bucket_space
+from inventory.models import reserve_batch, with_token
 
 STOCK = 10_000_000  # never sold out within a run
 
@@ -165,6 +169,76 @@ def _cell(url: str, pool: Any, fronts: int, buckets: int, cfg: ScalingConfig) ->
         asyncio.run(_drop(url, round_id, buckets))
 
 
+def _buyers(round_id: str, n: int) -> list[ReserveRequest]:
+    return [
+        ReserveRequest(
+            round_id=round_id, buyer_id=f"{round_id}-{i}", id_hash=f"h{i}", quantity=1,
+            idempotency_key="k", channel="web", agreement_version="v1",
+            pii={"real_name": "Z*** San", "id_masked": "1101**********123X",
+                 "id_encrypted": "x" * 120, "address": "y" * 40},
+        )
+        for i in range(n)
+    ]  # fmt: skip
+
+
+async def _script_usec(nodes: list[aioredis.Redis]) -> int:
+    """Microseconds every master has spent in scripts so far (INFO commandstats)."""
+    total = 0
+    for node in nodes:
+        stats = await node.info("commandstats")
+        total += sum(
+            int(stats.get(k, {}).get("usec", 0)) for k in ("cmdstat_evalsha", "cmdstat_eval")
+        )
+    return total
+
+
+async def script_costs(url: str, items: int = 256, reps: int = 10) -> dict[str, float]:
+    """Redis CPU of each script a reservation of a bucketed round runs (take and bind on the
+    round's master, reserve on the bucket's), per reservation, as a ratio to a plain round's
+    reserve, in batches of ``items`` (INFO commandstats deltas over the masters: meaningful on
+    a cluster nothing else uses, e.g. the private one)."""
+    client = redis_client(url)
+    nodes = [aioredis.Redis(host=h, port=p) for h, p in cluster_seeds(url)]
+    inv = Inventory(client, sold_out_ttl=0)
+    spent = dict.fromkeys(("reserve", "take", "bucket_reserve", "bind"), 0)
+
+    async def timed(name: str, call: Any) -> Any:
+        before = await _script_usec(nodes)
+        answer = await call
+        spent[name] += await _script_usec(nodes) - before
+        return answer
+
+    try:
+        for _ in range(reps):
+            plain, split_ = f"sp{uuid.uuid4().hex[:8]}", f"sb{uuid.uuid4().hex[:8]}"
+            await _arm(url, plain, 1)
+            await _arm(url, split_, 2)
+            reqs = _buyers(split_, items)
+            encoded = [r.script_item() for r in reqs]
+            await timed("reserve", inv._call("reserve", plain, reserve_batch(encoded)))
+            tokens = [outcome_field(r.buyer_id, r.idempotency_key) for r in reqs]
+            take = [[r.buyer_id, r.id_hash, 1, t, r.fingerprint(), "web", "v1", ""]
+                    for r, t in zip(reqs, tokens, strict=True)]  # fmt: skip
+            rows = await timed("take", inv._call("limits", split_, {
+                "op": "take", "grace_ms": 60_000, "items": take,
+            }))  # fmt: skip
+            carried = [with_token(e, t, int(row[2]))
+                       for e, t, row in zip(encoded, tokens, rows, strict=True)]  # fmt: skip
+            space = bucket_space(split_, 0)
+            await timed("bucket_reserve", inv._call("reserve", space, reserve_batch(carried)))
+            binds = {"op": "bind", "items": [[t, 0] for t in tokens]}
+            await timed("bind", inv._call("limits", split_, binds))
+            await _drop(url, plain, 1)
+            await _drop(url, split_, 2)
+    finally:
+        await inv.aclose()
+        await client.aclose()
+        for node in nodes:
+            await node.aclose()
+    base = spent["reserve"] or 1
+    return {name: round(usec / base, 2) for name, usec in spent.items()}
+
+
 def measure(url: str, cfg: ScalingConfig, say: Callable[[str], object]) -> dict[str, Any]:
     rates: dict[tuple[int, int], list[float]] = {}
     ratios: dict[tuple[int, int], list[float]] = {}
@@ -186,10 +260,14 @@ def measure(url: str, cfg: ScalingConfig, say: Callable[[str], object]) -> dict[
          "ratios": [round(x, 2) for x in ratios[f, b]]}
         for f, b in rates
     ]  # fmt: skip
+    costs = [asyncio.run(script_costs(url)) for _ in range(cfg.repetitions)]
     return {
         "bench": "scaling", "seconds": cfg.seconds, "repetitions": cfg.repetitions,
         "concurrency": cfg.concurrency, "baseline": f"{cfg.fronts[0]} front x "
         f"{cfg.buckets[0]} bucket, same repetition", "table": table,
+        "script_cpu_vs_plain_reserve": {
+            name: statistics.median(c[name] for c in costs) for name in costs[0]
+        },
     }  # fmt: skip
 
 
@@ -211,4 +289,8 @@ def run(settings: Settings, cfg: ScalingConfig, say: Callable[[str], object]) ->
     for row in summary["table"]:
         say(f"{row['fronts']} front(s) x {row['buckets']:>2} bucket(s): "
             f"{row['median_rate']:>9,} /s  ratio {row['median_ratio']:.2f}")  # fmt: skip
+    costs = summary["script_cpu_vs_plain_reserve"]
+    say("Redis CPU per reservation, ratio to a plain reserve: " + ", ".join(
+        f"{name} {ratio:.2f}" for name, ratio in costs.items()
+    ) + f" (the round's master: take + bind = {costs['take'] + costs['bind']:.2f})")  # fmt: skip
     return summary

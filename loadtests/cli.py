@@ -64,8 +64,9 @@ def _write(results: Path, name: str, summary: dict[str, Any], hide: str = "runs"
     "scaling_buckets",
     1,
     "BUCKETS",
-    "reserve/s of 1, 2, 4… (up to --workers) front processes x 1, 2, 4… BUCKETS stock buckets "
-    "on a Redis Cluster, as ratios to 1 x 1 (loadtests/bench_scaling.py).",
+    "reserve/s of 1, 2, 4… (up to --workers) front processes, each with -c shoppers in flight, "
+    "x 1, 2, 4… BUCKETS stock buckets on a Redis Cluster, as ratios to 1 x 1 "
+    "(loadtests/bench_scaling.py).",
 )
 @click.option(
     "--fsync",
@@ -165,7 +166,7 @@ def bench(
         from loadtests.bench_scaling import run as run_scaling
 
         fronts, buckets = doubling(max(2, workers)), doubling(scaling_buckets)
-        cfg = ScalingConfig(fronts, buckets, seconds, repetitions)
+        cfg = ScalingConfig(fronts, buckets, seconds, repetitions, concurrency=connections)
         summary = run_scaling(Settings.from_env(), cfg, say=console.print)
         console.print(f"written: {_write(results, 'bench_scaling.json', summary)}")
         return
