@@ -90,6 +90,14 @@ PINNED_ROUTES = [1, 3, 6, 1, 3, 0, 6, 6]
 
 
 @settings(max_examples=100, deadline=None)
+@given(text=BUYERS, n=st.integers(1, 10**6), bucket=st.integers(0, MAX_BUCKETS - 1))
+def test_an_order_id_names_its_bucket(text: str, n: int, bucket: int) -> None:
+    assert bucket_of(f"r1-{n * MAX_BUCKETS + bucket}") == bucket
+    found = bucket_of(text)  # any text a shopper may send as an order id
+    assert found is None or 0 <= found < MAX_BUCKETS
+
+
+@settings(max_examples=100, deadline=None)
 @given(units=st.integers(0, 10**9), n=st.integers(1, MAX_BUCKETS))
 def test_split_is_even_with_the_remainder_to_the_lowest_buckets(units: int, n: int) -> None:
     parts = split(units, n)
