@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Every dependency pinned (`make lock` refreshes it); installs are constrained to it.
 LOCK := requirements.lock
+# Test processes (pytest-xdist, one test file per process at a time): the suite waits on
+# services and subprocesses as much as it computes, so two processes halve it on 2 cores.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install lock up down status demo test lint format bench clean debian-test debian-bench
 
@@ -60,7 +63,7 @@ debian-bench:
 
 test: install debian-test
 	$(BIN)/flashsale stack up
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
