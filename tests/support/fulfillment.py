@@ -127,8 +127,10 @@ async def topic_messages(
     topic: str,
     n: int,
     match: Callable[[dict[str, Any]], bool] = lambda m: True,
+    within: float = 30.0,
 ) -> list[dict[str, Any]]:
-    """The messages of ``topic`` that ``match``, decoded, once ``n`` are in (10 s at most)."""
+    """The messages of ``topic`` that ``match``, decoded, once ``n`` are in (or after
+    ``within`` seconds)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap,
@@ -138,11 +140,10 @@ async def topic_messages(
     await consumer.start()
     got: list[dict[str, Any]] = []
     try:
-        for _ in range(50):
+        deadline = asyncio.get_running_loop().time() + within
+        while len(got) < n and asyncio.get_running_loop().time() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
             got += [v for ms in batch.values() for m in ms if match(v := orjson.loads(m.value))]
-            if len(got) >= n:
-                break
     finally:
         await consumer.stop()
     return got
