@@ -7,7 +7,8 @@ The ops dashboard (``flashsale.front.routes.dashboard``), the demo's watcher
 - Redis: the inventory's counters (:func:`redis_stats`, :func:`counters`), the orders it
   acknowledged and their (status, seq) (:func:`redis_orders`, :func:`redis_states`);
 - the outbox: its length and the relay group's pending entries (:func:`outbox_backlog`), the
-  lengths of many rounds' outboxes at once (:func:`outbox_lengths`);
+  lengths of many rounds' outboxes at once (:func:`outbox_lengths`); a round of stock buckets
+  has one outbox per bucket (:func:`outbox_spaces`), summed;
 - PostgreSQL: order rows by status (:func:`persisted`), per minute and by channel
   (:func:`timeline`), shipments and fulfillment dead letters (:func:`shipments`);
 - Kafka: the writer group's lag on the orders topic (:func:`kafka_lag`, cached by :class:`Lag`);
@@ -40,6 +41,7 @@ from flashsale.core.kafka import OBSERVER, writer_group
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from inventory import Inventory, RoundKeys, RoundNotArmed, RoundStats
+from inventory.keys import bucket_space
 from inventory.spec import CHANNELS
 
 #: asyncpg.Pool and asyncpg.Connection both answer fetch/fetchrow/fetchval.
@@ -95,25 +97,51 @@ async def redis_states(
     return await inventory.order_states(round_id, sorted(order_ids))
 
 
+async def outbox_spaces(redis: Redis, round_id: str) -> list[str]:
+    """The key spaces holding the round's outboxes: the round's own, and for a round of stock
+    buckets (``meta.buckets`` > 1, :mod:`inventory._buckets`) each bucket's, which hold its
+    events (the round's own outbox stays empty)."""
+    raw = await redis.hget(RoundKeys(round_id).meta, "buckets")  # type: ignore[misc]
+    return _with_buckets(round_id, raw)
+
+
+def _with_buckets(round_id: str, raw: bytes | str | None) -> list[str]:
+    n = int(raw or 1)
+    return [round_id, *(bucket_space(round_id, b) for b in range(n))] if n > 1 else [round_id]
+
+
 async def outbox_backlog(redis: Redis, round_id: str, group: str = relay.GROUP) -> dict[str, int]:
-    """Entries in the round's outbox stream and those the relay group read but not acked."""
-    key = RoundKeys(round_id).outbox
-    length = int(await redis.xlen(key))
-    pending = 0
-    with contextlib.suppress(ResponseError):  # no such group yet: nothing was ever read
-        pending = int((await redis.xpending(key, group))["pending"])
+    """Entries in the round's outbox streams and those the relay group read but not acked
+    (summed over a bucketed round's buckets)."""
+    length = pending = 0
+    for space in await outbox_spaces(redis, round_id):
+        key = RoundKeys(space).outbox
+        length += int(await redis.xlen(key))
+        with contextlib.suppress(ResponseError):  # no such group yet: nothing was ever read
+            pending += int((await redis.xpending(key, group))["pending"])
     return {"length": length, "pending": pending}
 
 
 async def outbox_lengths(redis: Redis, round_ids: Sequence[str]) -> dict[str, int]:
-    """Entries in each round's outbox stream, in one pipelined round trip."""
+    """Entries in each round's outbox streams (a bucketed round's summed over its buckets), in
+    two pipelined round trips."""
     if not round_ids:
         return {}
     async with redis.pipeline(transaction=False) as pipe:
         for rid in round_ids:
-            pipe.xlen(RoundKeys(rid).outbox)
+            pipe.hget(RoundKeys(rid).meta, "buckets")
+        counts = await pipe.execute()
+    spaces = [
+        (rid, s) for rid, n in zip(round_ids, counts, strict=True) for s in _with_buckets(rid, n)
+    ]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _rid, space in spaces:
+            pipe.xlen(RoundKeys(space).outbox)
         lengths = await pipe.execute()
-    return {rid: int(n) for rid, n in zip(round_ids, lengths, strict=True)}
+    total = dict.fromkeys(round_ids, 0)
+    for (rid, _space), n in zip(spaces, lengths, strict=True):
+        total[rid] += int(n)
+    return total
 
 
 # -- what the figures mean (one place, so the report, the dashboard and the demo agree) -------
