@@ -34,6 +34,7 @@ from checkout.pipeline.observe import (
     counters,
     kafka_lag,
     outbox_backlog,
+    outbox_spaces,
     persisted,
     redis_orders,
     redis_states,
@@ -185,7 +186,9 @@ async def reconcile(
                 )
             )
     parked, sample = await open_count(pool, round_id)
-    unmoved = int(await redis.xlen(dead_letter_key(round_id)))
+    unmoved = sum(  # a bucketed round's dead streams are its buckets'
+        [int(await redis.xlen(dead_letter_key(s))) for s in await outbox_spaces(redis, round_id)]
+    )
     if parked or unmoved:
         sample += [f"outbox:dead:{unmoved}"] if unmoved else []
         diffs.append(
