@@ -52,7 +52,7 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -72,7 +72,7 @@ from flashsale.core.retry import Backoff, pause, sleep_unless_stopped
 from flashsale.core.settings import Settings
 from flashsale.core.sink import SINK_ERRORS
 from flashsale.core.topics import Topics
-from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS, RoundKeys
+from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS, RoundKeys, split_space
 
 log = logging.getLogger("flashsale.relay")
 GROUP = "relay"
@@ -490,11 +490,15 @@ def _parked_entry(round_id: str, fields: dict[bytes, bytes]) -> ParkedEvent:
             }
         )
     reason = meta[b"_reason"] or "malformed"
-    return ParkedEvent.from_entry(
-        round_id,
+    real, bucket = split_space(round_id)  # a bucket's entry is parked under its round
+    where = "" if bucket is None else f" (bucket {bucket})"
+    parked = ParkedEvent.from_entry(
+        real,
         meta[b"_entry_id"],
         payload,
         reason,
-        f"outbox entry parked by the relay: {reason}",
+        f"outbox entry parked by the relay: {reason}{where}",
         event,
     )
+    # each bucket's stream numbers its own entries: the dedupe key names the bucket's stream
+    return parked if bucket is None else replace(parked, dedupe_key=f"{parked.dedupe_key}~{bucket}")
