@@ -61,17 +61,24 @@ async def outbox_last_id(redis: aioredis.Redis, round_id: str) -> str:
 
 
 async def purge(
-    redis: aioredis.Redis, round_id: str, keys: list[str], expected_last_id: str
+    redis: aioredis.Redis,
+    round_id: str,
+    keys: list[str],
+    expected_last_id: str,
+    *,
+    check: bool = False,
 ) -> Purged:
     """Delete ``keys`` (all of the round's hash tag) plus the inventory's own keys, atomically,
-    if the outbox's last id is still ``expected_last_id`` and the round is settled."""
+    if the outbox's last id is still ``expected_last_id`` and the round is settled; with
+    ``check`` only tell whether it would (a bucketed round checks every bucket before it
+    deletes any: one script per bucket's slot)."""
     own = RoundKeys(round_id).script_keys()
     prefix = RoundKeys(round_id).key("")
     extra = [k for k in keys if k not in own]
     if any(not k.startswith(prefix) for k in extra):
         raise ValueError(f"purge of round {round_id} was given another round's key")
     try:
-        args = orjson.dumps({"last_id": expected_last_id})
+        args = orjson.dumps({"last_id": expected_last_id, "check": check})
         reason, deleted = await script("purge")(redis, [*own, *extra], [round_id, args])
     except RedisError as exc:
         raise InventoryUnavailable(f"redis unavailable: {exc}", round_id=round_id) from exc

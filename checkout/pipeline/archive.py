@@ -23,6 +23,15 @@ Then, per round (each step recorded in ``round_archive``, so a crash anywhere re
        the outbox's last id is still the one of step 1 and nothing is pending or held; then the
        admission index forgets the round; ``purged_at``.
 
+A round of stock buckets (:mod:`inventory._buckets`) keeps its holds, orders, stored outcomes
+and outbox in its buckets' key spaces ``<round>~<b>`` (their count read from the catalog, which
+outlives the Redis meta): it is settled when every bucket is (holds, outbox, parked entries
+summed), the snapshot covers every bucket's orders, step 1 records each bucket's outbox last id
+(``round_archive.bucket_last_ids``), step 2 also removes the buckets from ``fs:armed-buckets``,
+and step 3 checks every bucket before deleting any, then purges each bucket (one script per
+bucket's slot, with its own last id) and the round's own tag last. A bucket whose keys are
+already gone (a purge that crashed midway) counts as done.
+
 If the round moved on between 1 and 3 (a late payment appended an event), the purge deletes
 nothing, the round goes back into ``fs:armed`` and the next pass starts again at 1 (every
 write above is an upsert, so repeating any step is harmless).
@@ -79,7 +88,7 @@ from flashsale.core.parked import open_count
 from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, InventoryError, RoundKeys, RoundNotArmed
-from inventory.keys import ADMISSION_ROUNDS, ROUND_ID
+from inventory.keys import ADMISSION_ROUNDS, ARMED_BUCKETS, ROUND_ID, bucket_space
 from inventory.purge import outbox_last_id, purge, round_keys
 
 log = logging.getLogger("flashsale.archive")
@@ -108,8 +117,8 @@ _FAILURES = (
 _UPSERT_ROUND = """
 INSERT INTO round_archive (round_id, stocked, left_units, held, paid, released,
     refund_required, orders, sold_out_at, redis_status, counters, meta, offers, dropped,
-    reconcile, outbox_last_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+    reconcile, outbox_last_id, bucket_last_ids)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (round_id) DO UPDATE SET
     stocked = EXCLUDED.stocked, left_units = EXCLUDED.left_units, held = EXCLUDED.held,
     paid = EXCLUDED.paid, released = EXCLUDED.released,
@@ -117,7 +126,8 @@ ON CONFLICT (round_id) DO UPDATE SET
     sold_out_at = EXCLUDED.sold_out_at, redis_status = EXCLUDED.redis_status,
     counters = EXCLUDED.counters, meta = EXCLUDED.meta, offers = EXCLUDED.offers,
     dropped = EXCLUDED.dropped, reconcile = EXCLUDED.reconcile,
-    outbox_last_id = EXCLUDED.outbox_last_id, archived_at = now(), unlisted_at = NULL
+    outbox_last_id = EXCLUDED.outbox_last_id, bucket_last_ids = EXCLUDED.bucket_last_ids,
+    archived_at = now(), unlisted_at = NULL
 WHERE round_archive.purged_at IS NULL"""
 _UPSERT_ORDER = """
 INSERT INTO order_archive (order_id, round_id, buyer_id, offer_version, record)
@@ -204,12 +214,11 @@ class Archiver:
             return Outcome(round_id, "failed", [why])
 
     async def _archive(self, round_id: str) -> Outcome:
-        if await self.inventory.buckets(round_id) > 1:  # its state is spread over its buckets
-            return Outcome(round_id, "skipped", ["a round of stock buckets is not archived yet"])
+        spaces = await self._buckets(round_id)
         row = await self._state(round_id)
         orders = 0
         if row is None or row["unlisted_at"] is None:
-            taken = await self._take(round_id, row is not None)
+            taken = await self._take(round_id, row is not None, spaces)
             if taken.state != "unlisted":
                 return taken
             orders = taken.orders
@@ -221,14 +230,32 @@ class Archiver:
                 await asyncio.sleep(wait)
             elif wait > 0:
                 return Outcome(round_id, "unlisted", [f"keys deleted in {wait:.0f}s"], orders)
-            outcome = await self._purge(round_id, row["outbox_last_id"])
+            last_ids = {round_id: row["outbox_last_id"], **orjson.loads(row["bucket_last_ids"])}
+            outcome = await self._purge(round_id, last_ids, spaces)
             outcome.orders = orders
             return outcome
-        return await self._sweep_strays(round_id)
+        return await self._sweep_strays(round_id, spaces)
+
+    async def _buckets(self, round_id: str) -> list[str]:
+        """The key spaces of a bucketed round's buckets ([] for a round without): their count
+        from the catalog, which still knows it once the round's own Redis meta is gone."""
+        n = int(await self.pool.fetchval("SELECT buckets FROM rounds WHERE id = $1", round_id) or 1)
+        return [bucket_space(round_id, b) for b in range(n)] if n > 1 else []
+
+    async def _unlist(self, round_id: str, spaces: list[str]) -> None:
+        await self.redis.srem(ARMED_ROUNDS, round_id)  # type: ignore[misc]
+        if spaces:
+            await self.redis.srem(ARMED_BUCKETS, *spaces)  # type: ignore[misc]
+
+    async def _relist(self, round_id: str, spaces: list[str]) -> None:
+        """Back into the armed sets: the relay and the sweeper handle the round again."""
+        await self.redis.sadd(ARMED_ROUNDS, round_id)  # type: ignore[misc]
+        if spaces:
+            await self.redis.sadd(ARMED_BUCKETS, *spaces)  # type: ignore[misc]
 
     async def _state(self, round_id: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            "SELECT unlisted_at, purged_at, outbox_last_id, "
+            "SELECT unlisted_at, purged_at, outbox_last_id, bucket_last_ids::text, "
             "COALESCE(extract(epoch FROM now() - unlisted_at), 0)::float8 AS unlisted_for "
             "FROM round_archive WHERE round_id = $1",
             round_id,
@@ -246,11 +273,14 @@ class Archiver:
             return [f"round is over, kept until {(rnd['over_at'] + grace).isoformat()} (grace)"]
         return []
 
-    async def _unsettled(self, round_id: str) -> tuple[list[str], dict[str, Any]]:
-        """Why the round is not settled yet (empty when it is) and its reconcile report."""
-        keys = RoundKeys(round_id)
+    async def _unsettled(
+        self, round_id: str, spaces: list[str]
+    ) -> tuple[list[str], dict[str, Any]]:
+        """Why the round is not settled yet (empty when it is) and its reconcile report; a
+        bucketed round's holds, outboxes and parked entries summed over its buckets."""
+        every = [round_id, *spaces]
         reasons = []
-        holds = int(await self.redis.zcard(keys.holds))
+        holds = sum([int(await self.redis.zcard(RoundKeys(s).holds)) for s in every])
         if holds:
             reasons.append(f"{holds} unpaid hold(s) open")
         backlog = await outbox_backlog(self.redis, round_id, relay.GROUP)
@@ -258,7 +288,7 @@ class Archiver:
             reasons.append(
                 f"outbox not relayed: {backlog['length']} entries, {backlog['pending']} pending"
             )
-        dead = int(await self.redis.xlen(dead_letter_key(round_id)))
+        dead = sum([int(await self.redis.xlen(dead_letter_key(s))) for s in every])
         if dead:
             reasons.append(f"{dead} outbox entries parked")
         if reasons:
@@ -270,29 +300,36 @@ class Archiver:
             reasons.append("reconcile: " + ", ".join(d.code for d in report.differences))
         return reasons, report.as_dict()
 
-    async def _take(self, round_id: str, known: bool) -> Outcome:
+    async def _take(self, round_id: str, known: bool, spaces: list[str]) -> Outcome:
         reasons = await self._over(self.pool, round_id)
         if reasons:
             state = "skipped" if reasons == [_NOT_IN_CATALOG] else "not_finished"
             return Outcome(round_id, state, reasons)
         last_id = await outbox_last_id(self.redis, round_id)  # before the checks: see purge
+        bucket_last_ids = {s: await outbox_last_id(self.redis, s) for s in spaces}
         try:
             stats = await self.inventory.stats(round_id)
         except RoundNotArmed:
             return Outcome(round_id, "skipped", ["round is not in Redis"])
-        reasons, report = await self._unsettled(round_id)
+        reasons, report = await self._unsettled(round_id, spaces)
         if reasons:
             if known:  # a purge found it moved on: the relay must see it again
-                await self.redis.sadd(ARMED_ROUNDS, round_id)  # type: ignore[misc]
+                await self._relist(round_id, spaces)
             return Outcome(round_id, "not_finished", reasons)
         keys = RoundKeys(round_id)
         meta = _hash(await self.redis.hgetall(keys.meta))  # type: ignore[misc]
-        counters = _hash(await self.redis.hgetall(keys.counters))  # type: ignore[misc]
+        counters: dict[str, Any] = _hash(await self.redis.hgetall(keys.counters))  # type: ignore[misc]
+        if spaces:  # each bucket's own counters (the round's summed ones are the columns)
+            counters["buckets"] = {
+                s: _hash(await self.redis.hgetall(RoundKeys(s).counters))  # type: ignore[misc]
+                for s in spaces
+            }
         offers = {
             k: orjson.loads(v)
-            for k, v in _hash(await self.redis.hgetall(keys.offers)).items()  # type: ignore[misc]
+            for s in [round_id, *spaces]  # every bucket keeps the snapshots of its orders
+            for k, v in _hash(await self.redis.hgetall(RoundKeys(s).offers)).items()  # type: ignore[misc]
         }
-        dropped = await self._dropped(round_id)
+        dropped = await self._dropped([round_id, *spaces])
         orders = await self._orders(round_id)
         sold_out = (
             None
@@ -314,7 +351,7 @@ class Archiver:
                 _UPSERT_ROUND, round_id, stats.stocked, stats.left, stats.held, stats.paid,
                 stats.released, stats.refund_required, stats.orders, sold_out, stats.status,
                 _json(counters), _json(meta), _json(offers), _json(dropped),
-                _json(report), last_id,
+                _json(report), last_id, _json(bucket_last_ids),
             )  # fmt: skip
             await conn.executemany(_UPSERT_ORDER, orders)
             if locked["status"] != "closed":
@@ -332,29 +369,34 @@ class Archiver:
             )  # fmt: skip
         if stats.status != "closed":  # Redis agrees with the catalog (no event, no new id)
             await self.inventory.set_status(round_id, "closed")
-        await self.redis.srem(ARMED_ROUNDS, round_id)  # type: ignore[misc]
+        await self._unlist(round_id, spaces)
         await self.pool.execute(
             "UPDATE round_archive SET unlisted_at = now() WHERE round_id = $1", round_id
         )
         log.info("archive round=%s orders=%d unlisted", round_id, len(orders))
         return Outcome(round_id, "unlisted", orders=len(orders))
 
-    async def _dropped(self, round_id: str) -> dict[str, int]:
-        keys = RoundKeys(round_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hlen(keys.idempotency)
-            pipe.hlen(ledger_key(round_id))
-            pipe.hlen(keys.accounts)
-            pipe.hlen(keys.ids)
-            pipe.hlen(keys.number_owner)
-            pipe.scard(keys.numbers)
-            pipe.scard(keys.restocks)
-            values = await pipe.execute()
+    async def _dropped(self, spaces: list[str]) -> dict[str, int]:
+        """What is not copied, counted over the round's key spaces (its own and its buckets')."""
         names = (
             "idempotency_outcomes", "relay_ledger", "account_counters", "id_counters",
             "number_owners", "numbers_unsold", "restocks_applied",
         )  # fmt: skip
-        return dict(zip(names, (int(v) for v in values), strict=True))
+        dropped = dict.fromkeys(names, 0)
+        for space in spaces:
+            keys = RoundKeys(space)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hlen(keys.idempotency)
+                pipe.hlen(ledger_key(space))
+                pipe.hlen(keys.accounts)
+                pipe.hlen(keys.ids)
+                pipe.hlen(keys.number_owner)
+                pipe.scard(keys.numbers)
+                pipe.scard(keys.restocks)
+                values = await pipe.execute()
+            for name, value in zip(names, values, strict=True):
+                dropped[name] += int(value)
+        return dropped
 
     async def _orders(self, round_id: str) -> list[tuple[str, str, str, str, str]]:
         """(order_id, round_id, buyer_id, offer_version, record) of every order of the round."""
@@ -378,36 +420,51 @@ class Archiver:
         return rows
 
     # -- step 3: delete ------------------------------------------------------------------------
-    async def _purge(self, round_id: str, last_id: str) -> Outcome:
-        keys = await round_keys(self.redis, round_id)
-        result = await purge(self.redis, round_id, keys, last_id)
-        if not result.ok:
-            # Something happened after the archive was taken: back into the armed set so the
-            # relay and sweeper handle it; the next pass takes the archive again.
-            await self.redis.sadd(ARMED_ROUNDS, round_id)  # type: ignore[misc]
-            await self.pool.execute(
-                "UPDATE round_archive SET unlisted_at = NULL WHERE round_id = $1", round_id
-            )
-            log.warning("archive round=%s purge refused: %s", round_id, result.reason)
-            why = f"changed after the archive: {result.reason}"
-            return Outcome(round_id, "not_finished", [why])
+    async def _purge(self, round_id: str, last_ids: dict[str, str], spaces: list[str]) -> Outcome:
+        """Delete the round's keys: each bucket's space, then its own tag (the meta naming the
+        buckets goes last). Every space is checked first, so a round that moved on loses none."""
+        todo = []
+        for space in [*spaces, round_id]:
+            keys = await round_keys(self.redis, space)
+            if keys or space == round_id:  # a bucket with no key left was purged already
+                todo.append((space, keys, last_ids.get(space, "")))
+        if spaces:
+            for space, keys, last_id in todo:
+                checked = await purge(self.redis, space, keys, last_id, check=True)
+                if not checked.ok:
+                    return await self._moved_on(round_id, spaces, checked.reason)
+        deleted = 0
+        for space, keys, last_id in todo:
+            result = await purge(self.redis, space, keys, last_id)
+            if not result.ok:  # moved on since the check: the buckets done stay done
+                return await self._moved_on(round_id, spaces, result.reason)
+            deleted += result.deleted
         await self.redis.srem(ADMISSION_ROUNDS, round_id)  # type: ignore[misc]
         await self.pool.execute(
             "UPDATE round_archive SET purged_at = now() WHERE round_id = $1", round_id
         )
-        log.info("archive round=%s purged keys=%d", round_id, result.deleted)
-        return Outcome(round_id, "archived", deleted_keys=result.deleted)
+        log.info("archive round=%s purged keys=%d", round_id, deleted)
+        return Outcome(round_id, "archived", deleted_keys=deleted)
 
-    async def _sweep_strays(self, round_id: str) -> Outcome:
+    async def _moved_on(self, round_id: str, spaces: list[str], reason: str) -> Outcome:
+        # Something happened after the archive was taken: back into the armed sets so the
+        # relay and sweeper handle it; the next pass takes the archive again.
+        await self._relist(round_id, spaces)
+        await self.pool.execute(
+            "UPDATE round_archive SET unlisted_at = NULL WHERE round_id = $1", round_id
+        )
+        log.warning("archive round=%s purge refused: %s", round_id, reason)
+        return Outcome(round_id, "not_finished", [f"changed after the archive: {reason}"])
+
+    async def _sweep_strays(self, round_id: str, spaces: list[str]) -> Outcome:
         """Already archived: delete any key recreated since (e.g. an empty stream)."""
-        keys = await round_keys(self.redis, round_id)
         deleted = 0
-        if keys:
-            result = await purge(
-                self.redis, round_id, keys, await outbox_last_id(self.redis, round_id)
-            )
-            deleted = result.deleted
-        await self.redis.srem(ARMED_ROUNDS, round_id)  # type: ignore[misc]
+        for space in [*spaces, round_id]:
+            keys = await round_keys(self.redis, space)
+            if keys:
+                last_id = await outbox_last_id(self.redis, space)
+                deleted += (await purge(self.redis, space, keys, last_id)).deleted
+        await self._unlist(round_id, spaces)
         return Outcome(round_id, "archived", ["already archived"], deleted_keys=deleted)
 
 

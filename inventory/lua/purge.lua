@@ -1,6 +1,7 @@
 -- Delete every key of a finished round, once nothing happened since it was archived.
 -- KEYS: RoundKeys.script_keys() (so K.* of _lib.lua apply), then every other key of the round.
--- A: {last_id = the outbox's last entry id when the archive was taken ('' = no stream then)}.
+-- A: {last_id = the outbox's last entry id when the archive was taken ('' = no stream then),
+--     check = true: only answer whether the purge would go ahead (nothing is deleted)}.
 -- Returns {'', keys deleted} or {reason, 0} when the round moved on (nothing is deleted):
 --   changed  an event was appended to the outbox since (a late payment, a reservation)
 --   backlog  the outbox still holds entries, or entries read but not acknowledged
@@ -24,6 +25,7 @@ if redis.call('EXISTS', K.outbox) == 1 then
 end
 if not gone and last ~= A.last_id then return {'changed', 0} end
 if redis.call('ZCARD', K.holds) > 0 then return {'holds', 0} end
+if A.check then return {'', 0} end
 local deleted = 0
 for _, key in ipairs(KEYS) do
   deleted = deleted + redis.call('UNLINK', key)
