@@ -51,9 +51,9 @@ async def test_bucketed_orders_reach_postgres_exactly_once(
             assert report.ok, report.as_dict()
             assert report.redis["stocked"] == STOCK
             archiver = Archiver(settings, redis, pg_pool, inv, ArchiveConfig(round_prefix=r))
-            skipped = await archiver.archive(r)  # its state is in its buckets: left in Redis
+            skipped = await archiver.archive(r)  # not a catalog round: left in Redis
             assert (skipped.state, skipped.deleted_keys) == ("skipped", 0)
-            assert skipped.reasons == ["a round of stock buckets is not archived yet"]
+            assert skipped.reasons == ["no such round in the catalog"]
             assert (await inv.stats(r)).orders == STOCK
     finally:
         await inv.aclose()
