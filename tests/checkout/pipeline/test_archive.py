@@ -67,7 +67,9 @@ class Sale:
         cfg = ArchiveConfig(writer_group=self.group, round_prefix=self.prefix, **config)
         return Archiver(self.settings, self.redis, self.pool, self.inventory, cfg, OP)
 
-    async def round(self, *, hold: int = 900, ends_in: float = 3600, stock: int = 10) -> str:
+    async def round(
+        self, *, hold: int = 900, ends_in: float = 3600, stock: int = 10, buckets: int = 1
+    ) -> str:
         async with self.pool.acquire() as conn:
             offer = await sim_card_offer(
                 conn,
@@ -87,6 +89,7 @@ class Sale:
                     ends_at=now + timedelta(seconds=ends_in),
                     hold_seconds=hold,
                     round_id=f"{self.prefix}{offer['product_id']}",
+                    buckets=buckets,
                 ),
             )
             await arm(conn, Inventory(self.redis), rnd["id"], OP)
