@@ -8,100 +8,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from catalog import RoundInput, arm, close, create_round
 from checkout.pipeline import observe
-from checkout.pipeline.archive import ArchiveConfig, Archiver
 from checkout.pipeline.ledger import dead_letter_key
 from checkout.pipeline.reconcile import reconcile
 from checkout.pipeline.relay import Relay, RelayConfig
-from flashsale.core.audit import Operator
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
 from inventory import ARMED_ROUNDS, Inventory, RoundKeys
 from inventory.keys import ARMED_BUCKETS, MAX_BUCKETS, bucket_space
 from inventory.purge import outbox_last_id, pattern, purge, round_keys
-from tests.support.api import api_client, body, buyer, headers
+from tests.checkout.pipeline.test_archive import Sale
+from tests.support.api import api_client
 from tests.support.buckets import relay_and_writer
-from tests.support.catalog import sim_card_offer
 from tests.support.inventory import make_spec, req
 from tests.support.pipeline import eventually
 
-OP = Operator(actor="archive-buckets-test")
 B = 3
 pytestmark = pytest.mark.timeout(120)
-
-
-@dataclass
-class Sale:
-    settings: Settings
-    redis: aioredis.Redis
-    pool: asyncpg.Pool
-    inventory: Inventory
-    client: httpx.AsyncClient
-    prefix: str
-    group: str
-
-    def archiver(self, **config: object) -> Archiver:
-        cfg = ArchiveConfig(writer_group=self.group, round_prefix=self.prefix, **config)  # type: ignore[arg-type]
-        return Archiver(self.settings, self.redis, self.pool, self.inventory, cfg, OP)
-
-    async def round(self, stock: int = 9) -> str:
-        async with self.pool.acquire() as conn:
-            offer = await sim_card_offer(conn, OP, "bucket card", agreement_version="v3", gifts=[])
-            now = datetime.now(UTC)
-            rnd = await create_round(
-                conn,
-                OP,
-                RoundInput(
-                    offer_id=offer["id"],
-                    stock=stock,
-                    starts_at=now - timedelta(seconds=1),
-                    ends_at=now + timedelta(hours=1),
-                    hold_seconds=900,
-                    round_id=f"{self.prefix}{offer['product_id']}",
-                    buckets=B,
-                ),
-            )
-            await arm(conn, Inventory(self.redis), rnd["id"], OP)
-        return str(rnd["id"])
-
-    async def reserve(self, round_id: str, who: str) -> str:
-        r = await self.client.post(
-            f"/api/rounds/{round_id}/orders", json=body(), headers=headers(self.settings, who, who)
-        )
-        assert r.status_code == 201, r.text
-        return str(r.json()["order_id"])
-
-    async def pay(self, order_id: str, who: str) -> None:
-        r = await self.client.post(
-            f"/api/orders/{order_id}/pay", json={"instant": True}, headers=buyer(self.settings, who)
-        )
-        assert r.status_code == 200, r.text
-
-    async def view(self, order_id: str, who: str) -> httpx.Response:
-        return await self.client.get(f"/api/orders/{order_id}", headers=buyer(self.settings, who))
-
-    async def close(self, round_id: str) -> None:
-        async with self.pool.acquire() as conn:
-            await close(conn, Inventory(self.redis), OP, round_id)
-
-    async def settled(self, round_id: str) -> None:
-        async def clean() -> bool:
-            report = await reconcile(
-                self.settings, self.redis, self.pool, round_id, group=self.group
-            )
-            return report.ok and not any(report.outbox.values())
-
-        await eventually(clean, within=60, every=0.3)
 
 
 def bucket_of(order_id: str) -> int:
@@ -154,7 +83,7 @@ async def sale(
 
 
 async def test_a_bucketed_round_is_archived_and_leaves_no_key(sale: Sale) -> None:
-    rid = await sale.round()
+    rid = await sale.round(stock=9, buckets=B)
     orders: dict[str, str] = {}  # order id -> buyer
     for n in range(7):
         who = f"{rid}-b{n}"
@@ -164,7 +93,7 @@ async def test_a_bucketed_round_is_archived_and_leaves_no_key(sale: Sale) -> Non
     for oid in paid:
         await sale.pay(oid, orders[oid])
     for oid in cancelled:
-        assert await sale.inventory.release(rid, oid, "cancelled")
+        await sale.cancel(oid, orders[oid])
     for oid in expired:
         assert await sale.inventory.release(rid, oid, "expired")
     assert len({bucket_of(o) for o in ids}) >= 2  # the orders are spread over several buckets
@@ -212,7 +141,7 @@ async def test_a_bucketed_round_is_archived_and_leaves_no_key(sale: Sale) -> Non
 
 
 async def test_an_open_hold_in_one_bucket_keeps_the_round(sale: Sale) -> None:
-    rid = await sale.round()
+    rid = await sale.round(stock=9, buckets=B)
     orders = {await sale.reserve(rid, f"{rid}-h{n}"): f"{rid}-h{n}" for n in range(4)}
     held, *rest = sorted(orders)
     for oid in rest:
@@ -232,7 +161,7 @@ async def test_an_open_hold_in_one_bucket_keeps_the_round(sale: Sale) -> None:
 
 
 async def test_a_purge_resumed_after_a_crash_and_one_refused(sale: Sale) -> None:
-    rid = await sale.round()
+    rid = await sale.round(stock=9, buckets=B)
     orders = {await sale.reserve(rid, f"{rid}-c{n}"): f"{rid}-c{n}" for n in range(6)}
     ids = sorted(orders)
     for oid in ids[:-1]:
