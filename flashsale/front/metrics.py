@@ -144,30 +144,21 @@ def flush() -> None:
     _TALLY.flush()
 
 
-class RequestMetrics:
-    """The request counter and latency histogram, by route template, method and status."""
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (never the raw path)."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def record(self, route: str, method: str, status: int, started: float) -> None:
-        """One answered request, begun at ``time.perf_counter()`` = ``started``."""
+    def _child(self, route: str, method: str, status: int) -> tuple[Any, Any]:
         key = (route, method, status)
         child = self._children.get(key)
         if child is None:
             labels = (route, method, str(status))
             child = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
             self._children[key] = child
-        _TALLY.inc(child[0])
-        _TALLY.observe(child[1], _LATENCY_BOUNDS, time.perf_counter() - started)
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request by its route template (never the raw path)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._metrics = RequestMetrics()
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -187,7 +178,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if route is not None else "unmatched"
-            self._metrics.record(template, scope["method"], status, started)
+            count, latency = self._child(template, scope["method"], status)
+            _TALLY.inc(count)
+            _TALLY.observe(latency, _LATENCY_BOUNDS, time.perf_counter() - started)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
