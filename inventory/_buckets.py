@@ -47,9 +47,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from inventory._batcher import Batcher
-from inventory._soldout import outcome_field
 from inventory.errors import InventoryError
-from inventory.keys import MAX_BUCKETS, bucket_space
+from inventory.keys import MAX_BUCKETS, bucket_space, outcome_field
 from inventory.models import ReserveRequest, ReserveResult, with_token
 
 if TYPE_CHECKING:

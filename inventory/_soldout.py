@@ -41,12 +41,6 @@ log = logging.getLogger(__name__)
 SCAN_COUNT = 5000  # fields per step of the stored-outcome scan
 
 
-def outcome_field(buyer_id: str, idempotency_key: str) -> str:
-    """The field of a (buyer, key)'s stored outcome in the round's idempotency hash (as
-    ``reserve.lua`` names it: the buyer's length in bytes first, so no two pairs collide)."""
-    return f"{len(buyer_id.encode())}:{buyer_id}:{idempotency_key}"
-
-
 @dataclass
 class _Known:
     epoch: int

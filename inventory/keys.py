@@ -137,3 +137,9 @@ class RoundKeys:
             self.number_owner, self.orders, self.holds, self.idempotency, self.outbox,
             self.offers, self.restocks, self.number_fees, self.sold_out, self.tokens_due,
         ]  # fmt: skip
+
+
+def outcome_field(buyer_id: str, idempotency_key: str) -> str:
+    """The field of a (buyer, key)'s stored outcome in the round's idempotency hash (as
+    ``reserve.lua`` names it: the buyer's length in bytes first, so no two pairs collide)."""
+    return f"{len(buyer_id.encode())}:{buyer_id}:{idempotency_key}"

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError, ResponseError
 from flashsale.core.redis import REDIS_ERRORS, is_outage
 from inventory._batcher import Batcher, BatchStats
 from inventory._buckets import Buckets, bucket_of, split
-from inventory._soldout import SoldOutKnowledge, outcome_field
+from inventory._soldout import SoldOutKnowledge
 from inventory.errors import InvalidRequest, InventoryUnavailable, RoundNotArmed, ScriptFailed
 from inventory.keys import (
     ARMED_BUCKETS,
@@ -24,6 +24,7 @@ from inventory.keys import (
     MAX_BUCKETS,
     RoundKeys,
     bucket_space,
+    outcome_field,
     split_space,
 )
 from inventory.models import Amount, ConfirmResult, ReserveRequest, ReserveResult, reserve_batch

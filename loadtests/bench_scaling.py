@@ -37,8 +37,7 @@ from flashsale.core.redis import CLUSTER_SCHEME, cluster_seeds, is_cluster_url, 
 from flashsale.core.settings import Settings
 from flashsale.stack.cluster import RedisClusterService
 from inventory import Inventory, ReserveRequest, RoundKeys, RoundSpec
-from inventory._soldout import outcome_field
-from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS, bucket_space
+from inventory.keys import ARMED_BUCKETS, ARMED_ROUNDS, bucket_space, outcome_field
 from inventory.models import reserve_batch, with_token
 
 STOCK = 10_000_000  # never sold out within a run
