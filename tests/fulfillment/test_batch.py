@@ -205,8 +205,14 @@ async def test_leases_expire_mid_batch_still_one_shipment_each(
     # each booking takes 1-3 s, a lease 0.1 s: the other worker takes over batches that are
     # still at the carrier and books them again under the same keys
     ccfg = CarrierConfig(latency_ms=2000, seed=3)
-    async with workers(own, pg_pool, ccfg, n=2, batch=30, concurrency=30, lease_seconds=0.1):
-        # both workers run before the orders arrive
+    async with workers(own, pg_pool, ccfg, n=2, batch=30, concurrency=30, lease_seconds=0.1) as fs:
+        # both workers are in the group and past its first rebalance before the orders
+        # arrive (a worker still joining under load would never get to take a batch over)
+        async def joined() -> bool:
+            members = [f._member._consumer for f in fs]
+            return all(c is not None and c.assignment() for c in members)
+
+        await eventually(joined, within=30)
         await produce(own, [e for n in range(1, 31) for e in order(r, n, sim_offer())], times=2)
         await eventually(ready(pg_pool, r, 30), within=40)
         await asyncio.sleep(1.0)  # bookings still in flight land
