@@ -18,10 +18,12 @@ from inventory import Inventory
 from tests.support.cli import OP, create, flashsale, numbers, refused, typed
 from tests.support.inventory import req
 
+SOLD_OUT_LEASE = 0.5  # seconds (the Inventory default)
+
 
 @pytest.fixture
 async def inv(redis: aioredis.Redis) -> Any:
-    inventory = Inventory(redis)
+    inventory = Inventory(redis, sold_out_ttl=SOLD_OUT_LEASE)
     yield inventory
     await inventory.aclose()
 
@@ -265,6 +267,8 @@ async def test_restock_during_live_round_is_atomic(
         inv.reserve(req(rid, f"b{i}")) for i in range(300)
     ]
     results = list(await asyncio.gather(*tasks))
+    # a restock that lands during the round's sold-out lease is sold once the lease ends
+    await asyncio.sleep(SOLD_OUT_LEASE + 0.1)
     results += await asyncio.gather(*(inv.reserve(req(rid, f"b{i}")) for i in range(300, 450)))
     reserved = [r for r in results if r is not None and r.ok]
     # stock 100 + 10 restocks of 10 = 200 units for 450 buyers: every unit sold exactly once
