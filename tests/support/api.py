@@ -1,4 +1,4 @@
-"""Helpers for HTTP tests: an in-process app with its lifespan, buyers, armed rounds."""
+"""Helpers for HTTP tests: an in-process app with its lifespan, buyers, armed rounds, orders."""
 
 from __future__ import annotations
 
@@ -89,3 +89,33 @@ def body(id_number: str | None = None, **overrides: Any) -> dict[str, Any]:
 
 def headers(settings: Settings, who: str, key: str) -> dict[str, str]:
     return {**buyer(settings, who), "Idempotency-Key": key}
+
+
+@contextlib.asynccontextmanager
+async def round_client(
+    settings: Settings, round_id: str, stock: int = 10, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """:func:`api_client` on an app whose round ``round_id`` is armed (:func:`spec`'s values
+    with ``stock`` and ``overrides``)."""
+    await arm(settings, spec(round_id, stock=stock, **overrides))
+    async with api_client(settings) as client:
+        yield client
+
+
+async def post_order(
+    client: httpx.AsyncClient, settings: Settings, round_id: str, who: str, key: str, **fields: Any
+) -> httpx.Response:
+    """``POST /api/rounds/{round_id}/orders`` for buyer ``who`` under Idempotency-Key ``key``;
+    the body is :func:`body` with ``fields``."""
+    return await client.post(
+        f"/api/rounds/{round_id}/orders", json=body(**fields), headers=headers(settings, who, key)
+    )
+
+
+async def reserve(
+    client: httpx.AsyncClient, settings: Settings, round_id: str, who: str, key: str | None = None
+) -> str:
+    """One order for ``who`` that must be reserved (201): its id."""
+    r = await post_order(client, settings, round_id, who, key or f"k-{who}-{round_id}")
+    assert r.status_code == 201, r.text
+    return str(r.json()["order_id"])
