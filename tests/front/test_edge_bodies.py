@@ -24,7 +24,7 @@ from flashsale.core.settings import Settings
 from flashsale.front import otp
 from flashsale.front.errors import STATUS
 from inventory import Inventory
-from tests.support.api import api_client, arm, body, buyer, headers, spec
+from tests.support.api import api_client, arm, body, buyer, headers, round_client, spec
 from tests.support.edge import ALL_CHARS, app_in_portal, json_bytes, run_pipeline, texts
 
 HSETTINGS = hsettings(
@@ -269,8 +269,7 @@ async def test_bodies_that_are_not_a_json_object_are_400(
     settings: Settings, redis: Redis, unique: str, raw: bytes
 ) -> None:
     rid = f"raw{unique}"
-    await arm(settings, spec(rid, stock=5))
-    async with api_client(settings) as client:
+    async with round_client(settings, rid, stock=5) as client:
         for url, hdrs in (
             (f"/api/rounds/{rid}/orders", headers(settings, f"raw-{unique}", f"raw-key-{unique}")),
             ("/api/auth/otp", {}),

@@ -22,7 +22,15 @@ from flashsale.core.settings import SECRET_NAMES, Settings, SettingsError
 from flashsale.front import tokens
 from flashsale.front.app import create_app
 from tests.support import ROOT
-from tests.support.api import api_client, arm, body, buyer, headers, spec
+from tests.support.api import (
+    api_client,
+    body,
+    buyer,
+    headers,
+    order_client,
+    post_order,
+    round_client,
+)
 
 
 def _bad_credentials(settings: Settings, who: str, rid: str) -> dict[str, str]:
@@ -41,15 +49,7 @@ async def test_bad_buyer_tokens_refused_on_every_buyer_endpoint(
     settings: Settings, unique: str
 ) -> None:
     rid = f"sec{unique}"
-    await arm(settings, spec(rid, stock=5))
-    async with api_client(settings) as client:
-        made = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(),
-            headers=headers(settings, f"owner-{unique}", "sec-key-1"),
-        )
-        assert made.status_code == 201, made.text
-        order = made.json()["order_id"]
+    async with order_client(settings, rid, f"owner-{unique}", stock=5) as (client, order):
         calls = [
             ("POST", f"/api/rounds/{rid}/orders", body()),
             ("GET", f"/api/orders/{order}", None),
@@ -82,15 +82,7 @@ async def test_another_buyers_order_cannot_be_seen_paid_or_cancelled(
     settings: Settings, unique: str
 ) -> None:
     rid = f"own{unique}"
-    await arm(settings, spec(rid, stock=5))
-    idn = body()["id_number"]
-    async with api_client(settings) as client:
-        made = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(idn),
-            headers=headers(settings, f"alice-{unique}", "own-key-1"),
-        )
-        order = made.json()["order_id"]
+    async with order_client(settings, rid, f"alice-{unique}", stock=5) as (client, order):
         mallory = buyer(settings, f"mallory-{unique}")
         missing = await client.get(f"/api/orders/{rid}-999999", headers=mallory)
         for method, path in (
@@ -108,26 +100,17 @@ async def test_another_buyers_order_cannot_be_seen_paid_or_cancelled(
 
 async def test_national_id_never_in_api_responses(settings: Settings, unique: str) -> None:
     rid = f"pii{unique}"
-    await arm(settings, spec(rid, stock=5))
     idn = body()["id_number"]
     lowered = idn.lower()
-    async with api_client(settings) as client:
+    async with round_client(settings, rid, stock=5) as client:
         alice = buyer(settings, f"alice-{unique}")
         answers = [
-            await client.post(
-                f"/api/rounds/{rid}/orders",
-                json=body(idn),
-                headers=headers(settings, f"alice-{unique}", "pii-key-1"),
-            )
+            await post_order(client, settings, rid, f"alice-{unique}", "pii-key-1", id_number=idn)
         ]
         order = answers[0].json()["order_id"]
-        answers.append(
-            await client.post(
-                f"/api/rounds/{rid}/orders",
-                json=body(idn),
-                headers=headers(settings, f"alice-{unique}", "pii-key-1"),
-            )
-        )  # the replay
+        answers.append(  # the replay
+            await post_order(client, settings, rid, f"alice-{unique}", "pii-key-1", id_number=idn)
+        )
         answers.append(await client.get(f"/api/orders/{order}", headers=alice))
         answers.append(
             await client.post(f"/api/orders/{order}/pay", json={"instant": True}, headers=alice)
@@ -142,12 +125,9 @@ async def test_national_id_never_in_api_responses(settings: Settings, unique: st
             )
         )
         # A refused request naming the ID must not echo it either.
+        other = idn[:-1] + ("0" if idn[-1] != "0" else "1")
         answers.append(
-            await client.post(
-                f"/api/rounds/{rid}/orders",
-                json=body(idn[:-1] + ("0" if idn[-1] != "0" else "1")),
-                headers=headers(settings, f"bob-{unique}", "pii-key-2"),
-            )
+            await post_order(client, settings, rid, f"bob-{unique}", "pii-key-2", id_number=other)
         )
     for r in answers:
         assert r.status_code < 500, r.text
@@ -167,14 +147,7 @@ async def test_size_and_depth_limits_on_every_json_endpoint(
     settings: Settings, unique: str, payload: bytes, status: int
 ) -> None:
     rid = f"lim{unique}"
-    await arm(settings, spec(rid, stock=5))
-    async with api_client(settings) as client:
-        made = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(),
-            headers=headers(settings, f"lim-{unique}", f"lim-{unique}"),
-        )
-        order = made.json()["order_id"]
+    async with order_client(settings, rid, f"lim-{unique}", stock=5) as (client, order):
         json_ct = {"Content-Type": "application/json"}
         targets = [
             (f"/api/rounds/{rid}/orders", headers(settings, f"lim2-{unique}", f"lim2-{unique}")),

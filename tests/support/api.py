@@ -119,3 +119,13 @@ async def reserve(
     r = await post_order(client, settings, round_id, who, key or f"k-{who}-{round_id}")
     assert r.status_code == 201, r.text
     return str(r.json()["order_id"])
+
+
+@contextlib.asynccontextmanager
+async def order_client(
+    settings: Settings, round_id: str, who: str, key: str | None = None, stock: int = 10
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """:func:`round_client` with one order of ``who`` reserved in the round: the client and
+    the order's id."""
+    async with round_client(settings, round_id, stock=stock) as client:
+        yield client, await reserve(client, settings, round_id, who, key)
