@@ -9,7 +9,19 @@ import pytest
 
 from checkout.payments import PaymentProvider
 from flashsale.core.settings import Settings
-from tests.support.api import api_client, arm, body, buyer, headers, new_id, spec
+from tests.support.api import (
+    api_client,
+    arm,
+    body,
+    buyer,
+    headers,
+    new_id,
+    order_client,
+    post_order,
+    reserve,
+    round_client,
+    spec,
+)
 from tests.support.soldout import until_known
 
 
@@ -36,14 +48,9 @@ async def test_ping_and_openapi_document_every_route(settings: Settings) -> None
 
 async def test_reserve_view_and_replay(settings: Settings, unique: str) -> None:
     rid = f"api{unique}"
-    await arm(settings, spec(rid, stock=5))
     request = body()
-    async with api_client(settings) as client:
-        first = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=request,
-            headers=headers(settings, "alice", "key-alice-1"),
-        )
+    async with round_client(settings, rid, stock=5) as client:
+        first = await post_order(client, settings, rid, "alice", "key-alice-1", **request)
         assert first.status_code == 201, first.text
         order = first.json()
         assert order["status"] == "reserved"
@@ -51,19 +58,11 @@ async def test_reserve_view_and_replay(settings: Settings, unique: str) -> None:
         assert order["offer"]["price_fen"] == 2000
         assert order["pay_before"] > 0
 
-        again = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=request,
-            headers=headers(settings, "alice", "key-alice-1"),
-        )
+        again = await post_order(client, settings, rid, "alice", "key-alice-1", **request)
         assert again.status_code == 201
         assert again.json()["order_id"] == order["order_id"]
         assert again.headers["Idempotent-Replayed"] == "true"
-        other = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(),
-            headers=headers(settings, "alice", "key-alice-1"),
-        )
+        other = await post_order(client, settings, rid, "alice", "key-alice-1")
         assert other.status_code == 422
         assert other.json()["error"]["code"] == "idempotency_mismatch"
 
@@ -89,15 +88,10 @@ async def test_reserve_view_and_replay(settings: Settings, unique: str) -> None:
 
 async def test_many_buyers_little_stock_over_http(settings: Settings, unique: str) -> None:
     rid = f"crowd{unique}"
-    await arm(settings, spec(rid, stock=20))
-    async with api_client(settings) as client:
+    async with round_client(settings, rid, stock=20) as client:
 
         async def attempt(i: int) -> int:
-            r = await client.post(
-                f"/api/rounds/{rid}/orders",
-                json=body(),
-                headers=headers(settings, f"b{i}", f"key-{i:08d}"),
-            )
+            r = await post_order(client, settings, rid, f"b{i}", f"key-{i:08d}")
             assert r.status_code in (201, 409), r.text
             if r.status_code == 409:
                 assert r.json()["error"]["code"] == "sold_out"
@@ -112,28 +106,15 @@ async def test_many_buyers_little_stock_over_http(settings: Settings, unique: st
 
 async def test_per_id_limit_across_accounts(settings: Settings, unique: str) -> None:
     rid = f"lim{unique}"
-    await arm(settings, spec(rid, stock=10))
     same_id = new_id()
-    async with api_client(settings) as client:
-        ok = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(same_id),
-            headers=headers(settings, "acct-1", "limit-key-1"),
-        )
+    async with round_client(settings, rid, stock=10) as client:
+        ok = await post_order(client, settings, rid, "acct-1", "limit-key-1", id_number=same_id)
         assert ok.status_code == 201
-        again = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(same_id),
-            headers=headers(settings, "acct-2", "limit-key-2"),
-        )
+        again = await post_order(client, settings, rid, "acct-2", "limit-key-2", id_number=same_id)
         assert again.status_code == 409
         assert again.json()["error"]["code"] == "limit_reached"
         # The same account with another ID is refused too (per-account limit 1).
-        third = await client.post(
-            f"/api/rounds/{rid}/orders",
-            json=body(),
-            headers=headers(settings, "acct-1", "limit-key-3"),
-        )
+        third = await post_order(client, settings, rid, "acct-1", "limit-key-3")
         assert third.json()["error"]["code"] == "limit_reached"
 
 
@@ -262,19 +243,11 @@ async def test_unknown_round_and_window(settings: Settings, unique: str) -> None
         assert (await client.get(f"/api/rounds/nope{unique}")).status_code == 404
 
 
-async def _reserve(client, settings: Settings, rid: str, who: str) -> str:  # type: ignore[no-untyped-def]
-    r = await client.post(
-        f"/api/rounds/{rid}/orders", json=body(), headers=headers(settings, who, f"k-{who}-{rid}")
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["order_id"]  # type: ignore[no-any-return]
-
-
 async def test_pay_instant_and_by_signed_callback(settings: Settings, unique: str) -> None:
     rid = f"pay{unique}"
     await arm(settings, spec(rid, stock=5))
     async with api_client(settings) as client:
-        first = await _reserve(client, settings, rid, "p1")
+        first = await reserve(client, settings, rid, "p1")
         r = await client.post(
             f"/api/orders/{first}/pay", json={"instant": True}, headers=buyer(settings, "p1")
         )
@@ -285,7 +258,7 @@ async def test_pay_instant_and_by_signed_callback(settings: Settings, unique: st
         ] == "paid"
 
         # The provider's callback, as it would be POSTed to us.
-        second = await _reserve(client, settings, rid, "p2")
+        second = await reserve(client, settings, rid, "p2")
         provider = PaymentProvider(settings.payment_secret)
         payment = provider.start(second, 2000)
         callback = provider.confirm(payment)
@@ -322,10 +295,7 @@ async def test_pay_instant_and_by_signed_callback(settings: Settings, unique: st
 
 
 async def test_pay_later_confirms_by_callback(settings: Settings, unique: str) -> None:
-    rid = f"later{unique}"
-    await arm(settings, spec(rid, stock=5))
-    async with api_client(settings) as client:
-        order = await _reserve(client, settings, rid, "l1")
+    async with order_client(settings, f"later{unique}", "l1", stock=5) as (client, order):
         r = await client.post(f"/api/orders/{order}/pay", headers=buyer(settings, "l1"))
         assert r.status_code == 202
         assert r.json()["status"] == "pending"
@@ -339,16 +309,14 @@ async def test_pay_later_confirms_by_callback(settings: Settings, unique: str) -
 
 async def test_cancel_returns_units(settings: Settings, unique: str) -> None:
     rid = f"cancel{unique}"
-    await arm(settings, spec(rid, stock=1))
-    async with api_client(settings) as client:
-        order = await _reserve(client, settings, rid, "c1")
+    async with order_client(settings, rid, "c1", stock=1) as (client, order):
         r = await client.post(f"/api/orders/{order}/cancel", headers=buyer(settings, "c1"))
         assert r.status_code == 200
         assert r.json()["status"] == "cancelled"
         again = await client.post(f"/api/orders/{order}/cancel", headers=buyer(settings, "c1"))
         assert again.json()["error"]["code"] == "order_not_payable"
         # The unit is back: another buyer gets it.
-        await _reserve(client, settings, rid, "c2")
+        await reserve(client, settings, rid, "c2")
 
 
 async def test_retried_success_replays_even_when_sold_out(settings: Settings, unique: str) -> None:
