@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from checkout.events import OrderEvent
-from flashsale.core.consumer import RETRIABLE, Batch, Member, run_loop, sink_batch
+from flashsale.core.consumer import RETRIABLE, Batch, ConsumerLoop, Member, sink_batch
 from flashsale.core.kafka import FULFILLMENT, FULFILLMENT_GROUP, started_producer
 from flashsale.core.retry import Backoff
 from flashsale.core.settings import Settings
@@ -106,7 +106,13 @@ class FulfillStats:
     parked: int = 0  # order events parked at intake (undecodable or rejected by PostgreSQL)
 
 
-class Fulfiller:
+class Fulfiller(ConsumerLoop[FulfillStats]):
+    """Works until :meth:`stop` (:meth:`ConsumerLoop.run`); orders in hand are finished and the
+    outbox flushed first."""
+
+    what = "fulfill"
+    retry_on = (*RETRIABLE, *_PG_ERRORS)
+
     def __init__(
         self,
         settings: Settings,
@@ -114,13 +120,15 @@ class Fulfiller:
         carrier: Carrier,
         config: FulfillConfig | None = None,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.pool = pool
         self.carrier = carrier
         self.config = config or FulfillConfig()
         self.topics = Topics(settings.topic_prefix)
         self.stats = FulfillStats()
-        self.stop_event = asyncio.Event()
+        self.backoff = self.config.backoff
+        self.log = log
         self._zone = ZoneInfo(self.config.zone)
         self._rng = random.Random(self.config.seed)  # noqa: S311 - jitter, not crypto
         self._retry = Backoff(
@@ -132,26 +140,10 @@ class Fulfiller:
         self._producer: AIOKafkaProducer | None = None
         self._last_track = 0.0
 
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    async def run(self) -> FulfillStats:
-        """Work until :meth:`stop`; orders in hand are finished and the outbox flushed first."""
-        try:
-            await run_loop(
-                self.step,
-                stop=self.stop_event,
-                backoff=self.config.backoff,
-                log=log,
-                what="fulfill",
-                reset=self._close,
-                retry_on=(*RETRIABLE, *_PG_ERRORS),
-            )
-            with contextlib.suppress(KafkaError, *_PG_ERRORS):
-                await self._publish()  # flush what the last pass recorded
-        finally:
-            await self._close()
-        return self.stats
+    async def drain(self) -> None:
+        """Flush what the last pass recorded (best effort: the next worker publishes the rest)."""
+        with contextlib.suppress(KafkaError, *_PG_ERRORS):
+            await self._publish()
 
     async def step(self) -> None:
         """One pass: intake, work, track (when due), publish."""
@@ -273,7 +265,7 @@ class Fulfiller:
             self._producer = await started_producer(self.settings, client_id=FULFILLMENT)
         return self._producer
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         producer, self._producer = self._producer, None
         await self._member.close()
         if producer is not None:

@@ -34,7 +34,6 @@ the payload). A batch's parked records and offsets are idempotent on replay.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from aiokafka import AIOKafkaConsumer
 
 from checkout.events import OrderEvent
 from checkout.pipeline._apply import apply_batch, copy_batch, shipment_from_json
-from flashsale.core.consumer import Batch, Member, run_loop, sink_batch
+from flashsale.core.consumer import Batch, ConsumerLoop, Member, sink_batch
 from flashsale.core.kafka import WRITER, WRITER_GROUP
 from flashsale.core.retry import Backoff
 from flashsale.core.settings import Settings
@@ -82,17 +81,24 @@ class WriterStats:
     first_batch_at: float = 0.0  # time.perf_counter() when the first messages were fetched
 
 
-class Writer:
+class Writer(ConsumerLoop[WriterStats]):
+    """Consumes until :meth:`stop` (:meth:`ConsumerLoop.run`); the batch in hand is written and
+    committed first."""
+
+    what = "writer"
+
     def __init__(
         self, settings: Settings, pool: asyncpg.Pool, config: WriterConfig | None = None
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.pool = pool
         self.config = config or WriterConfig()
         self.topic = Topics(settings.topic_prefix).orders
         self.shipments_topic = Topics(settings.topic_prefix).shipments
         self.stats = WriterStats()
-        self.stop_event = asyncio.Event()
+        self.backoff = self.config.backoff
+        self.log = log
         self._member = Member(
             settings,
             [self.topic, self.shipments_topic],
@@ -101,23 +107,8 @@ class Writer:
             log=log,
         )
 
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    async def run(self) -> WriterStats:
-        """Consume until :meth:`stop`; the batch in hand is written and committed first."""
-        try:
-            await run_loop(
-                self.step,
-                stop=self.stop_event,
-                backoff=self.config.backoff,
-                log=log,
-                what="writer",
-                reset=self._member.close,
-            )
-        finally:
-            await self._member.close()
-        return self.stats
+    async def close(self) -> None:
+        await self._member.close()
 
     async def step(self) -> None:
         """One batch: fetch, write (parking what cannot be written), commit."""

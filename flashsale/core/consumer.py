@@ -13,7 +13,10 @@ offsets only after the PostgreSQL transaction commits. What they share lives her
   (:class:`~flashsale.core.sink.SinkUnavailable`, or :class:`~flashsale.core.sink.SinkFault`,
   which stops the process without committing);
 - :func:`run_loop` — call a step until stopped; outages (``retry_on``) back off with
-  :func:`flashsale.core.retry.pause` and, after ``backoff.attempts`` in a row, propagate.
+  :func:`flashsale.core.retry.pause` and, after ``backoff.attempts`` in a row, propagate;
+- :class:`ConsumerLoop` — the loop's owner: a stop event, :meth:`~ConsumerLoop.stop`, and
+  :meth:`~ConsumerLoop.run` (the loop over the subclass's ``step``, then ``drain``, and
+  ``close`` always), returning the subclass's stats.
 
 Logs carry partitions, offsets and class names, never payloads.
 """
@@ -24,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -44,6 +47,7 @@ from flashsale.core.sink import (
 )
 
 E = TypeVar("E", bound=Identified)
+S = TypeVar("S")
 #: Decodes one record of a topic; raises TypeError / ValueError (or a subclass) when it cannot.
 Parse = Callable[[str, bytes | None], E]
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[Any, Any]]]
@@ -197,3 +201,50 @@ async def run_loop(
                 await reset()
             attempt += 1
             await pause(backoff, attempt, stop, log, what, exc)
+
+
+class ConsumerLoop(Generic[S]):
+    """The owner of a consumer loop (the writer, the fulfiller). A subclass sets ``stats``,
+    ``backoff`` and ``log`` and writes :meth:`step` (one pass) and :meth:`close` (its clients,
+    idempotent; also the reset after a Kafka or OS error); :meth:`run` does the rest."""
+
+    #: The name the loop's backoff logs use.
+    what: ClassVar[str]
+    #: What the loop retries (bounded) instead of propagating.
+    retry_on: ClassVar[tuple[type[BaseException], ...]] = RETRIABLE
+    stats: S
+    backoff: Backoff
+    log: logging.Logger
+
+    def __init__(self) -> None:
+        self.stop_event = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    async def step(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """What to finish once stopped, before :meth:`close` (nothing by default)."""
+
+    async def run(self) -> S:
+        """Call :meth:`step` until :meth:`stop` (:func:`run_loop`), :meth:`drain`; :meth:`close`
+        whatever happens. Returns the stats."""
+        try:
+            await run_loop(
+                self.step,
+                stop=self.stop_event,
+                backoff=self.backoff,
+                log=self.log,
+                what=self.what,
+                reset=self.close,
+                retry_on=self.retry_on,
+            )
+            await self.drain()
+        finally:
+            await self.close()
+        return self.stats

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core import kafka
-from flashsale.core.consumer import run_loop
+from flashsale.core.consumer import ConsumerLoop, run_loop
 from flashsale.core.retry import Backoff
 from flashsale.core.settings import Settings
 from flashsale.core.sink import SinkFault, SinkUnavailable
@@ -97,6 +97,45 @@ async def test_stop_ends_the_loop_during_a_backoff() -> None:
     stop.set()
     await asyncio.wait_for(task, 2)  # not the 30 s backoff
     assert steps.calls == 1
+
+
+class Owner(ConsumerLoop[list[str]]):
+    """A loop owner whose steps raise the given errors in turn, then stop it."""
+
+    what = "owner"
+
+    def __init__(self, *errors: BaseException) -> None:
+        super().__init__()
+        self.stats = []
+        self.backoff = FAST
+        self.log = log
+        self.errors = list(errors)
+
+    async def step(self) -> None:
+        self.stats.append("step")
+        if self.errors:
+            raise self.errors.pop(0)
+        self.stop()
+
+    async def drain(self) -> None:
+        self.stats.append("drain")
+
+    async def close(self) -> None:
+        self.stats.append("close")
+
+
+async def test_the_owner_runs_the_loop_then_drains_and_closes() -> None:
+    owner = Owner(KafkaConnectionError())
+    assert await asyncio.wait_for(owner.run(), 5) is owner.stats
+    # the Kafka error closes the clients (the reset), the stop drains, close comes last
+    assert owner.stats == ["step", "close", "step", "drain", "close"]
+
+
+async def test_the_owner_closes_without_draining_when_the_loop_fails() -> None:
+    owner = Owner(SinkFault("no such table"))
+    with pytest.raises(SinkFault):
+        await asyncio.wait_for(owner.run(), 5)
+    assert owner.stats == ["step", "close"]
 
 
 async def test_factories_take_the_process_client_id(settings: Settings) -> None:
