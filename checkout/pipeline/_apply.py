@@ -32,52 +32,40 @@ from checkout.events import REFUND_TYPES, SHIPMENT_TYPES, STATUSES, EventFormatE
 
 RECORD_ONLY = ("shipment.failed",)
 
-_TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS _w_events (
-    event_id text, order_id text, round_id text, type text, seq integer, status text,
-    at timestamptz, data jsonb) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS _w_orders (
-    id text, round_id text, status text, seq integer, buyer_id text, id_hash text,
-    quantity integer, number text, channel text, agreement_version text, offer jsonb,
-    pii jsonb, pay_before timestamptz, reserved_at timestamptz, paid_at timestamptz,
-    payment_id text, updated_at timestamptz, surcharge_fen bigint, total_fen bigint)
-    ON COMMIT DELETE ROWS;
-"""
-EVENT_COLUMNS = ("event_id", "order_id", "round_id", "type", "seq", "status", "at", "data")
-ORDER_COLUMNS = (
-    "id",
-    "round_id",
-    "status",
-    "seq",
-    "buyer_id",
-    "id_hash",
-    "quantity",
-    "number",
-    "channel",
-    "agreement_version",
-    "offer",
-    "pii",
-    "pay_before",
-    "reserved_at",
-    "paid_at",
-    "payment_id",
-    "updated_at",
-    "surcharge_fen",
-    "total_fen",
+#: The staging tables' columns, name and type, in COPY order: the one list behind the temp
+#: tables, the COPY column lists and the INSERT … SELECT statements.
+_EVENT_FIELDS = (
+    "event_id text, order_id text, round_id text, type text, seq integer, status text, "
+    "at timestamptz, data jsonb"
 )
-_INSERT_EVENTS = """
-INSERT INTO order_events (event_id, order_id, round_id, type, seq, status, at, data)
-SELECT event_id, order_id, round_id, type, seq, status, at, data FROM _w_events
-ON CONFLICT (event_id) DO NOTHING"""
+_ORDER_FIELDS = (
+    "id text, round_id text, status text, seq integer, buyer_id text, id_hash text, "
+    "quantity integer, number text, channel text, agreement_version text, offer jsonb, "
+    "pii jsonb, pay_before timestamptz, reserved_at timestamptz, paid_at timestamptz, "
+    "payment_id text, updated_at timestamptz, surcharge_fen bigint, total_fen bigint"
+)
+
+
+def _names(fields: str) -> tuple[str, ...]:
+    return tuple(f.split()[0] for f in fields.split(","))
+
+
+EVENT_COLUMNS = _names(_EVENT_FIELDS)
+ORDER_COLUMNS = _names(_ORDER_FIELDS)
+_EVENTS = ", ".join(EVENT_COLUMNS)
+_ORDERS = ", ".join(ORDER_COLUMNS)
+_TEMP = (
+    f"CREATE TEMP TABLE IF NOT EXISTS _w_events ({_EVENT_FIELDS}) ON COMMIT DELETE ROWS;\n"
+    f"CREATE TEMP TABLE IF NOT EXISTS _w_orders ({_ORDER_FIELDS}) ON COMMIT DELETE ROWS;"
+)
+_INSERT_EVENTS = (
+    f"INSERT INTO order_events ({_EVENTS}) SELECT {_EVENTS} FROM _w_events "  # noqa: S608 - constants
+    "ON CONFLICT (event_id) DO NOTHING"
+)
 # Status, seq and updated_at follow the highest seq; reservation and payment fields fill in once.
-_UPSERT_ORDERS = """
-INSERT INTO orders (id, round_id, status, seq, buyer_id, id_hash, quantity, number, channel,
-                    agreement_version, offer, pii, pay_before, reserved_at, paid_at, payment_id,
-                    updated_at, surcharge_fen, total_fen)
-SELECT id, round_id, status, seq, buyer_id, id_hash, quantity, number, channel,
-       agreement_version, offer, pii, pay_before, reserved_at, paid_at, payment_id,
-       updated_at, surcharge_fen, total_fen
-FROM _w_orders ORDER BY id
+_UPSERT_ORDERS = (
+    f"INSERT INTO orders ({_ORDERS}) SELECT {_ORDERS} FROM _w_orders ORDER BY id"  # noqa: S608
+    """
 ON CONFLICT (id) DO UPDATE SET
     status = CASE WHEN EXCLUDED.seq > orders.seq THEN EXCLUDED.status ELSE orders.status END,
     updated_at = CASE WHEN EXCLUDED.seq > orders.seq THEN EXCLUDED.updated_at
@@ -100,6 +88,7 @@ ON CONFLICT (id) DO UPDATE SET
 WHERE EXCLUDED.seq > orders.seq
    OR (orders.reserved_at IS NULL AND EXCLUDED.reserved_at IS NOT NULL)
    OR (orders.paid_at IS NULL AND EXCLUDED.paid_at IS NOT NULL)"""
+)
 _INSERT_REFUNDS = """
 INSERT INTO refunds (payment_id, order_id, round_id, amount_fen, reason, detail, event_id,
                      required_at)

@@ -60,16 +60,14 @@ async def redis_stats(inventory: Inventory, round_id: str) -> RoundStats | None:
         return None
 
 
+#: The unit counters of a round (fields of :class:`inventory.RoundStats`), as every report
+#: names them, in that order.
+UNIT_COUNTERS = ("stocked", "left", "held", "paid", "released", "refund_required")
+
+
 def counters(stats: RoundStats) -> dict[str, int]:
-    """The unit counters of a round, as every report names them."""
-    return {
-        "stocked": stats.stocked,
-        "left": stats.left,
-        "held": stats.held,
-        "paid": stats.paid,
-        "released": stats.released,
-        "refund_required": stats.refund_required,
-    }
+    """The unit counters of a round (:data:`UNIT_COUNTERS`)."""
+    return {name: getattr(stats, name) for name in UNIT_COUNTERS}
 
 
 @dataclass
