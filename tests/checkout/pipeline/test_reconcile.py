@@ -4,7 +4,6 @@ PostgreSQL; reconcile agrees, names a deleted row, and --repair puts it back."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -16,6 +15,7 @@ from checkout.pipeline.writer import Writer, WriterConfig
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
 from inventory import Inventory, ReserveRequest, RoundSpec
+from tests.support.inventory import make_spec, req
 from tests.support.offer import snapshot
 from tests.support.pipeline import disarm, eventually, statuses
 
@@ -23,35 +23,18 @@ STOCK = 1500
 
 
 def spec(round_id: str) -> RoundSpec:
-    now = datetime.now(UTC)
-    return RoundSpec(
-        round_id=round_id,
-        offer_id="sim-20",
+    return make_spec(
+        round_id,
         stock=STOCK,
-        starts_at=now - timedelta(minutes=1),
-        ends_at=now + timedelta(hours=1),
         per_account_limit=1,
         per_id_limit=1,
-        hold_seconds=900,
-        number_choice=False,
-        channels=("web", "mobile"),
-        status="live",
         agreement_version="v3",
         offer=snapshot(),
     )
 
 
 def request(round_id: str, n: int) -> ReserveRequest:
-    return ReserveRequest(
-        round_id=round_id,
-        buyer_id=f"b{n}",
-        id_hash=f"h{n}",
-        quantity=1,
-        idempotency_key=f"k{n}",
-        channel="web" if n % 2 else "mobile",
-        agreement_version="v3",
-        pii={"name": "Z*** San", "id_masked": "1101**********123X"},
-    )
+    return req(round_id, f"b{n}", channel="web" if n % 2 else "mobile", agreement_version="v3")
 
 
 @pytest.mark.timeout(90)
