@@ -38,7 +38,7 @@ from flashsale.core.settings import Settings
 from flashsale.front import tokens
 from flashsale.front.app import create_app
 from flashsale.front.errors import STATUS
-from tests.support.api import api_client, arm, body, buyer, headers, spec
+from tests.support.api import buyer, reserve, round_client
 
 EXAMPLES = 60  # per operation and credential mix; the whole module stays well under a minute
 NEGATIVE_EXAMPLES = 80
@@ -60,17 +60,13 @@ async def world(settings: Settings) -> World:
     suffix = random.Random().getrandbits(40)
     rid = f"fuzz{suffix:x}"
     who = f"fuzz-buyer-{suffix:x}"
-    await arm(settings, spec(rid, stock=100_000, per_account_limit=10_000, per_id_limit=10_000))
-    orders = []
-    async with api_client(settings) as client:
-        for i, owner in enumerate((who, who, who, f"other-{suffix:x}")):
-            r = await client.post(
-                f"/api/rounds/{rid}/orders",
-                json=body(),
-                headers=headers(settings, owner, f"seed-{i}-{suffix:x}"),
-            )
-            assert r.status_code == 201, r.text
-            orders.append(r.json()["order_id"])
+    limits = {"per_account_limit": 10_000, "per_id_limit": 10_000}
+    async with round_client(settings, rid, stock=100_000, **limits) as client:
+        owners = (who, who, who, f"other-{suffix:x}")
+        orders = [
+            await reserve(client, settings, rid, owner, f"seed-{i}-{suffix:x}")
+            for i, owner in enumerate(owners)
+        ]
         paid = await client.post(
             f"/api/orders/{orders[1]}/pay", json={"instant": True}, headers=buyer(settings, who)
         )

@@ -21,7 +21,7 @@ from flashsale.front.pages import i18n
 from flashsale.front.pages.messages import MESSAGES
 from flashsale.front.pages.routes import STATIC
 from inventory.refusals import LANGUAGES, REFUSALS, storefront_table
-from tests.support.api import api_client, arm, body, buyer, headers, spec
+from tests.support.api import api_client, arm, buyer, reserve, round_client, spec
 from tests.support.offer import snapshot
 from tests.support.storefront import catalog_offer
 
@@ -128,23 +128,12 @@ async def test_my_orders_lists_the_buyers_own_orders_from_postgresql_with_live_s
 ) -> None:
     rid = f"mine{unique}"
     me, other = f"me{unique}", f"other{unique}"
-    await arm(settings, spec(rid, stock=5, per_account_limit=3))
-    async with api_client(settings) as client:
+    async with round_client(settings, rid, stock=5, per_account_limit=3) as client:
         assert (await client.get("/api/orders")).status_code == 401
-        made = []
-        for i in range(2):
-            r = await client.post(
-                f"/api/rounds/{rid}/orders",
-                json=body(),
-                headers=headers(settings, me, f"m{i}{unique}"),
-            )
-            assert r.status_code == 201, r.text
-            made.append(r.json()["order_id"])
-        theirs = await client.post(
-            f"/api/rounds/{rid}/orders", json=body(), headers=headers(settings, other, f"o{unique}")
-        )
+        made = [await reserve(client, settings, rid, me, f"m{i}{unique}") for i in range(2)]
+        theirs = await reserve(client, settings, rid, other, f"o{unique}")
         # What the writer stores for each (the pipeline's job, done here): PostgreSQL lags Redis.
-        for n, oid in enumerate([*made, theirs.json()["order_id"]]):
+        for n, oid in enumerate([*made, theirs]):
             await pg_pool.execute(
                 "INSERT INTO orders (id, round_id, status, seq, buyer_id, updated_at, created_at) "
                 "VALUES ($1, $2, 'reserved', 1, $3, now(), now() + make_interval(secs => $4))",
