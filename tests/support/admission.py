@@ -1,4 +1,5 @@
-"""Helpers for the admission tests: apps with chosen limits, round options, a late-opening round."""
+"""Helpers for the admission tests: apps with chosen limits, round options, a late-opening round,
+rounds armed under a policy."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from flashsale.core.settings import Settings
 from flashsale.front.admission import AdmissionConfig, Policy
 from flashsale.front.admission.policy import write
 from flashsale.front.app import create_app
+from inventory.spec import RoundSpec
+from tests.support.api import arm
 
 
 @contextlib.asynccontextmanager
@@ -44,3 +47,17 @@ async def refresh(*clients: httpx.AsyncClient) -> None:
 async def sync(*clients: httpx.AsyncClient) -> None:
     for c in clients:
         await c.app.state.fs.admission.limiter.sync()  # type: ignore[attr-defined]
+
+
+@contextlib.asynccontextmanager
+async def policy_client(
+    settings: Settings, policy: Policy, *rounds: RoundSpec
+) -> AsyncIterator[httpx.AsyncClient]:
+    """:func:`admission_client` once each of ``rounds`` is armed under ``policy`` (the worker
+    has read the options)."""
+    for round_spec in rounds:
+        await arm(settings, round_spec)
+        await set_policy(settings, round_spec.round_id, policy)
+    async with admission_client(settings) as client:
+        await refresh(client)
+        yield client

@@ -7,17 +7,15 @@ import time
 from flashsale.core.settings import Settings
 from flashsale.front.admission import Policy
 from flashsale.front.admission import pow as proof
-from tests.support.admission import admission_client, refresh, set_policy
+from tests.support.admission import admission_client, policy_client, set_policy
 from tests.support.api import arm, body, headers, spec
 
 
 async def test_proof_of_work(settings: Settings, unique: str) -> None:
     rid = f"pow{unique}"
-    await arm(settings, spec(rid, stock=10, per_account_limit=5))
-    await set_policy(settings, rid, Policy(pow_bits=8))
     url = f"/api/rounds/{rid}/orders"
-    async with admission_client(settings) as client:
-        await refresh(client)
+    armed = spec(rid, stock=10, per_account_limit=5)
+    async with policy_client(settings, Policy(pow_bits=8), armed) as client:
         got = await client.get(
             f"/api/rounds/{rid}/challenge", headers=headers(settings, "pat", "x" * 8)
         )

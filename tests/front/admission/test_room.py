@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from flashsale.core.settings import Settings
 from flashsale.front import tokens
 from flashsale.front.admission import Policy
-from tests.support.admission import admission_client, refresh, set_policy
+from tests.support.admission import admission_client, policy_client, refresh, set_policy
 from tests.support.api import arm, body, headers, spec
 
 
@@ -32,11 +32,9 @@ async def test_shuffled_pre_queue_admitted_at_the_rate(settings: Settings, uniqu
     # machine), then is re-armed to start at once; at 40 per second the queue drains in 5 s,
     # well after the 200 polls.
     rate = 40
-    await arm(settings, spec(rid, stock=500, starts_at=datetime.now(UTC) + timedelta(minutes=1)))
-    await set_policy(settings, rid, Policy(room=True, rate=rate))
+    later = spec(rid, stock=500, starts_at=datetime.now(UTC) + timedelta(minutes=1))
     entrants = [f"e{i:03d}-{unique}" for i in range(200)]
-    async with admission_client(settings) as client:
-        await refresh(client)
+    async with policy_client(settings, Policy(room=True, rate=rate), later) as client:
         url = f"/api/rounds/{rid}/queue"
         for who in entrants:  # in this order, before the start
             r = await client.post(url, headers=headers(settings, who, "q" * 8))
@@ -89,12 +87,9 @@ async def test_shuffled_pre_queue_admitted_at_the_rate(settings: Settings, uniqu
 
 async def test_buy_needs_own_admission_token(settings: Settings, unique: str) -> None:
     rid, other = f"wrt{unique}", f"wro{unique}"
-    for r in (rid, other):
-        await arm(settings, spec(r, stock=5))
-        await set_policy(settings, r, Policy(room=True, rate=1000))
     url = f"/api/rounds/{rid}/orders"
-    async with admission_client(settings) as client:
-        await refresh(client)
+    rounds = (spec(rid, stock=5), spec(other, stock=5))
+    async with policy_client(settings, Policy(room=True, rate=1000), *rounds) as client:
         joined = await client.post(
             f"/api/rounds/{rid}/queue", headers=headers(settings, "ann", "q" * 8)
         )
