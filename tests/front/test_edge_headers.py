@@ -19,8 +19,8 @@ from flashsale.front import tokens
 from flashsale.front.admission import Policy
 from flashsale.front.admission import pow as proof
 from flashsale.front.errors import STATUS
-from tests.support.admission import admission_client, refresh, set_policy
-from tests.support.api import arm, body, buyer, headers, spec
+from tests.support.admission import policy_client
+from tests.support.api import body, buyer, headers, spec
 
 ODD_VALUES = [
     "é".encode(),  # UTF-8 bytes: two latin-1 characters
@@ -45,11 +45,8 @@ async def test_odd_header_values_are_refused_cleanly(
     settings: Settings, unique: str, value: bytes
 ) -> None:
     rid = f"hdr{unique}"
-    await arm(settings, spec(rid, stock=5))
-    await set_policy(settings, rid, Policy(room=True, pow_bits=4))
     now = int(time.time())
-    async with admission_client(settings) as client:
-        await refresh(client)
+    async with policy_client(settings, Policy(room=True, pow_bits=4), spec(rid, stock=5)) as client:
         # payment callback signature: t= fresh, v1= the odd value
         callback = b'{"id":"evt_1"}'
         for signature in (b"t=%d,v1=" % now + value, value):
@@ -91,7 +88,6 @@ async def test_odd_header_values_are_refused_cleanly(
         limit = value.decode("latin-1")[:5000]
         r = await client.get(f"/api/rounds/{rid}/numbers", params={"limit": limit})
         _check(r, "invalid_request", "number_choice_disabled", "not_found")
-    await set_policy(settings, rid, Policy())
 
 
 @pytest.mark.parametrize("value", ODD_VALUES, ids=range(len(ODD_VALUES)))
@@ -99,8 +95,6 @@ async def test_odd_proof_of_work_headers_are_refused_cleanly(
     settings: Settings, unique: str, value: bytes
 ) -> None:
     rid = f"pw{unique}"
-    await arm(settings, spec(rid, stock=5))
-    await set_policy(settings, rid, Policy(pow_bits=4))
     who = f"pw-{unique}"
     challenge, _ = proof.issue(settings.token_secret, rid, who, 4, 60)
     payload, signature = challenge.split(".")
@@ -112,14 +106,12 @@ async def test_odd_proof_of_work_headers_are_refused_cleanly(
         challenge.encode() + b"." + value,  # the solution
         challenge.encode() + b".\xb2",
     ]
-    async with admission_client(settings) as client:
-        await refresh(client)
+    async with policy_client(settings, Policy(pow_bits=4), spec(rid, stock=5)) as client:
         for i, x_pow in enumerate(candidates):
             h: dict[str, str | bytes] = {**headers(settings, who, f"pw-{unique}-{i}")}
             h["X-PoW"] = x_pow
             r = await client.post(f"/api/rounds/{rid}/orders", json=body(), headers=h)
             _check(r, "challenge_failed")
-    await set_policy(settings, rid, Policy())
 
 
 def test_verify_functions_refuse_non_ascii_str() -> None:

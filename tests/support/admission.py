@@ -54,10 +54,14 @@ async def policy_client(
     settings: Settings, policy: Policy, *rounds: RoundSpec
 ) -> AsyncIterator[httpx.AsyncClient]:
     """:func:`admission_client` once each of ``rounds`` is armed under ``policy`` (the worker
-    has read the options)."""
+    has read the options); the rounds' options are cleared at the end."""
     for round_spec in rounds:
         await arm(settings, round_spec)
         await set_policy(settings, round_spec.round_id, policy)
-    async with admission_client(settings) as client:
-        await refresh(client)
-        yield client
+    try:
+        async with admission_client(settings) as client:
+            await refresh(client)
+            yield client
+    finally:
+        for round_spec in rounds:
+            await set_policy(settings, round_spec.round_id, Policy())

@@ -7,7 +7,7 @@ import time
 from flashsale.core.settings import Settings
 from flashsale.front.admission import Policy
 from flashsale.front.admission import pow as proof
-from tests.support.admission import admission_client, policy_client, set_policy
+from tests.support.admission import admission_client, policy_client
 from tests.support.api import arm, body, headers, spec
 
 
@@ -58,7 +58,6 @@ async def test_proof_of_work(settings: Settings, unique: str) -> None:
             await buy("kpow-0005", f"{fresh['challenge']}.{proof.solve(fresh['challenge'], 8)}")
             == 201
         )
-    await set_policy(settings, rid, Policy())
 
 
 async def test_no_proof_needed_by_default(settings: Settings, unique: str) -> None:
