@@ -46,6 +46,12 @@ def purchase(**overrides: object) -> BuyRequest:
     return msgspec.convert(body(**overrides), BuyRequest).checked()
 
 
+async def one_order(settings: Settings, checkout: Checkout, rid: str, who: str, key: str) -> str:
+    """Round ``rid`` armed with three units and one order of ``who`` reserved in it: its id."""
+    await arm(settings, spec(rid, stock=3))
+    return (await checkout.reserve(rid, who, key, purchase())).reservation.order_id
+
+
 async def test_reserve_replay_and_refusal_without_http(
     settings: Settings, checkout: Checkout, unique: str
 ) -> None:
@@ -76,16 +82,14 @@ async def test_reserve_replay_and_refusal_without_http(
 async def test_pay_at_once_then_answer_the_payment_again(
     settings: Settings, checkout: Checkout, unique: str
 ) -> None:
-    rid = f"flowpay{unique}"
-    await arm(settings, spec(rid, stock=3))
-    order_id = (await checkout.reserve(rid, "carol", "flow-key-0004", purchase())).reservation
-    paid = await checkout.pay("carol", order_id.order_id, instant=True)
+    order_id = await one_order(settings, checkout, f"flowpay{unique}", "carol", "flow-key-0004")
+    paid = await checkout.pay("carol", order_id, instant=True)
     assert (paid.status, paid.late) == ("paid", False)
-    again = await checkout.pay("carol", order_id.order_id)
-    assert again == type(paid)(order_id.order_id, "paid", paid.payment_id)
+    again = await checkout.pay("carol", order_id)
+    assert again == type(paid)(order_id, "paid", paid.payment_id)
     with pytest.raises(NotPayable):
-        await checkout.cancel("carol", order_id.order_id)
-    shown = await checkout.order("carol", order_id.order_id)
+        await checkout.cancel("carol", order_id)
+    shown = await checkout.order("carol", order_id)
     assert shown["status"] == "paid"
     assert "id_hash" in shown
     assert "id_hash" not in public_order(shown)
@@ -94,11 +98,7 @@ async def test_pay_at_once_then_answer_the_payment_again(
 async def test_pay_later_applies_the_signed_callback_itself(
     settings: Settings, checkout: Checkout, unique: str
 ) -> None:
-    rid = f"flowcb{unique}"
-    await arm(settings, spec(rid, stock=3))
-    order_id = (
-        await checkout.reserve(rid, "dan", "flow-key-0005", purchase())
-    ).reservation.order_id
+    order_id = await one_order(settings, checkout, f"flowcb{unique}", "dan", "flow-key-0005")
     started = await checkout.pay("dan", order_id)
     assert started.status == PENDING
     for _ in range(200):
@@ -113,10 +113,7 @@ async def test_callbacks_cancel_and_other_buyers(
     settings: Settings, checkout: Checkout, unique: str
 ) -> None:
     rid = f"flowx{unique}"
-    await arm(settings, spec(rid, stock=3))
-    order_id = (
-        await checkout.reserve(rid, "erin", "flow-key-0006", purchase())
-    ).reservation.order_id
+    order_id = await one_order(settings, checkout, rid, "erin", "flow-key-0006")
     with pytest.raises(NoSuchOrder):
         await checkout.order("mallory", order_id)  # another buyer's order is not there
     with pytest.raises(NoSuchOrder):
