@@ -14,7 +14,7 @@ from flashsale.cli.common import (
     execute,
     group_option,
     operator,
-    opt,
+    seconds_option,
     settings,
     token_file_option,
 )
@@ -28,17 +28,14 @@ from inventory import Inventory
 @round_group.command("archive")
 @click.argument("round_id", required=False)
 @click.option("--all-finished", is_flag=True, help="Every finished round still in Redis.")
-@opt(
-    "--grace",
-    kind=click.FloatRange(0),
-    default=0.0,
-    help="Seconds a round must have been over (closed or past its end) first.",
+@seconds_option(
+    "--grace", 0.0, "Seconds a round must have been over (closed or past its end) first."
 )
-@opt(
+@seconds_option(
     "--settle",
-    kind=click.FloatRange(0, 300),
-    default=2.0,
-    help="Seconds between leaving the armed set and deleting the keys (a relay pass ends).",
+    2.0,
+    "Seconds between leaving the armed set and deleting the keys (a relay pass ends).",
+    most=300,
 )
 @group_option("writer", "Writer consumer group reconcile checks.")
 @token_file_option

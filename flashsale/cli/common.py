@@ -110,6 +110,11 @@ def workers_option(default: int, help: str) -> Decorator:
     return opt("--workers", "-w", default=default, kind=click.IntRange(1, 64), help=help)
 
 
+def seconds_option(flag: str, default: float, help: str, *, most: float | None = None) -> Decorator:
+    """A duration in seconds: at least 0, at most ``most`` when given."""
+    return opt(flag, default=default, kind=click.FloatRange(0, most), help=help)
+
+
 def group_option(role: str, help: str) -> Decorator:
     """``--group``: a Kafka consumer group; unset, the deployment's own ``<topic prefix>-<role>``
     (:func:`flashsale.core.kafka.writer_group`), so deployments on one broker never share one."""

@@ -20,7 +20,14 @@ from checkout.pipeline.writer import Writer, WriterConfig, WriterError
 from flashsale.cli._output import CliError, console, emit, json_option, run
 from flashsale.cli._signals import log_option, on_signals, retries_option, setup_logging
 from flashsale.cli.clients import pg_pool, topics_ready
-from flashsale.cli.common import Field, config_options, from_options, group_option, opt
+from flashsale.cli.common import (
+    Field,
+    config_options,
+    from_options,
+    group_option,
+    opt,
+    seconds_option,
+)
 from flashsale.core.db import create_pool
 from flashsale.core.kafka import writer_group
 from flashsale.core.redis import redis_client
@@ -184,11 +191,8 @@ def writer(group: str | None, batch: int, retries: int, log_level: str) -> None:
     is_flag=True,
     help="Re-publish events of orders missing downstream, then re-check until --wait runs out.",
 )
-@opt(
-    "--wait",
-    kind=click.FloatRange(0, 600),
-    default=20.0,
-    help="With --repair: seconds to wait for the writers to catch up.",
+@seconds_option(
+    "--wait", 20.0, "With --repair: seconds to wait for the writers to catch up.", most=600
 )
 @group_option("writer", "Writer consumer group whose lag is reported.")
 @json_option
