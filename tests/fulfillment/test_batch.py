@@ -25,7 +25,6 @@ from tests.support.fulfillment import (
     carrier_requests,
     dead,
     order,
-    private,
     ready,
     shipment_counts,
     topic_messages,
@@ -140,9 +139,8 @@ async def test_chosen_numbers_in_one_batch(pg_pool: asyncpg.Pool, unique: str) -
 
 
 async def test_a_batch_ships_what_it_can_and_leaves_the_rest_for_later(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"bs-{unique}"
     sku, bad_sku = f"bs-x-{unique}", f"bs-y-{unique}"
     await seed_stock(pg_pool, handsets={sku: 3}, sim_cards=4, numbers=4, seed=14)
@@ -197,9 +195,8 @@ async def test_a_batch_ships_what_it_can_and_leaves_the_rest_for_later(
 
 
 async def test_leases_expire_mid_batch_still_one_shipment_each(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"le-{unique}"
     await seed_stock(pg_pool, sim_cards=30, numbers=30, seed=17)
     # each booking takes 1-3 s, a lease 0.1 s: the other worker takes over batches that are

@@ -10,7 +10,7 @@ from checkout.pipeline.observe import kafka_lag
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from fulfillment import CarrierConfig, seed_stock
-from tests.support.fulfillment import booked, order, private, workers
+from tests.support.fulfillment import booked, order, workers
 from tests.support.offer import sim_offer
 from tests.support.parking import message, parked_rows, produce_raw, wrong_types
 from tests.support.pipeline import eventually
@@ -18,9 +18,8 @@ from tests.support.pipeline import eventually
 
 @pytest.mark.timeout(120)
 async def test_poisoned_intake_parked_and_fulfillment_goes_on(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     topic = Topics(own.topic_prefix).orders
     r = f"pf-{unique}"
     await seed_stock(pg_pool, sim_cards=30, numbers=30, seed=7)

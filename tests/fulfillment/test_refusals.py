@@ -4,8 +4,6 @@ ordered variant, and a snapshot asking for what cannot be shipped, are never shi
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import orjson
 
@@ -14,24 +12,15 @@ from flashsale.core.topics import Topics
 from fulfillment import CarrierConfig, seed_stock, tracking
 from fulfillment.identifiers import imei_valid, make_imei
 from fulfillment.stock import register_model
-from tests.support import FLASHSALE
-from tests.support.fulfillment import booked, dead, order, private, topic_messages, workers
+from tests.support.cli import changes_once, cli, operator_env
+from tests.support.fulfillment import booked, dead, order, topic_messages, workers
 from tests.support.offer import handset_offer, sim_offer
 from tests.support.pipeline import eventually, produce
 
 
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        FLASHSALE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 30)
-    return proc.returncode or 0, out.decode(errors="replace")
-
-
 async def test_permanent_failure_dead_letter_and_retry(
-    settings: Settings, env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
+    own: Settings, env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"dl-{unique}"
     await seed_stock(pg_pool, sim_cards=6, numbers=6, seed=4)
     events = []
@@ -83,17 +72,7 @@ async def test_permanent_failure_dead_letter_and_retry(
         "WHERE order_id = $1",
         f"{r}-2",
     )
-    token_env = {
-        **own_env,
-        "FLASHSALE_ADMIN_TOKEN": settings.admin_token.reveal(),
-        "FLASHSALE_OPERATOR": "olivia",
-    }
-    rc, out = await cli(token_env, "fulfillment", "retry", str(target), "--json")
-    assert rc == 0, out
-    assert orjson.loads(out)["changed"] is True
-    rc, out = await cli(token_env, "fulfillment", "retry", str(target), "--json")
-    assert rc == 0, out
-    assert orjson.loads(out)["changed"] is False  # repeat is a no-op
+    await changes_once(operator_env(own_env, own, "olivia"), "fulfillment", "retry", str(target))
     audit = await pg_pool.fetch(
         "SELECT actor FROM audit_log WHERE action = 'fulfillment.retry' AND subject = $1", f"{r}-2"
     )
@@ -111,9 +90,8 @@ async def _booked(pool: asyncpg.Pool, r: str, n: int) -> bool:
 
 
 async def test_wrong_variant_handset_is_refused(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"mm-{unique}"
     sku, other = f"px-128-black-{unique}", f"px-256-white-{unique}"
     await register_model(pg_pool, sku, "35111111")

@@ -22,7 +22,7 @@ from fulfillment.identifiers import iccid_valid
 from tests.support.fulfillment import (
     carrier_requests,
     order,
-    private,
+    paid_sim_orders,
     ready,
     shipment_counts,
     workers,
@@ -32,9 +32,8 @@ from tests.support.pipeline import eventually, produce, statuses
 
 
 async def test_every_paid_order_one_shipment_two_workers_duplicates(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"ff-{unique}"
     await seed_stock(pg_pool, sim_cards=60, numbers=40, seed=1)
     events = []
@@ -112,12 +111,10 @@ async def test_every_paid_order_one_shipment_two_workers_duplicates(
 
 
 async def test_transient_failures_and_timeouts_recover(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"tr-{unique}"
-    await seed_stock(pg_pool, sim_cards=30, numbers=30, seed=2)
-    await produce(own, [e for n in range(1, 31) for e in order(r, n, sim_offer([]))])
+    await paid_sim_orders(own, pg_pool, r, 30, sim_offer([]), seed=2)
     # 0.5x..1.5x of 40 ms against a 45 ms timeout: about a third time out after the carrier
     # booked; a 503 for 40% of requests before it did
     ccfg = CarrierConfig(latency_ms=40, timeout_ms=45, transient_rate=0.4, seed=7)
@@ -144,12 +141,10 @@ async def test_transient_failures_and_timeouts_recover(
 
 
 async def test_overdue_shipments_are_reported(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"od-{unique}"
-    await seed_stock(pg_pool, sim_cards=3, numbers=3, seed=3)
-    await produce(own, [e for n in range(1, 4) for e in order(r, n, sim_offer([]))])
+    await paid_sim_orders(own, pg_pool, r, 3, sim_offer([]), seed=3)
     ccfg = CarrierConfig(transit_seconds=0.5, step_seconds=3600)  # promised soon, slow van
     async with workers(own, pg_pool, ccfg):
         await eventually(ready(pg_pool, r, 3), within=30)

@@ -11,11 +11,10 @@ import asyncpg
 import pytest
 
 from flashsale.core.settings import Settings
-from fulfillment import seed_stock
 from tests.support import FLASHSALE
-from tests.support.fulfillment import booked, carrier_requests, order, private, shipment_counts
+from tests.support.fulfillment import booked, carrier_requests, paid_sim_orders, shipment_counts
 from tests.support.offer import sim_offer
-from tests.support.pipeline import eventually, produce
+from tests.support.pipeline import eventually
 from tests.support.processes import stop
 
 _ORPHAN = """
@@ -48,12 +47,10 @@ async def spawn(env: dict[str, str], name: str) -> asyncio.subprocess.Process:
 
 @pytest.mark.timeout(90)
 async def test_sigkill_mid_batch_two_workers_no_duplicate(
-    settings: Settings, env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
+    own: Settings, env: dict[str, str], pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"kb-{unique}"
-    await seed_stock(pg_pool, sim_cards=24, numbers=24, seed=8)
-    await produce(own, [e for n in range(1, 25) for e in order(r, n, sim_offer())])
+    await paid_sim_orders(own, pg_pool, r, 24, sim_offer(), seed=8)
     penv = {
         **env,
         "FLASHSALE_TOPIC_PREFIX": own.topic_prefix,

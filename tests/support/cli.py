@@ -1,6 +1,7 @@
 """Helpers for the CLI tests: ``flashsale …`` as a subprocess, or typed as one line (with or
 without the operator credential), its one-line refusals, row counts of the catalog tables,
-phone numbers, a round created from an offer."""
+phone numbers, a round created from an offer, a process left running, an operator's
+environment and an audited command that changes something once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncpg
 import orjson
 
 from flashsale.core.audit import TOKEN_ENV, Operator, configured_token
+from flashsale.core.settings import Settings
 from tests.support import FLASHSALE
 
 OP = Operator(actor="test")
@@ -97,3 +99,27 @@ async def cli(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tu
     )
     out, _ = await asyncio.wait_for(proc.communicate(stdin), 60)
     return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """``flashsale *args`` started and left running (stdout and stderr in one pipe)."""
+    return await asyncio.create_subprocess_exec(
+        FLASHSALE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+
+
+def operator_env(env: dict[str, str], settings: Settings, operator: str) -> dict[str, str]:
+    """``env`` with the operator credential (the admin token of ``settings``) and the
+    operator's name, as the audit log records it."""
+    return {**env, TOKEN_ENV: settings.admin_token.reveal(), "FLASHSALE_OPERATOR": operator}
+
+
+async def changes_once(env: dict[str, str], *args: str) -> None:
+    """``flashsale *args --json`` of an audited command, twice: the first run changes
+    something, the repeat is a no-op."""
+    rc, out = await cli(env, *args, "--json")
+    assert rc == 0, out
+    assert orjson.loads(out)["changed"] is True
+    rc, out = await cli(env, *args, "--json")
+    assert rc == 0, out
+    assert orjson.loads(out)["changed"] is False

@@ -1,6 +1,6 @@
 """Helpers for the fulfillment tests: order events shaped like the front's (offer snapshots from
-:mod:`tests.support.offer`), a private topic prefix per test, in-process workers, and
-queries."""
+:mod:`tests.support.offer`), a private topic prefix per test (and the ``own`` fixture that
+gives it), paid SIM orders with their stock, in-process workers, and queries."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from typing import Any
 
 import asyncpg
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer
 
 from checkout.events import OrderEvent
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
-from fulfillment import CarrierConfig, FulfillConfig, Fulfiller, SimulatedCarrier
-from tests.support.pipeline import later, reserved
+from fulfillment import CarrierConfig, FulfillConfig, Fulfiller, SimulatedCarrier, seed_stock
+from tests.support.pipeline import later, produce, reserved
 
 
 def order(
@@ -52,6 +53,27 @@ async def private(settings: Settings, unique: str) -> Settings:
     own = dataclasses.replace(settings, topic_prefix=f"{settings.topic_prefix}-{unique}")
     await ensure_topics(own)
     return own
+
+
+@pytest.fixture
+async def own(settings: Settings, unique: str) -> Settings:
+    """The session's settings with a topic prefix of this test's own (:func:`private`)."""
+    return await private(settings, unique)
+
+
+async def paid_sim_orders(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    round_id: str,
+    n: int,
+    offer: dict[str, Any],
+    *,
+    seed: int,
+) -> None:
+    """Stock for ``n`` SIM orders (``n`` cards and ``n`` numbers), and orders 1 to ``n`` of
+    ``round_id`` with ``offer``, reserved and paid, on the orders topic."""
+    await seed_stock(pool, sim_cards=n, numbers=n, seed=seed)
+    await produce(settings, [e for i in range(1, n + 1) for e in order(round_id, i, offer)])
 
 
 async def shipment_counts(pool: asyncpg.Pool, round_id: str) -> dict[str, int]:

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from flashsale.core.parked import ParkedEvent, clean, park
 from flashsale.core.settings import Settings
 from tests.support.api import api_client
-from tests.support.cli import cli
+from tests.support.cli import changes_once, cli, operator_env
 
 
 def _counted(process: str, reason: str) -> float:
@@ -53,16 +53,8 @@ async def test_dashboard_metrics_and_resolve(
     rc, out = await cli(env, "parked", "list", "--process", "writer", "--json")
     assert rc == 0, out
     assert pid in [x["id"] for x in orjson.loads(out)]
-    token_env = {
-        **env,
-        "FLASHSALE_ADMIN_TOKEN": settings.admin_token.reveal(),
-        "FLASHSALE_OPERATOR": "rosa",
-    }
-    rc, out = await cli(token_env, "parked", "resolve", str(pid), "--json")
-    assert rc == 0, out
-    assert orjson.loads(out)["changed"] is True
-    rc, out = await cli(token_env, "parked", "resolve", str(pid), "--json")
-    assert orjson.loads(out)["changed"] is False
+    token_env = operator_env(env, settings, "rosa")
+    await changes_once(token_env, "parked", "resolve", str(pid))
     row = await pg_pool.fetchrow("SELECT * FROM parked_events WHERE id = $1", pid)
     assert (row["state"], row["resolved_by"]) == ("resolved", "rosa")
     rc, out = await cli(env, "parked", "list", "--process", "writer", "--json")

@@ -21,7 +21,6 @@ from checkout.pipeline.relay import GROUP, Relay, RelayConfig, default_consumer
 from flashsale.core.audit import Operator
 from flashsale.core.settings import Settings
 from inventory.keys import ARMED_ROUNDS, RoundKeys
-from tests.support.fulfillment import private
 from tests.support.parking import parked_rows
 from tests.support.pipeline import disarm, eventually, reserved, xadd
 from tests.support.relay import orders_records
@@ -40,9 +39,8 @@ def _huge(event: OrderEvent, size: int) -> OrderEvent:
 
 @pytest.mark.timeout(90)
 async def test_oversize_event_and_poisoned_round_parked_others_published(
-    settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     prefix = f"pr-{unique}"
     good_a, good_b, bad = f"{prefix}-a", f"{prefix}-b", f"{prefix}-bad"
     events_a = [reserved(good_a, n) for n in range(1, 21)]
@@ -108,9 +106,8 @@ async def test_oversize_event_and_poisoned_round_parked_others_published(
 
 
 async def test_relay_without_postgres_keeps_parked_entries_in_redis(
-    settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"nopg-{unique}"
     big = _huge(reserved(r, 2), 10_000)
     await xadd(redis, [reserved(r, 1), big])
@@ -164,9 +161,8 @@ def test_default_consumer_name_is_stable() -> None:
 
 @pytest.mark.timeout(60)
 async def test_restarted_relay_resumes_its_pending_and_stale_consumers_go(
-    settings: Settings, redis: Redis, unique: str
+    own: Settings, redis: Redis, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"stable-{unique}"
     outbox = RoundKeys(r).outbox
     events = [reserved(r, n) for n in range(1, 11)]

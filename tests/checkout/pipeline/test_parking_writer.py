@@ -24,22 +24,20 @@ from flashsale.core.db import create_pool
 from flashsale.core.settings import Settings
 from flashsale.core.sink import Delivered, SinkFault, SinkUnavailable, apply_isolating
 from flashsale.core.topics import Topics
-from tests.support.cli import cli
-from tests.support.fulfillment import private
+from tests.support.cli import cli, operator_env
 from tests.support.parking import message, parked_rows, produce_raw, with_nul, wrong_types
 from tests.support.pipeline import eventually, order_count, reserved
 
 
 @pytest.mark.timeout(120)
 async def test_poisoned_events_parked_and_the_writer_goes_on(
-    settings: Settings,
+    own: Settings,
     redis: Redis,
     pg_pool: asyncpg.Pool,
     env: dict[str, str],
     unique: str,
     tmp_path: Path,
 ) -> None:
-    own = await private(settings, unique)
     topic = Topics(own.topic_prefix).orders
     r = f"pw-{unique}"
     good = [reserved(r, n) for n in range(1, 31)]
@@ -108,11 +106,7 @@ async def test_poisoned_events_parked_and_the_writer_goes_on(
     )
     assert rc == 1
     assert "credential" in out
-    token_env = {
-        **own_env,
-        "FLASHSALE_ADMIN_TOKEN": settings.admin_token.reveal(),
-        "FLASHSALE_OPERATOR": "pat",
-    }
+    token_env = operator_env(own_env, own, "pat")
     rc, out = await cli(
         token_env, "parked", "retry", str(rejected["id"]), "--payload-file", str(path), "--json"
     )

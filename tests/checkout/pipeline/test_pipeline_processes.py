@@ -4,7 +4,6 @@ reconcile` agrees afterwards and names a deliberately deleted row."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import asyncpg
@@ -14,21 +13,9 @@ from redis.asyncio import Redis
 
 from flashsale.core.settings import Settings
 from flashsale.core.topics import ensure_topics
-from tests.support import FLASHSALE
+from tests.support.cli import cli, spawn
 from tests.support.pipeline import disarm, eventually, order_count, paid, reserved, statuses, xadd
 from tests.support.processes import stop
-
-
-async def spawn(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        FLASHSALE, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
-    proc = await spawn(env, *args)
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(errors="replace")
 
 
 @pytest.mark.timeout(120)

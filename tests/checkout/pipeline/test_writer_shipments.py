@@ -14,7 +14,7 @@ from checkout.events import OrderEvent, shipment_event
 from checkout.pipeline._apply import apply_batch, shipment_from_json
 from flashsale.core.settings import Settings
 from fulfillment import CarrierConfig, seed_stock
-from tests.support.fulfillment import booked, order, private, workers
+from tests.support.fulfillment import booked, order, workers
 from tests.support.offer import sim_offer
 from tests.support.pipeline import eventually, produce
 
@@ -73,9 +73,8 @@ async def test_shipment_events_order_status_any_arrival(pg_pool: asyncpg.Pool, u
 
 
 async def test_snapshot_from_orders_row_when_reserved_never_seen(
-    settings: Settings, pg_pool: asyncpg.Pool, unique: str
+    own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
-    own = await private(settings, unique)
     r = f"bf-{unique}"
     await seed_stock(pg_pool, sim_cards=1, numbers=1, seed=9)
     reserved, paid = order(r, 1, sim_offer([]))
