@@ -114,8 +114,6 @@ async def test_shopper_waits_buys_once_on_double_click_and_pays(
         assert width <= PHONE["width"], "no horizontal scrolling on a phone"
         await phone.locator(f'article[data-round="{rid}"] button').click()
         await shoot(phone, "storefront-phone-en")
-        await page.context.close()
-        await phone.context.close()
     finally:
         await redis.aclose()
 
@@ -152,7 +150,6 @@ async def test_sold_out_round_shows_sold_out(
     await expect(result).to_have_attribute("data-code", "sold_out")
     await expect(result).to_contain_text("Sold out")
     await shoot(page, "storefront-sold-out-en-phone")
-    await page.context.close()
 
 
 async def test_dashboard_refuses_without_token_and_shows_live_figures(
@@ -211,8 +208,6 @@ async def test_dashboard_refuses_without_token_and_shows_live_figures(
         phone.locator(f'#rounds article[data-round="{rid}"] [data-kpi="left"]')
     ).to_have_text("43")
     await shoot(phone, "ops-phone-en")
-    await page.context.close()
-    await phone.context.close()
 
 
 # The ops dashboard at 1280 px and on a phone, with its round controls (issue 17).

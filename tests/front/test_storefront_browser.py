@@ -115,7 +115,6 @@ async def test_chinese_first_english_switch_sticks_and_every_text_is_translated(
     await expect(english.locator(_card(rid)).locator("button")).to_have_text("Buy")
     assert await english.evaluate("document.documentElement.lang") == "en"
     await assert_translated(english)
-    await english.context.close()
 
 
 async def test_sms_limit_is_said_plainly(
@@ -142,7 +141,6 @@ async def test_sms_limit_is_said_plainly(
     await expect(page.locator("#send-code")).to_be_disabled()
     await assert_translated(page)
     await shoot(page, "storefront-sms-limit-phone")
-    await page.context.close()
 
 
 async def test_queued_before_the_start_admitted_after_the_browser_check_and_buys(
@@ -197,7 +195,6 @@ async def test_queued_before_the_start_admitted_after_the_browser_check_and_buys
         await client.aclose()
     assert len(mine) == 1
     await assert_translated(page)
-    await page.context.close()
 
 
 async def test_a_reload_keeps_the_place_in_the_queue(
@@ -242,7 +239,6 @@ async def test_a_reload_keeps_the_place_in_the_queue(
     await page.reload()  # admitted: the kept token goes straight to the form
     await expect(page.locator("#buy-form")).to_be_visible()
     await expect(queue).to_be_hidden()
-    await page.context.close()
 
 
 async def login_first(page, rid: str) -> None:  # type: ignore[no-untyped-def]
@@ -313,4 +309,3 @@ async def test_states_never_go_stale(
         await assert_translated(page)
     finally:
         await client.aclose()
-    await page.context.close()
