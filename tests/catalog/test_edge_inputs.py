@@ -44,11 +44,18 @@ def attempt(
         return {}, exc
 
 
+def with_product(
+    portal_conn: tuple[Portal, asyncpg.Connection], kind: str, name: str
+) -> tuple[Portal, asyncpg.Connection, dict[str, Any]]:
+    """The portal, its connection, and a new product of ``kind`` to add offers or variants to."""
+    portal, conn = portal_conn
+    return portal, conn, portal.call(catalog.add_product(conn, OPERATOR, kind, name))
+
+
 def test_offers_with_arbitrary_text_are_refused_or_stored_exactly(
     portal_conn: tuple[Portal, asyncpg.Connection],
 ) -> None:
-    portal, conn = portal_conn
-    product = portal.call(catalog.add_product(conn, OPERATOR, "sim_card", "edge card"))
+    portal, conn, product = with_product(portal_conn, "sim_card", "edge card")
     counter = itertools.count()
 
     @hsettings(
@@ -100,8 +107,7 @@ LIMITS = {"product": (1, 200, 600), "sku": (1, 64, 128), "colour": (0, 64, 192)}
 def test_products_and_variants_with_arbitrary_text(
     portal_conn: tuple[Portal, asyncpg.Connection],
 ) -> None:
-    portal, conn = portal_conn
-    handset = portal.call(catalog.add_product(conn, OPERATOR, "handset", "edge phone"))
+    portal, conn, handset = with_product(portal_conn, "handset", "edge phone")
     counter = itertools.count()
     run = uuid.uuid4().hex[:8]
 
