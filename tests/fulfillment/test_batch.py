@@ -14,7 +14,7 @@ import asyncpg
 
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
-from fulfillment import CarrierConfig, seed_stock
+from fulfillment import CarrierConfig, FulfillConfig, Fulfiller, SimulatedCarrier, seed_stock
 from fulfillment._allocate import allocate
 from fulfillment.errors import Mismatch, OutOfStock
 from fulfillment.identifiers import make_imei
@@ -194,23 +194,33 @@ async def test_a_batch_ships_what_it_can_and_leaves_the_rest_for_later(
     )
 
 
+_EXPIRED = """SELECT count(*) FROM fulfillment_orders
+WHERE round_id = $1 AND state = 'working' AND lease_until < now()"""
+
+
 async def test_leases_expire_mid_batch_still_one_shipment_each(
     own: Settings, pg_pool: asyncpg.Pool, unique: str
 ) -> None:
     r = f"le-{unique}"
     await seed_stock(pg_pool, sim_cards=30, numbers=30, seed=17)
-    # each booking takes 1-3 s, a lease 0.1 s: the other worker takes over batches that are
-    # still at the carrier and books them again under the same keys
+    # each booking takes 1-3 s, a lease 0.1 s: the other worker's pass takes over what the
+    # first worker still has at the carrier and books it again under the same keys
     ccfg = CarrierConfig(latency_ms=2000, seed=3)
-    async with workers(own, pg_pool, ccfg, n=2, batch=30, concurrency=30, lease_seconds=0.1) as fs:
-        # both workers are in the group and past its first rebalance before the orders
-        # arrive (a worker still joining under load would never get to take a batch over)
-        async def joined() -> bool:
-            members = [f._member._consumer for f in fs]
-            return all(c is not None and c.assignment() for c in members)
-
-        await eventually(joined, within=30)
+    cfg = {"batch": 30, "concurrency": 30, "lease_seconds": 0.1}
+    other = Fulfiller(
+        own,
+        pg_pool,
+        SimulatedCarrier(pg_pool, ccfg),
+        FulfillConfig(worker="other", seed=1, group=f"ff-{own.topic_prefix}", **cfg),  # type: ignore[arg-type]
+    )
+    async with workers(own, pg_pool, ccfg, **cfg):
         await produce(own, [e for n in range(1, 31) for e in order(r, n, sim_offer())], times=2)
+
+        async def lease_expired_at_the_carrier() -> bool:
+            return bool(await pg_pool.fetchval(_EXPIRED, r))
+
+        await eventually(lease_expired_at_the_carrier, within=30, every=0.02)
+        assert await other.work_once() >= 1  # (the first worker's bookings take 1 s at least)
         await eventually(ready(pg_pool, r, 30), within=40)
         await asyncio.sleep(1.0)  # bookings still in flight land
     counts = await shipment_counts(pg_pool, r)
