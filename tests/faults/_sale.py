@@ -242,13 +242,13 @@ async def run_sale(
             out.findings.append(f"exited on their own (restarted): {', '.join(died)}")
 
         async def settled() -> bool:
-            return await _settled(rig.settings, redis, pool, inventory, cat.round_id, http.acked)
+            return await _settled(live, http.acked)
 
         if await _poll(settled, settle_limit):
             out.settled_s = time.monotonic() - crowd_done
         else:
             out.problems.append(f"not settled after {settle_limit:.0f}s")
-        await _check(rig.settings, redis, pool, inventory, cat.round_id, http.acked, out)
+        await _check(live, http.acked, out)
         out.server_errors = stats.server_errors
         out.transport_errors = stats.transport_errors + http.pay_failures
         if stats.replays_wrong:
@@ -263,16 +263,10 @@ async def run_sale(
     return out
 
 
-async def _settled(
-    settings: Settings,
-    redis: Redis,
-    pool: asyncpg.Pool,
-    inventory: Inventory,
-    round_id: str,
-    acked: set[str],
-) -> bool:
+async def _settled(live: Live, acked: set[str]) -> bool:
+    round_id, redis, pool = live.round_id, live.redis, live.pool
     try:
-        st = await inventory.stats(round_id)
+        st = await live.inventory.stats(round_id)
         backlog = await outbox_backlog(redis, round_id, relay.GROUP)
         row = await pool.fetchrow(
             """SELECT count(*) FILTER (WHERE reserved_at IS NOT NULL) AS orders,
@@ -292,19 +286,12 @@ async def _settled(
         return False
     if row["shipments"] < row["paid"]:
         return False
-    return (await reconcile(settings, redis, pool, round_id)).ok
+    return (await reconcile(live.rig.settings, redis, pool, round_id)).ok
 
 
-async def _check(
-    settings: Settings,
-    redis: Redis,
-    pool: asyncpg.Pool,
-    inventory: Inventory,
-    round_id: str,
-    acked: set[str],
-    out: Outcome,
-) -> None:
-    st = await inventory.stats(round_id)
+async def _check(live: Live, acked: set[str], out: Outcome) -> None:
+    round_id, pool = live.round_id, live.pool
+    st = await live.inventory.stats(round_id)
     rows = await pool.fetch(
         "SELECT id, status, buyer_id, coalesce(quantity, 0) AS q FROM orders "
         "WHERE round_id = $1 AND reserved_at IS NOT NULL",
@@ -341,7 +328,7 @@ async def _check(
         list(ids),
     )
     out.dup_shipments = int(ship["shipments"] - ship["orders"]) + int(bookings)
-    report = await reconcile(settings, redis, pool, round_id)
+    report = await reconcile(live.rig.settings, live.redis, pool, round_id)
     out.reconcile_ok = report.ok
     if out.lost:
         out.problems.append(
