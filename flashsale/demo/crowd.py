@@ -56,7 +56,8 @@ class CrowdStats:
     paid: int = 0
     left_to_expire: int = 0
     replays_same_order: int = 0
-    replays_wrong: int = 0  # must stay 0: a retry returned a different order
+    replays_wrong: int = 0  # must stay 0: a retry was answered, but not with the same order
+    replays_unanswered: int = 0  # the retry got no answer (5xx or transport errors throughout)
     transport_errors: int = 0
     server_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -170,11 +171,9 @@ class Crowd:
         self.stats.last_reserved_at = now
         if self.rng.random() < b.retry_same_key:
             again = await self._send(shopper, key, body)
-            if (
-                again is not None
-                and again.status == 201
-                and again.json()["order_id"] == order["order_id"]
-            ):
+            if again is None:  # the server never answered: nothing was said about the order
+                self.stats.replays_unanswered += 1
+            elif again.status == 201 and again.json()["order_id"] == order["order_id"]:
                 self.stats.replays_same_order += 1
             else:
                 self.stats.replays_wrong += 1

@@ -155,6 +155,7 @@ def _report(
         "answers": dict(stats.answers),
         "retries_same_order": stats.replays_same_order,
         "retries_different_order": stats.replays_wrong,
+        "retries_unanswered": stats.replays_unanswered,
         "server_errors": stats.server_errors,
         "transport_errors": stats.transport_errors,
         "orders_acknowledged": final.orders,
