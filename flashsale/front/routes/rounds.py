@@ -33,7 +33,9 @@ class RoundCache:
         self.rounds: dict[str, dict[str, Any]] = {}
         self.refreshed_at = 0.0
 
-    async def refresh(self) -> None:
+    async def refresh(self, stop: asyncio.Event | None = None) -> None:
+        """Look at every armed round again; once ``stop`` is set, no new look starts (the last
+        view is kept), so a worker shutting down waits only for the calls in flight."""
         members = await self._redis.smembers(ARMED_ROUNDS)  # type: ignore[misc]
         ids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         gate = asyncio.Semaphore(8)  # a few connections, however many rounds are armed
@@ -49,6 +51,8 @@ class RoundCache:
             ):
                 return known  # finished rounds change rarely: look again now and then
             async with gate:
+                if stop is not None and stop.is_set():
+                    return known
                 found = await self._inventory.describe(rid)
             if found is not None:
                 found["described_at"] = now
@@ -62,7 +66,7 @@ class RoundCache:
         """Refresh until ``stop``; a failed refresh keeps the last view and is retried."""
         while not stop.is_set():
             try:
-                await self.refresh()
+                await self.refresh(stop)
             except (InventoryError, OSError, aioredis.RedisError) as exc:
                 log.warning("round cache refresh failed: %s", exc)
             await sleep_unless_stopped(stop, self.interval)
