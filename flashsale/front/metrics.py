@@ -144,21 +144,30 @@ def flush() -> None:
     _TALLY.flush()
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request by its route template (never the raw path)."""
+class RequestMetrics:
+    """The request counter and latency histogram, by route template, method and status."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    def _child(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+    def record(self, route: str, method: str, status: int, started: float) -> None:
+        """One answered request, begun at ``time.perf_counter()`` = ``started``."""
         key = (route, method, status)
         child = self._children.get(key)
         if child is None:
             labels = (route, method, str(status))
             child = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
             self._children[key] = child
-        return child
+        _TALLY.inc(child[0])
+        _TALLY.observe(child[1], _LATENCY_BOUNDS, time.perf_counter() - started)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by its route template (never the raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._metrics = RequestMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -178,9 +187,7 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if route is not None else "unmatched"
-            count, latency = self._child(template, scope["method"], status)
-            _TALLY.inc(count)
-            _TALLY.observe(latency, _LATENCY_BOUNDS, time.perf_counter() - started)
+            self._metrics.record(template, scope["method"], status, started)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
