@@ -34,6 +34,7 @@ import redis
 import redis.asyncio as aioredis
 
 from checkout import idnumber
+from flashsale.cli.serve import DEFAULT_SERVER
 from flashsale.core.settings import Settings
 from flashsale.front import tokens
 from inventory import Inventory, ReserveRequest
@@ -65,7 +66,7 @@ class BenchConfig:
     buyers_per_rep: int = 60_000
     results: Path = Path("results")
     baseline: bool = True
-    servers: tuple[str, ...] = ("uvicorn",)  # several: each runs every repetition, in turn
+    servers: tuple[str, ...] = (DEFAULT_SERVER,)  # several: each runs every repetition, in turn
     host: str | None = None  # a server already running (not started; no naive baseline)
 
 
@@ -183,7 +184,7 @@ class Server:
     """`flashsale serve` as a subprocess on a free loopback port."""
 
     def __init__(
-        self, workers: int, env: dict[str, str], factory: str, server: str = "uvicorn"
+        self, workers: int, env: dict[str, str], factory: str, server: str = DEFAULT_SERVER
     ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -14,6 +14,7 @@ import orjson
 from rich.console import Console
 
 from flashsale.cli.common import Decorator, opt, workers_option
+from flashsale.cli.serve import DEFAULT_SERVER, SERVERS
 from flashsale.core.settings import Settings
 
 console = Console()
@@ -95,9 +96,9 @@ def _write(results: Path, name: str, summary: dict[str, Any], hide: str = "runs"
 @opt(
     "--server",
     "servers",
-    default=("uvicorn",),
+    default=(DEFAULT_SERVER,),
     multiple=True,
-    kind=click.Choice(["uvicorn", "granian"]),
+    kind=click.Choice(SERVERS),
     help="ASGI server of `flashsale serve`; repeat it to compare servers in one run.",
 )
 @click.option(

@@ -1,5 +1,5 @@
-"""`flashsale serve`: the shopper front (Starlette on uvicorn with uvloop and httptools, or on
-Granian with ``--server granian``)."""
+"""`flashsale serve`: the shopper front (Starlette on Granian, or on uvicorn with uvloop and
+httptools with ``--server uvicorn``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from flashsale.core.settings import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SERVERS = ("uvicorn", "granian")
-DEFAULT_SERVER = "uvicorn"
+DEFAULT_SERVER = "granian"
 
 
 def _alive(pid: int) -> bool:
@@ -128,4 +128,6 @@ def _granian(factory: str, host: str, port: int, workers: int, log_level: str) -
         log_dictconfig=uvicorn_log_config(log_level),
         log_access=False,  # our own JSON access line carries the request id
         workers_kill_timeout=10,
+        respawn_failed_workers=True,  # a worker that dies is replaced, as uvicorn does
+        respawn_interval=0.5,
     ).serve()

@@ -156,8 +156,13 @@ class Rig:
         return dead
 
     def workers(self) -> list[int]:
+        """The front's worker processes: uvicorn's run multiprocessing's spawn_main, Granian's
+        are forks of the server (the same command line)."""
         serve = self.services.procs["serve"].pid
-        return sorted(p for p in children(serve) if "spawn_main" in cmdline(p))
+        own = cmdline(serve)
+        return sorted(
+            p for p in children(serve) if "spawn_main" in cmdline(p) or (own and cmdline(p) == own)
+        )
 
     async def ping(self) -> bool:
         async with httpx.AsyncClient(timeout=1) as client:
