@@ -15,6 +15,7 @@ from flashsale.cli._signals import log_option
 from flashsale.cli.common import opt, workers_option
 from flashsale.core.logs import uvicorn_log_config
 from flashsale.core.settings import Settings
+from flashsale.core.supervision import SERVER_PID_ENV
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SERVERS = ("uvicorn", "granian")
@@ -89,6 +90,7 @@ def serve(
     if not os.environ.get(MULTIPROC_ENV):
         os.environ[MULTIPROC_ENV] = str(metrics_dir(settings.data_dir))
     os.environ["FLASHSALE_ACCESS_LOG"] = "1" if access_log else "0"
+    os.environ[SERVER_PID_ENV] = str(os.getpid())  # its workers stop if this process dies
     if server == "granian":
         _granian(factory, host, port, workers, log_level)
         return

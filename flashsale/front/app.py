@@ -22,6 +22,7 @@ from checkout.purchase import InvalidPurchase
 from flashsale.core.logs import RequestIdMiddleware
 from flashsale.core.redis import redis_client
 from flashsale.core.settings import Settings
+from flashsale.core.supervision import serving_parent, stop_when_orphaned
 from flashsale.front import errors, metrics
 from flashsale.front import pages as web
 from flashsale.front.admission import Admission, AdmissionConfig
@@ -100,6 +101,10 @@ def create_app(
                 await state.admission.policies.refresh()  # round options before the first buy
             admitter = asyncio.create_task(state.admission.run(stop))
             stack.push_async_callback(_stop_task, admitter, stop)
+            server = serving_parent()
+            if server is not None:  # a worker of `flashsale serve`: stop if it is killed
+                watcher = asyncio.create_task(stop_when_orphaned(server, stop))
+                stack.push_async_callback(_stop_task, watcher, stop)
             install(app, state)
             yield
 

@@ -1,5 +1,6 @@
 """`flashsale serve --server uvicorn|granian`: the same app, lifespan and metrics on both, with
-one worker too (uvicorn then runs in the CLI's own process)."""
+one worker too (uvicorn then runs in the CLI's own process); with several, workers whose server
+process is killed stop instead of serving its port on their own."""
 
 from __future__ import annotations
 
@@ -29,10 +30,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("server", ["uvicorn", "granian"])
-def test_one_worker_serves_the_front_and_stops_on_sigterm(
-    settings: Settings, tmp_path: Path, server: str
-) -> None:
+def _serve(
+    settings: Settings, tmp_path: Path, server: str, workers: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `flashsale serve`; returns the process and its URL once it answers /api/ping."""
     port = _free_port()
     env = {
         **os.environ,
@@ -43,19 +44,41 @@ def test_one_worker_serves_the_front_and_stops_on_sigterm(
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
     flashsale = str(Path(sys.executable).with_name("flashsale"))
-    argv = [flashsale, "serve", "--server", server, "--port", str(port), "--workers", "1"]
+    argv = [flashsale, "serve", "--server", server, "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/api/ping", timeout=2)
+            return proc, url
+        except httpx.TransportError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                _, err = proc.communicate(timeout=30)
+                raise AssertionError(f"{server} did not start: {err.decode()[-2000:]}") from None
+            time.sleep(0.2)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_one_worker_serves_the_front_and_stops_on_sigterm(
+    settings: Settings, tmp_path: Path, server: str
+) -> None:
+    proc, url = _serve(settings, tmp_path, server, workers=1)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ping = httpx.get(f"{url}/api/ping", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, f"{server} exited"
-                assert time.monotonic() < deadline, f"{server} did not start"
-                time.sleep(0.2)
+        ping = httpx.get(f"{url}/api/ping", timeout=2)
         assert (ping.status_code, ping.json()) == (200, {"ok": True})
         assert ping.headers["x-request-id"]
         rounds = httpx.get(f"{url}/api/rounds", timeout=5)  # served by the lifespan's cache
@@ -71,3 +94,36 @@ def test_one_worker_serves_the_front_and_stops_on_sigterm(
     # uvicorn in the CLI's own process re-raises the SIGTERM it handled, once shut down
     assert proc.returncode in (0, -signal.SIGTERM), err.decode()[-2000:]
     assert proc.returncode == 0 or b"Application shutdown complete" in err
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "granian"])
+def test_workers_stop_when_their_server_process_is_killed(
+    settings: Settings, tmp_path: Path, server: str
+) -> None:
+    proc, url = _serve(settings, tmp_path, server, workers=2)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:  # both workers up
+            time.sleep(0.2)
+            workers = [
+                p
+                for p in _children(proc.pid)
+                if Path(f"/proc/{p}/cmdline").read_bytes().find(b"resource_tracker") < 0
+            ]
+        assert len(workers) == 2, workers
+    finally:
+        proc.kill()  # SIGKILL: the server process cannot stop its workers itself
+        proc.wait(timeout=30)  # (its workers still hold the stderr pipe: no communicate)
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in workers if Path(f"/proc/{p}").exists()]
+    for pid in alive:  # leave nothing behind, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert not alive, f"{server} workers {alive} outlived their server"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/api/ping", timeout=2)
