@@ -77,7 +77,7 @@ format: install
 
 bench: install debian-bench
 	$(BIN)/flashsale stack up
-	$(BIN)/flashsale bench
+	$(BIN)/flashsale bench --server granian --server uvicorn
 
 clean:
 	rm -rf $(VENV) build *.egg-info
