@@ -77,7 +77,7 @@ format: install
 
 bench: install debian-bench
 	$(BIN)/flashsale stack up
-	$(BIN)/flashsale bench --server granian --server uvicorn
+	$(BIN)/flashsale bench --server uvicorn --server granian
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,5 +1,5 @@
-"""`flashsale serve`: the shopper front (Starlette on Granian, or on uvicorn with uvloop and
-httptools with ``--server uvicorn``)."""
+"""`flashsale serve`: the shopper front (Starlette on uvicorn with uvloop and httptools, or on
+Granian with ``--server granian``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from flashsale.core.supervision import SERVER_PID_ENV
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 SERVERS = ("uvicorn", "granian")
-DEFAULT_SERVER = "granian"
+DEFAULT_SERVER = "uvicorn"
 
 
 def _alive(pid: int) -> bool:
