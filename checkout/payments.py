@@ -99,7 +99,10 @@ class InvalidCallback(CallbackError):
 
 
 @dataclass(frozen=True, slots=True)
-class Payment:
+class Charge:
+    """A payment started at the provider for an order (its ``payment_id`` is the provider's);
+    what the order's payment state is lives in :class:`checkout.flow.Payment`."""
+
     payment_id: str
     order_id: str
     amount: int
@@ -162,14 +165,14 @@ class PaymentProvider:
     def __repr__(self) -> str:
         return "PaymentProvider(secret='**********')"
 
-    def start(self, order_id: str, amount: int) -> Payment:
+    def start(self, order_id: str, amount: int) -> Charge:
         if not isinstance(order_id, str) or not order_id:
             raise InvalidPayment("order_id", "order_id must be a non-empty string")
         if type(amount) is not int or amount <= 0:
             raise InvalidPayment("amount", "amount must be a positive integer of fen")
-        return Payment(f"pay_{secrets.token_hex(12)}", order_id, amount)
+        return Charge(f"pay_{secrets.token_hex(12)}", order_id, amount)
 
-    def confirm(self, payment: Payment, *, succeeded: bool = True) -> Callback:
+    def confirm(self, payment: Charge, *, succeeded: bool = True) -> Callback:
         """The signed callback announcing the payment's outcome."""
         now = int(self._clock())
         event = {
@@ -184,7 +187,7 @@ class PaymentProvider:
         body = orjson.dumps(event)
         return Callback(body, f"t={now},v1={_mac(self._key, now, body)}")
 
-    def pay_now(self, order_id: str, amount: int) -> tuple[Payment, Callback]:
+    def pay_now(self, order_id: str, amount: int) -> tuple[Charge, Callback]:
         """Demo mode: start and confirm at once; post the callback or apply it directly."""
         payment = self.start(order_id, amount)
         return payment, self.confirm(payment)

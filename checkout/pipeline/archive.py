@@ -148,7 +148,7 @@ class ArchiveConfig:
 
 
 @dataclass
-class Outcome:
+class ArchiveOutcome:
     round_id: str
     state: str  # "archived" | "unlisted" (keys deleted on a later pass) | "not_finished"
     # | "skipped" (not a round of this catalog, or not in Redis) | "failed"
@@ -197,13 +197,13 @@ class Archiver:
         rows = await self.pool.fetch(_CANDIDATES, armed, self.config.grace)
         return [r["id"] for r in rows if r["id"].startswith(self.config.round_prefix)]
 
-    async def archive_finished(self) -> list[Outcome]:
+    async def archive_finished(self) -> list[ArchiveOutcome]:
         """One pass over every candidate; one round's failure never stops the others."""
         return [await self.archive(round_id) for round_id in await self.candidates()]
 
-    async def archive(self, round_id: str) -> Outcome:
+    async def archive(self, round_id: str) -> ArchiveOutcome:
         if not ROUND_ID.fullmatch(round_id):  # not a round id at all (any text may come in)
-            return Outcome(round_id, "skipped", [_NOT_IN_CATALOG])
+            return ArchiveOutcome(round_id, "skipped", [_NOT_IN_CATALOG])
         try:
             return await self._archive(round_id)
         except _FAILURES as exc:
@@ -211,9 +211,9 @@ class Archiver:
             sqlstate = getattr(exc, "sqlstate", None)
             why = type(exc).__name__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
             log.warning("archive round=%s failed: %s", round_id, why)
-            return Outcome(round_id, "failed", [why])
+            return ArchiveOutcome(round_id, "failed", [why])
 
-    async def _archive(self, round_id: str) -> Outcome:
+    async def _archive(self, round_id: str) -> ArchiveOutcome:
         spaces = await self._buckets(round_id)
         row = await self._state(round_id)
         orders = 0
@@ -229,7 +229,9 @@ class Archiver:
             if wait > 0 and self.config.wait_settle:
                 await asyncio.sleep(wait)
             elif wait > 0:
-                return Outcome(round_id, "unlisted", [f"keys deleted in {wait:.0f}s"], orders)
+                return ArchiveOutcome(
+                    round_id, "unlisted", [f"keys deleted in {wait:.0f}s"], orders
+                )
             last_ids = {round_id: row["outbox_last_id"], **orjson.loads(row["bucket_last_ids"])}
             outcome = await self._purge(round_id, last_ids, spaces)
             outcome.orders = orders
@@ -300,22 +302,22 @@ class Archiver:
             reasons.append("reconcile: " + ", ".join(d.code for d in report.differences))
         return reasons, report.as_dict()
 
-    async def _take(self, round_id: str, known: bool, spaces: list[str]) -> Outcome:
+    async def _take(self, round_id: str, known: bool, spaces: list[str]) -> ArchiveOutcome:
         reasons = await self._over(self.pool, round_id)
         if reasons:
             state = "skipped" if reasons == [_NOT_IN_CATALOG] else "not_finished"
-            return Outcome(round_id, state, reasons)
+            return ArchiveOutcome(round_id, state, reasons)
         last_id = await outbox_last_id(self.redis, round_id)  # before the checks: see purge
         bucket_last_ids = {s: await outbox_last_id(self.redis, s) for s in spaces}
         try:
             stats = await self.inventory.stats(round_id)
         except RoundNotArmed:
-            return Outcome(round_id, "skipped", ["round is not in Redis"])
+            return ArchiveOutcome(round_id, "skipped", ["round is not in Redis"])
         reasons, report = await self._unsettled(round_id, spaces)
         if reasons:
             if known:  # a purge found it moved on: the relay must see it again
                 await self._relist(round_id, spaces)
-            return Outcome(round_id, "not_finished", reasons)
+            return ArchiveOutcome(round_id, "not_finished", reasons)
         keys = RoundKeys(round_id)
         meta = _hash(await self.redis.hgetall(keys.meta))  # type: ignore[misc]
         counters: dict[str, Any] = _hash(await self.redis.hgetall(keys.counters))  # type: ignore[misc]
@@ -342,11 +344,11 @@ class Archiver:
             )
             reasons = await self._over(conn, round_id)  # an extend may have won the lock
             if locked is None or reasons:
-                return Outcome(round_id, "not_finished", reasons)
+                return ArchiveOutcome(round_id, "not_finished", reasons)
             if await conn.fetchval(  # another archiver finished it while we read
                 "SELECT purged_at IS NOT NULL FROM round_archive WHERE round_id = $1", round_id
             ):
-                return Outcome(round_id, "archived", ["archived by another archiver"])
+                return ArchiveOutcome(round_id, "archived", ["archived by another archiver"])
             await conn.execute(
                 _UPSERT_ROUND, round_id, stats.stocked, stats.left, stats.held, stats.paid,
                 stats.released, stats.refund_required, stats.orders, sold_out, stats.status,
@@ -374,7 +376,7 @@ class Archiver:
             "UPDATE round_archive SET unlisted_at = now() WHERE round_id = $1", round_id
         )
         log.info("archive round=%s orders=%d unlisted", round_id, len(orders))
-        return Outcome(round_id, "unlisted", orders=len(orders))
+        return ArchiveOutcome(round_id, "unlisted", orders=len(orders))
 
     async def _dropped(self, spaces: list[str]) -> dict[str, int]:
         """What is not copied, counted over the round's key spaces (its own and its buckets')."""
@@ -420,7 +422,9 @@ class Archiver:
         return rows
 
     # -- step 3: delete ------------------------------------------------------------------------
-    async def _purge(self, round_id: str, last_ids: dict[str, str], spaces: list[str]) -> Outcome:
+    async def _purge(
+        self, round_id: str, last_ids: dict[str, str], spaces: list[str]
+    ) -> ArchiveOutcome:
         """Delete the round's keys: each bucket's space, then its own tag (the meta naming the
         buckets goes last). Every space is checked first, so a round that moved on loses none."""
         todo = []
@@ -444,9 +448,9 @@ class Archiver:
             "UPDATE round_archive SET purged_at = now() WHERE round_id = $1", round_id
         )
         log.info("archive round=%s purged keys=%d", round_id, deleted)
-        return Outcome(round_id, "archived", deleted_keys=deleted)
+        return ArchiveOutcome(round_id, "archived", deleted_keys=deleted)
 
-    async def _moved_on(self, round_id: str, spaces: list[str], reason: str) -> Outcome:
+    async def _moved_on(self, round_id: str, spaces: list[str], reason: str) -> ArchiveOutcome:
         # Something happened after the archive was taken: back into the armed sets so the
         # relay and sweeper handle it; the next pass takes the archive again.
         await self._relist(round_id, spaces)
@@ -454,9 +458,9 @@ class Archiver:
             "UPDATE round_archive SET unlisted_at = NULL WHERE round_id = $1", round_id
         )
         log.warning("archive round=%s purge refused: %s", round_id, reason)
-        return Outcome(round_id, "not_finished", [f"changed after the archive: {reason}"])
+        return ArchiveOutcome(round_id, "not_finished", [f"changed after the archive: {reason}"])
 
-    async def _sweep_strays(self, round_id: str, spaces: list[str]) -> Outcome:
+    async def _sweep_strays(self, round_id: str, spaces: list[str]) -> ArchiveOutcome:
         """Already archived: delete any key recreated since (e.g. an empty stream)."""
         deleted = 0
         for space in [*spaces, round_id]:
@@ -465,7 +469,7 @@ class Archiver:
                 last_id = await outbox_last_id(self.redis, space)
                 deleted += (await purge(self.redis, space, keys, last_id)).deleted
         await self._unlist(round_id, spaces)
-        return Outcome(round_id, "archived", ["already archived"], deleted_keys=deleted)
+        return ArchiveOutcome(round_id, "archived", ["already archived"], deleted_keys=deleted)
 
 
 async def reconcile_archived(pool: asyncpg.Pool, round_id: str) -> Report | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from checkout.pipeline.archive import ArchiveConfig, Archiver, Outcome
+from checkout.pipeline.archive import ArchiveConfig, ArchiveOutcome, Archiver
 from flashsale.cli._output import CliError, emit, json_option
 from flashsale.cli.common import (
     execute,
@@ -64,7 +64,7 @@ def archive(
     writers = group or writer_group(cfg.topic_prefix)
     config = ArchiveConfig(grace=grace, settle=settle, writer_group=writers)
 
-    async def go() -> list[Outcome]:
+    async def go() -> list[ArchiveOutcome]:
         pool = await create_pool(cfg.database_url, max_size=2)
         redis = redis_client(cfg.redis_url)
         try:

@@ -41,7 +41,7 @@ class DemoConfig:
 
 
 @dataclass
-class Timeline:
+class SaleTimeline:
     opened_at: float = 0.0  # time.monotonic() at the opening second
     sold_out_after: float | None = None
     crowd_done_after: float | None = None
@@ -82,7 +82,7 @@ def _update(progress: Progress, tasks: dict[str, Any], s: Sample, rate: float) -
 
 async def _watch(
     watcher: Watcher,
-    timeline: Timeline,
+    timeline: SaleTimeline,
     crowd_done: asyncio.Event,
     stop: asyncio.Event,
     config: DemoConfig,
@@ -139,7 +139,7 @@ def _report(
     config: DemoConfig,
     stats: CrowdStats,
     final: Sample,
-    timeline: Timeline,
+    timeline: SaleTimeline,
     reconciled: dict[str, Any],
     cpu_seconds: dict[str, float | None],
 ) -> dict[str, Any]:
@@ -268,7 +268,7 @@ async def _sale(
             f"round {cat.round_id} opens in {max(0.0, wait):.1f} s: "
             f"{config.cards} cards, {config.shoppers} shoppers, hold {config.hold_seconds} s"
         )
-        timeline = Timeline()
+        timeline = SaleTimeline()
         crowd_done = asyncio.Event()
         pids = services.pids() | _service_pids(settings)
 

@@ -28,7 +28,7 @@ from catalog import (
 )
 from catalog.times import zone
 from checkout.archived import payment_after_archive
-from checkout.payments import Payment, PaymentProvider
+from checkout.payments import Charge, PaymentProvider
 from checkout.pipeline.archive import ArchiveConfig, Archiver
 from checkout.pipeline.reconcile import reconcile
 from checkout.pipeline.relay import Relay, RelayConfig
@@ -482,7 +482,7 @@ async def test_a_payment_for_an_archived_order_is_never_kept(sale: Sale, unique:
     assert (await sale.archiver().archive(rid)).state == "archived"
     provider = PaymentProvider(sale.settings.payment_secret)
 
-    async def callback(payment: Payment) -> dict[str, Any]:
+    async def callback(payment: Charge) -> dict[str, Any]:
         cb = provider.confirm(payment)
         r = await sale.client.post("/api/payments/callback", content=cb.body, headers=cb.headers)
         assert r.status_code == 200, r.text
@@ -493,9 +493,9 @@ async def test_a_payment_for_an_archived_order_is_never_kept(sale: Sale, unique:
     applied = views[paid_id]["payment_id"]
     again = await payment_after_archive(sale.pool, paid_id, applied, 2000)
     assert again == {"order_id": paid_id, "status": "paid", "payment_id": applied, "late": False}
-    second = await callback(Payment(f"pay-second-{unique}", paid_id, 2000))
+    second = await callback(Charge(f"pay-second-{unique}", paid_id, 2000))
     assert (second["payment"], second["refund_reason"]) == ("refund_required", "duplicate_payment")
-    late = await callback(Payment(f"pay-late-{unique}", gone_id, 2000))
+    late = await callback(Charge(f"pay-late-{unique}", gone_id, 2000))
     assert (late["status"], late["refund_reason"]) == ("cancelled", "late_payment")
     rows = await sale.pool.fetch(
         "SELECT payment_id, amount_fen, reason, state FROM refunds WHERE round_id = $1 "
@@ -506,7 +506,7 @@ async def test_a_payment_for_an_archived_order_is_never_kept(sale: Sale, unique:
         (f"pay-late-{unique}", 2000, "late_payment", "required"),
         (f"pay-second-{unique}", 2000, "duplicate_payment", "required"),
     ]
-    unknown = provider.confirm(Payment(f"pay-x-{unique}", f"{rid}-99", 2000))
+    unknown = provider.confirm(Charge(f"pay-x-{unique}", f"{rid}-99", 2000))
     r = await sale.client.post(
         "/api/payments/callback", content=unknown.body, headers=unknown.headers
     )
