@@ -1,8 +1,9 @@
 """Shared fixtures: the real Redis, PostgreSQL and Kafka of the local stack (`flashsale stack up`).
 
-Each test session gets its own PostgreSQL database (created fresh, migrated, dropped at the end),
-its own Kafka topic prefix and Redis database 9; tests use unique round/order ids so concurrent
-sessions never see each other's data. Nothing here mocks a service.
+Each test session (each pytest-xdist worker) gets its own PostgreSQL database (created fresh,
+migrated, dropped at the end), its own Kafka topic prefix and a Redis database leased for it
+(flushed when taken and when given back); tests use unique round/order ids within a session.
+Nothing here mocks a service.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def base_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 async def settings(base_settings: Settings) -> AsyncIterator[Settings]:
-    """Settings pointing at this session's own database, Redis db 9 and topic prefix."""
+    """Settings pointing at this session's own database, Redis database and topic prefix."""
     async with private_services(base_settings, SESSION) as own:
         yield own
 
