@@ -36,12 +36,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from checkout.pipeline import relay
-from checkout.pipeline.ledger import reserved_ids
+from checkout.pipeline.ledger import outbox_spaces, reserved_ids, with_buckets
 from flashsale.core.kafka import OBSERVER, writer_group
 from flashsale.core.settings import Settings
 from flashsale.core.topics import Topics
 from inventory import Inventory, RoundKeys, RoundNotArmed, RoundStats
-from inventory.keys import bucket_space
 from inventory.spec import CHANNELS
 
 #: asyncpg.Pool and asyncpg.Connection both answer fetch/fetchrow/fetchval.
@@ -95,19 +94,6 @@ async def redis_states(
     return await inventory.order_states(round_id, sorted(order_ids))
 
 
-async def outbox_spaces(redis: Redis, round_id: str) -> list[str]:
-    """The key spaces holding the round's outboxes: the round's own, and for a round of stock
-    buckets (``meta.buckets`` > 1, :mod:`inventory._buckets`) each bucket's, which hold its
-    events (the round's own outbox stays empty)."""
-    raw = await redis.hget(RoundKeys(round_id).meta, "buckets")  # type: ignore[misc]
-    return _with_buckets(round_id, raw)
-
-
-def _with_buckets(round_id: str, raw: bytes | str | None) -> list[str]:
-    n = int(raw or 1)
-    return [round_id, *(bucket_space(round_id, b) for b in range(n))] if n > 1 else [round_id]
-
-
 async def outbox_backlog(redis: Redis, round_id: str, group: str = relay.GROUP) -> dict[str, int]:
     """Entries in the round's outbox streams and those the relay group read but not acked
     (summed over a bucketed round's buckets)."""
@@ -130,7 +116,7 @@ async def outbox_lengths(redis: Redis, round_ids: Sequence[str]) -> dict[str, in
             pipe.hget(RoundKeys(rid).meta, "buckets")
         counts = await pipe.execute()
     spaces = [
-        (rid, s) for rid, n in zip(round_ids, counts, strict=True) for s in _with_buckets(rid, n)
+        (rid, s) for rid, n in zip(round_ids, counts, strict=True) for s in with_buckets(rid, n)
     ]
     async with redis.pipeline(transaction=False) as pipe:
         for _rid, space in spaces:

@@ -29,12 +29,11 @@ from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
 from checkout.pipeline import relay
-from checkout.pipeline.ledger import dead_letter_key, reserved_events
+from checkout.pipeline.ledger import dead_letter_key, outbox_spaces, reserved_events
 from checkout.pipeline.observe import (
     counters,
     kafka_lag,
     outbox_backlog,
-    outbox_spaces,
     persisted,
     redis_orders,
     redis_states,

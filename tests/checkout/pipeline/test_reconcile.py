@@ -1,5 +1,6 @@
 """End to end with the real buy path: concurrent reserves (inventory Lua) → relay → writer →
-PostgreSQL; reconcile agrees, names a deleted row, and --repair puts it back."""
+PostgreSQL; reconcile agrees, names a deleted row, and --repair puts it back — on a plain round
+and on a round of stock buckets (whose outboxes and relay ledgers are the buckets')."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from tests.support.pipeline import disarm, eventually, statuses
 STOCK = 1500
 
 
-def spec(round_id: str) -> RoundSpec:
+def spec(round_id: str, buckets: int) -> RoundSpec:
     return make_spec(
         round_id,
         stock=STOCK,
+        buckets=buckets,
         per_account_limit=1,
         per_id_limit=1,
         agreement_version="v3",
@@ -38,8 +40,9 @@ def request(round_id: str, n: int) -> ReserveRequest:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("buckets", [1, 3])
 async def test_sale_relay_writer_reconcile_repair(
-    settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str
+    settings: Settings, redis: Redis, pg_pool: asyncpg.Pool, unique: str, buckets: int
 ) -> None:
     await ensure_topics(settings)
     r = f"e2e-{unique}"
@@ -49,7 +52,7 @@ async def test_sale_relay_writer_reconcile_repair(
     writer = Writer(settings, pg_pool, WriterConfig(group=group))
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(writer.run())]
     try:
-        await inv.arm(spec(r))
+        await inv.arm(spec(r, buckets))
         results = await asyncio.gather(*(inv.reserve(request(r, n)) for n in range(2000)))
         ok = [x.order_id for x in results if x.ok]
         assert len(ok) == STOCK
@@ -81,6 +84,18 @@ async def test_sale_relay_writer_reconcile_repair(
         assert await repair(settings, redis, pg_pool, broken) == 2  # reserved + paid
         await eventually(agreed, within=30, every=0.3)
         assert await pg_pool.fetchval("SELECT status FROM orders WHERE id=$1", victim) == "paid"
+
+        # an order the writer never got (no row, no events): repair has only the relay's
+        # ledger to go by — a bucketed round's are its buckets'
+        lost = ok[1000]  # held, unpaid
+        held = await pg_pool.fetchval("SELECT status FROM orders WHERE id=$1", lost)
+        await pg_pool.execute("DELETE FROM order_events WHERE order_id = $1", lost)
+        await pg_pool.execute("DELETE FROM orders WHERE id = $1", lost)
+        broken = await reconcile(settings, redis, pg_pool, r, group=group)
+        assert broken.missing == [lost]
+        assert await repair(settings, redis, pg_pool, broken) == 1  # its order.reserved
+        await eventually(agreed, within=30, every=0.3)
+        assert await pg_pool.fetchval("SELECT status FROM orders WHERE id=$1", lost) == held
     finally:
         relay.stop()
         writer.stop()
