@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -247,7 +246,3 @@ class Buckets:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def spaces(round_id: str, buckets: int) -> Sequence[str]:
-    return [bucket_space(round_id, b) for b in range(buckets)]

@@ -26,6 +26,11 @@ def bucket_space(round_id: str, bucket: int) -> str:
     return f"{round_id}{BUCKET_SEP}{bucket}"
 
 
+def bucket_spaces(round_id: str, buckets: int) -> list[str]:
+    """The key spaces of buckets 0 to ``buckets - 1`` of a round."""
+    return [bucket_space(round_id, b) for b in range(buckets)]
+
+
 def split_space(space: str) -> tuple[str, int | None]:
     """(round id, bucket) of a key space: ``("r1", 3)`` for ``r1~3``, ``("r1", None)`` for
     ``r1``."""

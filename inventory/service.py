@@ -24,6 +24,7 @@ from inventory.keys import (
     MAX_BUCKETS,
     RoundKeys,
     bucket_space,
+    bucket_spaces,
     outcome_field,
     split_space,
 )
@@ -232,7 +233,7 @@ class Inventory:
         new = await self._call("arm", spec.round_id, args)
         try:
             if spec.buckets > 1:
-                spaces = [bucket_space(spec.round_id, b) for b in range(spec.buckets)]
+                spaces = bucket_spaces(spec.round_id, spec.buckets)
                 await self._redis.sadd(ARMED_BUCKETS, *spaces)  # type: ignore[misc]
             await self._redis.sadd(ARMED_ROUNDS, spec.round_id)  # type: ignore[misc]
         except RedisError as exc:
@@ -243,7 +244,7 @@ class Inventory:
     async def _spaces(self, round_id: str) -> list[str]:
         """The round's bucket key spaces, or ``[round_id]`` for a round without buckets."""
         n = await self.buckets(round_id)
-        return [round_id] if n == 1 else [bucket_space(round_id, b) for b in range(n)]
+        return [round_id] if n == 1 else bucket_spaces(round_id, n)
 
     async def set_status(self, round_id: str, status: str) -> None:
         if status not in ROUND_STATUSES:

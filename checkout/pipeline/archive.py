@@ -88,7 +88,7 @@ from flashsale.core.parked import open_count
 from flashsale.core.retry import sleep_unless_stopped
 from flashsale.core.settings import Settings
 from inventory import ARMED_ROUNDS, Inventory, InventoryError, RoundKeys, RoundNotArmed
-from inventory.keys import ADMISSION_ROUNDS, ARMED_BUCKETS, ROUND_ID, bucket_space
+from inventory.keys import ADMISSION_ROUNDS, ARMED_BUCKETS, ROUND_ID, bucket_spaces
 from inventory.purge import outbox_last_id, purge, round_keys
 
 log = logging.getLogger("flashsale.archive")
@@ -242,7 +242,7 @@ class Archiver:
         """The key spaces of a bucketed round's buckets ([] for a round without): their count
         from the catalog, which still knows it once the round's own Redis meta is gone."""
         n = int(await self.pool.fetchval("SELECT buckets FROM rounds WHERE id = $1", round_id) or 1)
-        return [bucket_space(round_id, b) for b in range(n)] if n > 1 else []
+        return bucket_spaces(round_id, n) if n > 1 else []
 
     async def _unlist(self, round_id: str, spaces: list[str]) -> None:
         await self.redis.srem(ARMED_ROUNDS, round_id)  # type: ignore[misc]

@@ -15,7 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from checkout.events import OrderEvent
-from inventory.keys import RoundKeys, bucket_space
+from inventory.keys import RoundKeys, bucket_spaces
 
 
 def ledger_key(round_id: str) -> str:
@@ -40,7 +40,7 @@ async def outbox_spaces(redis: Redis, round_id: str) -> list[str]:
 def with_buckets(round_id: str, raw: bytes | str | int | None) -> list[str]:
     """The spaces of a round whose ``meta.buckets`` field is ``raw``."""
     n = int(raw or 1)
-    return [round_id, *(bucket_space(round_id, b) for b in range(n))] if n > 1 else [round_id]
+    return [round_id, *bucket_spaces(round_id, n)] if n > 1 else [round_id]
 
 
 async def reserved_ids(redis: Redis, round_id: str) -> set[str]:
