@@ -120,15 +120,13 @@ class Fulfiller(ConsumerLoop[FulfillStats]):
         carrier: Carrier,
         config: FulfillConfig | None = None,
     ) -> None:
-        super().__init__()
         self.settings = settings
         self.pool = pool
         self.carrier = carrier
         self.config = config or FulfillConfig()
+        super().__init__(self.config.backoff, log)
         self.topics = Topics(settings.topic_prefix)
         self.stats = FulfillStats()
-        self.backoff = self.config.backoff
-        self.log = log
         self._zone = ZoneInfo(self.config.zone)
         self._rng = random.Random(self.config.seed)  # noqa: S311 - jitter, not crypto
         self._retry = Backoff(

@@ -90,15 +90,13 @@ class Writer(ConsumerLoop[WriterStats]):
     def __init__(
         self, settings: Settings, pool: asyncpg.Pool, config: WriterConfig | None = None
     ) -> None:
-        super().__init__()
         self.settings = settings
         self.pool = pool
         self.config = config or WriterConfig()
+        super().__init__(self.config.backoff, log)
         self.topic = Topics(settings.topic_prefix).orders
         self.shipments_topic = Topics(settings.topic_prefix).shipments
         self.stats = WriterStats()
-        self.backoff = self.config.backoff
-        self.log = log
         self._member = Member(
             settings,
             [self.topic, self.shipments_topic],

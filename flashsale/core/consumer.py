@@ -204,19 +204,20 @@ async def run_loop(
 
 
 class ConsumerLoop(Generic[S]):
-    """The owner of a consumer loop (the writer, the fulfiller). A subclass sets ``stats``,
-    ``backoff`` and ``log`` and writes :meth:`step` (one pass) and :meth:`close` (its clients,
-    idempotent; also the reset after a Kafka or OS error); :meth:`run` does the rest."""
+    """The owner of a consumer loop (the writer, the fulfiller). A subclass passes its outage
+    ``backoff`` and ``log``, sets ``stats`` and writes :meth:`step` (one pass) and :meth:`close`
+    (its clients, idempotent; also the reset after a Kafka or OS error); :meth:`run` does the
+    rest."""
 
     #: The name the loop's backoff logs use.
     what: ClassVar[str]
     #: What the loop retries (bounded) instead of propagating.
     retry_on: ClassVar[tuple[type[BaseException], ...]] = RETRIABLE
     stats: S
-    backoff: Backoff
-    log: logging.Logger
 
-    def __init__(self) -> None:
+    def __init__(self, backoff: Backoff, log: logging.Logger) -> None:
+        self.backoff = backoff
+        self.log = log
         self.stop_event = asyncio.Event()
 
     def stop(self) -> None:

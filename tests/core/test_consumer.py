@@ -105,10 +105,8 @@ class Owner(ConsumerLoop[list[str]]):
     what = "owner"
 
     def __init__(self, *errors: BaseException) -> None:
-        super().__init__()
+        super().__init__(FAST, log)
         self.stats = []
-        self.backoff = FAST
-        self.log = log
         self.errors = list(errors)
 
     async def step(self) -> None:
