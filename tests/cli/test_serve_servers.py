@@ -6,40 +6,30 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from flashsale.core.settings import Settings
-
-
-def _other_db(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/15"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.processes import free_port
+from tests.support.services import with_path
+from tests.support.stack import processes
 
 
 def _serve(
     settings: Settings, tmp_path: Path, server: str, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start `flashsale serve`; returns the process and its URL once it answers /api/ping."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         # an empty Redis database: the lifespan reads every armed round before the first
         # request, and the session's database holds thousands (this test needs none)
-        "FLASHSALE_REDIS_URL": _other_db(settings.redis_url),
+        "FLASHSALE_REDIS_URL": with_path(settings.redis_url, "/15"),
         "FLASHSALE_DATABASE_URL": settings.database_url,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
@@ -58,18 +48,6 @@ def _serve(
                 _, err = proc.communicate(timeout=30)
                 raise AssertionError(f"{server} did not start: {err.decode()[-2000:]}") from None
             time.sleep(0.2)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "granian"])
@@ -107,9 +85,9 @@ def test_workers_stop_when_their_server_process_is_killed(
         while len(workers) < 2 and time.monotonic() < deadline:  # both workers up
             time.sleep(0.2)
             workers = [
-                p
-                for p in _children(proc.pid)
-                if Path(f"/proc/{p}/cmdline").read_bytes().find(b"resource_tracker") < 0
+                p.pid
+                for p in processes()
+                if p.ppid == proc.pid and "resource_tracker" not in p.cmdline
             ]
         assert len(workers) == 2, workers
     finally:
@@ -119,7 +97,7 @@ def test_workers_stop_when_their_server_process_is_killed(
     alive = workers
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)
-        alive = [p for p in workers if Path(f"/proc/{p}").exists()]
+        alive = [p.pid for p in processes() if p.pid in workers]  # zombies left out
     for pid in alive:  # leave nothing behind, then fail
         os.kill(pid, signal.SIGKILL)
     assert proc.stderr is not None
